@@ -1,0 +1,48 @@
+"""Log-space building blocks shared by the accountants.
+
+All functions are numpy-vectorised and never form ``exp`` of a large argument.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LOG2", "log1mexp", "log_sub_exp", "log_expm1"]
+
+LOG2 = float(np.log(2.0))
+
+
+def log1mexp(x):
+    """log(1 - e^x) for x <= 0, accurate in both regimes.
+
+    Uses log(-expm1(x)) for x > -log 2 and log1p(-exp(x)) otherwise (Mächler 2012,
+    "Accurately computing log(1 - exp(-|a|))"). Returns -inf at x = 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = np.where(
+            x > -LOG2,
+            np.log(-np.expm1(np.minimum(x, 0.0))),
+            np.log1p(-np.exp(np.minimum(x, -LOG2))),
+        )
+    return out[()] if out.ndim == 0 else out
+
+
+def log_sub_exp(a, b):
+    """log(e^a - e^b) for a >= b (returns -inf where a == b)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    out = a + log1mexp(b - a)
+    return out[()] if np.ndim(out) == 0 else out
+
+
+def log_expm1(x):
+    """log(e^x - 1) for x > 0, stable for small and large x."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        out = np.where(
+            x > 30.0,
+            x + np.log1p(-np.exp(-np.maximum(x, 30.0))),
+            np.log(np.expm1(np.minimum(x, 30.0))),
+        )
+    return out[()] if out.ndim == 0 else out
