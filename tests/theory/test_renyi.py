@@ -1,0 +1,273 @@
+"""Rényi curves and RDP→DP conversions: mpmath oracles, brackets, properties, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from unlearn_theory import InvalidParameterError, conversions, gaussian, renyi
+
+# ---------------------------------------------------------------------------------------------
+# oracle: D_α(P‖Q) and D_α(Q‖P) of the Poisson-subsampled Gaussian by mpmath quadrature
+
+
+def _rdp_oracle(alpha, q, z, reverse=False, dps=40):
+    with mp.workdps(dps):
+        a, q, z = mp.mpf(alpha), mp.mpf(q), mp.mpf(z)
+
+        def ratio(x):  # p/q with P the mixture, Q = N(0, z²)
+            return (1 - q) + q * mp.exp((2 * x - 1) / (2 * z * z))
+
+        if reverse:  # E_P[(q/p)^α] = E_Q[(p/q)^(1−α)]
+            f = lambda x: mp.npdf(x, 0, z) * ratio(x) ** (1 - a)  # noqa: E731
+        else:
+            f = lambda x: mp.npdf(x, 0, z) * ratio(x) ** a  # noqa: E731
+        pts = [-mp.inf, -20 * z, -5 * z, 0, mp.mpf(1) / 2, 1, 5 * z + 2, 20 * z + 2 * a, mp.inf]
+        big = sorted(set(pts + [a / 2, a, 2 * a]))
+        val = mp.quad(f, big)
+        return float(mp.log(val) / (a - 1))
+
+
+CASES = [
+    (0.01, 1.0),
+    (0.1, 0.7),
+    (0.5, 2.0),
+    (0.001, 5.0),
+    (0.2, 1.3),
+]
+
+
+@pytest.mark.parametrize("q,z", CASES)
+@pytest.mark.parametrize("alpha", [2, 3, 5, 8, 16])
+def test_integer_orders_match_quadrature(q, z, alpha):
+    exact = _rdp_oracle(alpha, q, z)
+    ours = renyi.subsampled_gaussian(alpha, sample_rate=q, noise_multiplier=z)
+    assert ours == pytest.approx(exact, rel=1e-10, abs=1e-14)
+    assert ours >= exact * (1 - 1e-13)
+
+
+@pytest.mark.parametrize("q,z", CASES)
+@pytest.mark.parametrize("alpha", [1.01, 1.5, 2.5, 4.5, 7.25])
+def test_fractional_orders_series_exact_and_interpolation_upper(q, z, alpha):
+    exact = _rdp_oracle(alpha, q, z)
+    series = renyi.subsampled_gaussian(
+        alpha, sample_rate=q, noise_multiplier=z, fractional="series"
+    )
+    interp = renyi.subsampled_gaussian(alpha, sample_rate=q, noise_multiplier=z)
+    # compare log A_α = (α−1)ρ: float64 resolves it to ~1e-14 absolute near A_α = 1
+    assert (alpha - 1) * series == pytest.approx((alpha - 1) * exact, rel=1e-9, abs=1e-13)
+    assert series >= exact * (1 - 1e-12)  # the alternating-tail allowance is upward
+    assert interp >= exact * (1 - 1e-12)  # chord of a convex function: UPPER
+
+
+@pytest.mark.parametrize("q,z", CASES)
+@pytest.mark.parametrize("alpha", [1.5, 2, 4, 8])
+def test_add_direction_dominates_remove_direction(q, z, alpha):
+    """Spot check of Mironov–Talwar–Zhang 2019: D_α(P‖Q) ≥ D_α(Q‖P) (P the mixture)."""
+    fwd = _rdp_oracle(alpha, q, z)
+    rev = _rdp_oracle(alpha, q, z, reverse=True)
+    assert rev <= fwd * (1 + 1e-9)
+    assert renyi.subsampled_gaussian(alpha, sample_rate=q, noise_multiplier=z) >= rev
+
+
+def test_edge_cases_sample_rate_one_and_zero_noise():
+    orders = np.array([1.5, 2.0, 10.0])
+    np.testing.assert_allclose(
+        renyi.subsampled_gaussian(orders, sample_rate=1.0, noise_multiplier=2.0),
+        orders / 8.0,
+        rtol=1e-15,
+    )
+    out = renyi.subsampled_gaussian(orders, sample_rate=0.1, noise_multiplier=0.0)
+    assert np.all(np.isinf(out)) and not np.any(np.isnan(out))
+
+
+def test_huge_orders_are_inf_or_finite_never_nan():
+    out = renyi.subsampled_gaussian([2, 500, 4000.5], sample_rate=0.5, noise_multiplier=0.3)
+    assert not np.any(np.isnan(out))
+    assert np.all(np.diff(out) >= 0)
+
+
+@pytest.mark.peer
+def test_integer_orders_match_dp_accounting():
+    rpa = pytest.importorskip("dp_accounting.rdp.rdp_privacy_accountant")
+    orders = [2, 3, 4, 8, 16, 32, 64, 128]
+    for q, z in CASES:
+        theirs = rpa._compute_rdp_poisson_subsampled_gaussian(q, z, orders)
+        ours = renyi.subsampled_gaussian(orders, sample_rate=q, noise_multiplier=z)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-14)
+        assert np.all(ours >= np.asarray(theirs) * (1 - 1e-12))
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian curve and conversions
+
+
+@given(
+    mu=st.floats(1e-2, 20.0),
+    log10_delta=st.floats(-14.0, -2.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_gaussian_curve_conversion_brackets_exact_epsilon(mu, log10_delta):
+    """RDP-based ε is an UPPER bound on the exact Gaussian ε and at most Mironov's."""
+    delta = 10.0**log10_delta
+    exact = gaussian.epsilon(delta, mu=mu)
+    eps_b, order = conversions.linear_epsilon(mu * mu / 2, delta=delta)
+    eps_m, _ = conversions.linear_epsilon(mu * mu / 2, delta=delta, conversion="mironov")
+    assert exact <= eps_b <= eps_m * (1 + 1e-12)
+    assert order > 1
+    # the closed form of Mironov's optimum: ε = a + 2√(aL)
+    a, L = mu * mu / 2, -math.log(delta)
+    assert eps_m == pytest.approx(a + 2 * math.sqrt(a * L), rel=1e-11)
+    # the same through the grid API
+    orders = np.concatenate([1 + np.geomspace(1e-3, 1e4, 200)])
+    eps_g, _ = renyi.to_dp(orders, renyi.gaussian(orders, mu=mu), delta=delta)
+    assert exact <= eps_g
+    assert eps_g <= eps_b * 1.02 + 1e-9
+
+
+@given(
+    eps=st.floats(0.05, 50.0),
+    log10_delta=st.floats(-14.0, -2.0),
+    conversion=st.sampled_from(["improved", "mironov"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_max_linear_coefficient_never_overshoots(eps, log10_delta, conversion):
+    delta = 10.0**log10_delta
+    a = conversions.max_linear_coefficient(epsilon=eps, delta=delta, conversion=conversion)
+    got, _ = conversions.linear_epsilon(a, delta=delta, conversion=conversion)
+    assert got <= eps * (1 + 3e-12)
+    # and it is nearly the largest: 0.1% more coefficient no longer certifies
+    worse, _ = conversions.linear_epsilon(a * 1.001, delta=delta, conversion=conversion)
+    assert worse > eps
+    a_m = (math.sqrt(-math.log(delta) + eps) - math.sqrt(-math.log(delta))) ** 2
+    assert a >= a_m * (1 - 1e-9)
+
+
+def test_improved_is_never_above_mironov_pointwise():
+    alphas = 1 + np.geomspace(1e-3, 1e5, 300)
+    rdp = 0.3 * alphas
+    e_b = conversions.epsilon_at_order(alphas, rdp, delta=1e-6)
+    e_m = conversions.epsilon_at_order(alphas, rdp, delta=1e-6, conversion="mironov")
+    assert np.all(e_b <= e_m)
+
+
+def test_delta_and_epsilon_conversions_are_consistent():
+    alphas = np.array([2.0, 5.0, 20.0])
+    rdp = np.array([0.1, 0.3, 1.4])
+    for conversion in conversions.CONVERSIONS:
+        eps = conversions.epsilon_at_order(alphas, rdp, delta=1e-5, conversion=conversion)
+        ld = conversions.log_delta_at_order(alphas, rdp, epsilon=eps[1], conversion=conversion)
+        assert ld[1] <= math.log(1e-5) + 1e-9
+
+
+def test_to_delta_bracket_against_exact_profile():
+    mu = 0.8
+    orders = 1 + np.geomspace(1e-2, 1e3, 120)
+    for eps in [0.5, 2.0, 5.0]:
+        d, order = renyi.to_delta(orders, renyi.gaussian(orders, mu=mu), epsilon=eps)
+        assert d >= gaussian.delta(eps, mu=mu)
+        assert d > 0
+    d, _ = renyi.to_delta(orders, renyi.gaussian(orders, mu=0.01), epsilon=500.0)
+    assert d > 0.0  # underflow never returns 0
+
+
+def test_flat_alpha_pitfall_is_visible():
+    """The published mistake: converting the coefficient a as if D_α = a at every order.
+
+    The linear curve α·a is what the analysis proves; a flat curve with value a certifies a
+    much smaller ε. Our API takes curves; the correct conversion equals the Gaussian one.
+    """
+    a = 0.02
+    orders = 1 + np.geomspace(1e-3, 1e5, 400)
+    correct, _ = renyi.to_dp(orders, a * orders, delta=1e-5)
+    wrong, _ = renyi.to_dp(orders, np.full_like(orders, a), delta=1e-5)
+    assert correct == pytest.approx(
+        renyi.to_dp(orders, renyi.gaussian(orders, mu=math.sqrt(2 * a)), delta=1e-5)[0]
+    )
+    assert correct > 2.0 * wrong
+    with pytest.raises(InvalidParameterError, match="rdp"):
+        renyi.to_dp(orders, a, delta=1e-5)  # a scalar is not a curve
+
+
+def test_continuous_order_beats_a_coarse_grid():
+    """Opacus-style grid stopping at 63 over-reports for weak mechanisms (math.md §13.7)."""
+    mu = 0.02
+    grid = np.array([1.5, 2, 3, 4, 8, 16, 32, 63])
+    eps_grid, _ = renyi.to_dp(grid, renyi.gaussian(grid, mu=mu), delta=1e-10)
+    eps_cont, order = conversions.linear_epsilon(mu * mu / 2, delta=1e-10)
+    assert order > 63
+    assert eps_cont < 0.9 * eps_grid
+    assert eps_cont >= gaussian.epsilon(1e-10, mu=mu)
+
+
+def test_composition_adds_curves():
+    orders = np.array([1.5, 2.0, 4.0, 32.0])
+    g = renyi.gaussian(orders, mu=0.3)
+    np.testing.assert_allclose(
+        renyi.compose(*([g] * 16)), renyi.gaussian(orders, mu=1.2), rtol=1e-14
+    )
+    s = renyi.subsampled_gaussian(orders, sample_rate=0.1, noise_multiplier=1.0)
+    np.testing.assert_allclose(renyi.compose(s, g), s + g)
+
+
+@given(
+    q=st.floats(1e-4, 1.0),
+    z=st.floats(0.3, 50.0),
+    alpha=st.floats(1.001, 300.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_subsampled_curve_fuzz_is_finite_nonnegative_and_monotone(q, z, alpha):
+    vals = renyi.subsampled_gaussian([alpha, alpha + 1.0], sample_rate=q, noise_multiplier=z)
+    assert not np.any(np.isnan(vals))
+    assert vals[0] >= 0
+    assert vals[1] >= vals[0] * (1 - 1e-9) - 1e-14 / (alpha - 1)  # rounding allowances
+    # never above the un-subsampled Gaussian curve (q = 1)
+    assert vals[0] <= alpha / (2 * z * z) * (1 + 1e-9)
+
+
+@given(
+    a=st.floats(1e-8, 1e3),
+    log10_delta=st.floats(-300.0, -1.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_linear_epsilon_fuzz(a, log10_delta):
+    eps, order = conversions.linear_epsilon(a, delta=10.0**log10_delta)
+    assert math.isfinite(eps) and eps >= 0 and order > 1
+    eps2, _ = conversions.linear_epsilon(a * 1.5, delta=10.0**log10_delta)
+    assert eps2 >= eps
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda: renyi.gaussian([1.0, 2.0], mu=1.0), "orders"),
+        (lambda: renyi.gaussian([2.0], mu=-1.0), "mu"),
+        (lambda: renyi.gaussian([float("nan")], mu=1.0), "orders"),
+        (lambda: renyi.subsampled_gaussian(2, sample_rate=0.0, noise_multiplier=1), "sample_rate"),
+        (lambda: renyi.subsampled_gaussian(2, sample_rate=1.5, noise_multiplier=1), "sample_rate"),
+        (
+            lambda: renyi.subsampled_gaussian(2, sample_rate=0.5, noise_multiplier=-1),
+            "noise_multiplier",
+        ),
+        (lambda: renyi.to_dp([2.0, 3.0], [0.1, float("nan")], delta=1e-5), "rdp"),
+        (lambda: renyi.to_dp([2.0, 3.0], [0.1, 0.2], delta=1.0), "delta"),
+        (lambda: renyi.to_dp([2.0, 3.0], [0.1, 0.2, 0.3], delta=1e-5), "rdp"),
+        (lambda: renyi.to_dp([[2.0, 3.0]], [[0.1, 0.2]], delta=1e-5), "orders"),
+        (lambda: conversions.linear_epsilon(-1.0, delta=1e-5), "coefficient"),
+        (lambda: conversions.linear_epsilon(1.0, delta=1e-5, conversion="x"), "conversion"),
+        (lambda: conversions.max_linear_coefficient(epsilon=0.0, delta=1e-5), "epsilon"),
+        (lambda: conversions.max_linear_coefficient(epsilon=1.0, delta=0.0), "delta"),
+    ],
+)
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises(InvalidParameterError, match=name):
+        call()

@@ -1,0 +1,294 @@
+r"""Rényi DP → (ε, δ) conversions, optimised over a *continuous* order.
+
+Every conversion here is valid at **every** order α > 1, so minimising over α only affects
+tightness, never soundness: whatever order the optimiser returns, the ε it reports is an UPPER
+bound, recomputed at that order (with a relative 1e-12 rounding allowance upward).
+
+Conversions (``conversion=``):
+
+``"improved"`` (default)
+    ε(α) = ρ(α) + log((α−1)/α) − (log δ + log α)/(α−1),   clamped at 0;
+    log δ(α) = (α−1)(ρ(α) − ε) + (α−1)·log(1 − 1/α) − log α.
+    Balle, Barthe, Gaboardi, Hsu & Sato 2020, arXiv 1905.09982, Thm 21; Canonne, Kamath &
+    Steinke 2020, arXiv 2004.00010, Prop. 12; Asoodeh et al. 2020, arXiv 2001.05990, Eq. 20.
+    Never larger than Mironov's at the same order.
+``"mironov"``
+    ε(α) = ρ(α) + log(1/δ)/(α−1);   log δ(α) = (α−1)(ρ(α) − ε).
+    Mironov 2017, arXiv 1702.07476, Prop. 3.
+
+A Rényi bound is a **curve** α ↦ ρ(α) (callable or array over orders); no function here accepts
+one scalar "Rényi ε" in place of a curve (the flat-α pitfall, math.md §13.1). The one scalar that
+is accepted, in :func:`linear_epsilon`, is the *coefficient* a of the linear curve ρ(α) = a·α.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from . import _validate as v
+from .errors import InvalidParameterError, NumericalPrecisionError
+
+__all__ = [
+    "CONVERSIONS",
+    "epsilon_at_order",
+    "log_delta_at_order",
+    "curve_epsilon",
+    "curve_log_delta",
+    "linear_epsilon",
+    "linear_log_delta",
+    "max_linear_coefficient",
+]
+
+CONVERSIONS = ("improved", "mironov")
+
+#: relative allowance for float64 rounding in the conversion formulas (applied upward on ε)
+_ROUND = 1e-12
+
+#: default continuous search range for the order, as u = log(α − 1)
+_U_MIN = math.log(1e-4)
+_U_MAX = math.log(1e7)
+
+
+def _check_conversion(conversion) -> str:
+    if conversion not in CONVERSIONS:
+        raise InvalidParameterError("conversion", conversion, "must be 'improved' or 'mironov'")
+    return conversion
+
+
+def _eps_formula(alpha, rdp, log_delta, conversion):
+    """Unclamped ε at order alpha (numpy, vectorised). rdp may be +inf (gives +inf)."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    am1 = alpha - 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if conversion == "mironov":
+            eps = rdp - log_delta / am1
+        else:
+            eps = rdp + np.log1p(-1.0 / alpha) - (log_delta + np.log(alpha)) / am1
+    eps = np.where(np.isinf(rdp), np.inf, eps)
+    return eps
+
+
+def _round_up(eps):
+    return np.where(np.isfinite(eps), np.maximum(eps, 0.0) * (1.0 + _ROUND) + 1e-300, eps)
+
+
+def epsilon_at_order(order, rdp_value, *, delta, conversion="improved"):
+    """ε certified at one order (or elementwise over arrays): UPPER bound, clamped at 0.
+
+    ``rdp_value`` is the curve's value ρ(order) (an upper bound on D_α in both directions).
+    """
+    conversion = _check_conversion(conversion)
+    d = v.check_delta(delta)
+    alpha = v.check_orders(order, "order")
+    rdp = np.asarray(rdp_value, dtype=np.float64)
+    if np.any(np.isnan(rdp)) or np.any(rdp < 0):
+        raise InvalidParameterError("rdp_value", rdp_value, "must be >= 0 (or +inf), not NaN")
+    eps = _round_up(_eps_formula(alpha, rdp, math.log(d), conversion))
+    if np.ndim(order) == 0 and np.ndim(rdp_value) == 0:
+        return float(eps.reshape(-1)[0])
+    return eps
+
+
+def log_delta_at_order(order, rdp_value, *, epsilon, conversion="improved"):
+    """log δ certified at ``epsilon`` by one order: UPPER bound, clamped at log 1 = 0."""
+    conversion = _check_conversion(conversion)
+    e = v.check_epsilon(epsilon)
+    alpha = v.check_orders(order, "order")
+    rdp = np.asarray(rdp_value, dtype=np.float64)
+    if np.any(np.isnan(rdp)) or np.any(rdp < 0):
+        raise InvalidParameterError("rdp_value", rdp_value, "must be >= 0 (or +inf), not NaN")
+    out = _log_delta_formula(alpha, rdp, e, conversion)
+    if np.ndim(order) == 0 and np.ndim(rdp_value) == 0:
+        return float(out.reshape(-1)[0])
+    return out
+
+
+def _log_delta_formula(alpha, rdp, eps, conversion):
+    am1 = alpha - 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        ld = am1 * (rdp - eps)
+        if conversion == "improved":
+            ld = ld + am1 * np.log1p(-1.0 / alpha) - np.log(alpha)
+    ld = np.where(np.isinf(rdp), 0.0, ld)
+    # rounding allowance upward (toward more privacy loss), then clamp to δ ≤ 1
+    ld = ld + _ROUND * np.maximum(np.abs(ld), 1.0)
+    return np.minimum(ld, 0.0)
+
+
+def _evaluate_curve(rdp_fn, alphas):
+    vals = np.asarray(rdp_fn(alphas), dtype=np.float64)
+    if vals.shape != np.shape(alphas):
+        vals = np.broadcast_to(vals, np.shape(alphas)).astype(np.float64)
+    if np.any(np.isnan(vals)):
+        raise NumericalPrecisionError("the Rényi curve returned NaN")
+    if np.any(vals < 0):
+        raise NumericalPrecisionError("the Rényi curve returned a negative divergence")
+    return vals
+
+
+def _minimise_over_u(objective_u, u_lo, u_hi, n_grid=240):
+    """Coarse log-grid scan then bounded Brent refinement; returns (u*, f(u*))."""
+    us = np.linspace(u_lo, u_hi, n_grid)
+    vals = objective_u(us)
+    vals = np.where(np.isnan(vals), np.inf, vals)
+    i = int(np.argmin(vals))
+    best_u, best = float(us[i]), float(vals[i])
+    if not math.isfinite(best):
+        return best_u, best
+    lo, hi = us[max(i - 1, 0)], us[min(i + 1, n_grid - 1)]
+    if hi > lo:
+        res = minimize_scalar(
+            lambda u: float(objective_u(np.array([u]))[0]),
+            bounds=(float(lo), float(hi)),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
+        if math.isfinite(res.fun) and res.fun < best:
+            best_u, best = float(res.x), float(res.fun)
+    return best_u, best
+
+
+def _order_range(min_order, max_order):
+    u_lo = (
+        _U_MIN
+        if min_order is None
+        else math.log(float(v.check_orders(min_order, "min_order")) - 1.0)
+    )
+    if max_order is None or max_order == math.inf:
+        u_hi = _U_MAX
+    else:
+        u_hi = math.log(float(v.check_orders(max_order, "max_order")) - 1.0)
+    if u_hi <= u_lo:
+        raise InvalidParameterError("max_order", max_order, "must exceed min_order")
+    return u_lo, u_hi
+
+
+def curve_epsilon(
+    rdp_fn: Callable,
+    *,
+    delta,
+    conversion="improved",
+    min_order=None,
+    max_order=None,
+) -> tuple[float, float]:
+    """Smallest certified ε of a Rényi curve over continuous orders: returns (epsilon, order).
+
+    ``rdp_fn`` maps an array of orders α > 1 to an array of upper bounds ρ(α) on
+    max(D_α(P‖Q), D_α(Q‖P)) (+inf allowed, never NaN). The order is searched over
+    α − 1 ∈ [1e-4, 1e7] (or [min_order, max_order]) on a logarithmic grid, refined by Brent;
+    the returned ε is recomputed at the returned order and rounded up [UPPER at every order,
+    so the optimiser affects tightness only]. If ρ is +inf everywhere, returns (inf, nan-free
+    order = the smallest searched).
+    """
+    conversion = _check_conversion(conversion)
+    d = v.check_delta(delta)
+    ld = math.log(d)
+    u_lo, u_hi = _order_range(min_order, max_order)
+
+    def obj(us):
+        alphas = 1.0 + np.exp(us)
+        return _eps_formula(alphas, _evaluate_curve(rdp_fn, alphas), ld, conversion)
+
+    u, _ = _minimise_over_u(obj, u_lo, u_hi)
+    alpha = 1.0 + math.exp(u)
+    eps = float(_round_up(obj(np.array([u])))[0])
+    return eps, alpha
+
+
+def curve_log_delta(
+    rdp_fn: Callable,
+    *,
+    epsilon,
+    conversion="improved",
+    min_order=None,
+    max_order=None,
+) -> tuple[float, float]:
+    """Smallest certified log δ at ``epsilon`` over continuous orders: (log_delta, order)."""
+    conversion = _check_conversion(conversion)
+    e = v.check_epsilon(epsilon)
+    u_lo, u_hi = _order_range(min_order, max_order)
+
+    def obj(us):
+        alphas = 1.0 + np.exp(us)
+        return _log_delta_formula(alphas, _evaluate_curve(rdp_fn, alphas), e, conversion)
+
+    u, _ = _minimise_over_u(obj, u_lo, u_hi)
+    alpha = 1.0 + math.exp(u)
+    return float(obj(np.array([u]))[0]), alpha
+
+
+def linear_epsilon(coefficient, *, delta, conversion="improved") -> tuple[float, float | None]:
+    """Certified ε (UPPER) of the linear curve ρ(α) = a·α, with its optimal order.
+
+    Mironov: closed form ε = a + 2√(aL) at α* = 1 + √(L/a), L = log(1/δ).
+    Improved: continuous 1-D minimisation. a = 0 gives (0, None).
+    Valid for every Gaussian mechanism (a = μ²/2) and every shifted-Rényi (PABI) bound.
+    """
+    a = v.check_nonnegative("coefficient", coefficient)
+    conversion = _check_conversion(conversion)
+    d = v.check_delta(delta)
+    if a == 0.0:
+        return 0.0, None
+    L = -math.log(d)
+    if conversion == "mironov":
+        alpha = 1.0 + math.sqrt(L / a)
+        eps = float(_round_up(_eps_formula(alpha, a * alpha, -L, "mironov")))
+        return eps, alpha
+    return curve_epsilon(lambda al: a * al, delta=d, conversion=conversion)
+
+
+def linear_log_delta(coefficient, *, epsilon, conversion="improved") -> tuple[float, float | None]:
+    """Certified log δ (UPPER) at ``epsilon`` of the linear curve ρ(α) = a·α."""
+    a = v.check_nonnegative("coefficient", coefficient)
+    if a == 0.0:
+        v.check_epsilon(epsilon)
+        return -math.inf, None
+    return curve_log_delta(lambda al: a * al, epsilon=epsilon, conversion=conversion)
+
+
+def _coefficient_at_order(alpha, eps, log_delta, conversion):
+    """Largest a with ε(α; a·α) ≤ eps at the fixed order alpha (can be negative)."""
+    alpha = np.asarray(alpha, dtype=np.float64)
+    am1 = alpha - 1.0
+    if conversion == "mironov":
+        slack = eps + log_delta / am1
+    else:
+        slack = eps - np.log1p(-1.0 / alpha) + (log_delta + np.log(alpha)) / am1
+    return slack / alpha
+
+
+def max_linear_coefficient(*, epsilon, delta, conversion="improved") -> float:
+    """Largest a whose linear curve α ↦ a·α certifies (ε, δ) — feasible side.
+
+    a_max = max_α a(α), with a(α) the largest coefficient certified at the fixed order α
+    (closed form from the conversion formula). Mironov gives a_max = (√(L+ε) − √L)²; the
+    improved conversion is always at least that. The returned a is shrunk by a relative 2e-12
+    and re-checked: ``linear_epsilon(a) ≤ epsilon`` holds at the returned order.
+    """
+    e = v.check_positive("epsilon", epsilon)
+    d = v.check_delta(delta)
+    conversion = _check_conversion(conversion)
+    ld = math.log(d)
+    L = -ld
+    if conversion == "mironov":
+        a = e * e / (math.sqrt(L + e) + math.sqrt(L)) ** 2
+        alpha = 1.0 + math.sqrt(L / a)
+    else:
+
+        def obj(us):
+            return -_coefficient_at_order(1.0 + np.exp(us), e, ld, conversion)
+
+        u, neg = _minimise_over_u(obj, _U_MIN, _U_MAX)
+        a, alpha = -neg, 1.0 + math.exp(u)
+    a *= 1.0 - 2e-12
+    if not (a > 0.0 and math.isfinite(a)):
+        raise NumericalPrecisionError(f"no positive coefficient certifies epsilon={e}, delta={d}")
+    for _ in range(60):  # feasible side: re-check at the order that certifies it
+        if float(_round_up(_eps_formula(alpha, a * alpha, ld, conversion))) <= e:
+            return a
+        a *= 1.0 - 1e-10
+    raise NumericalPrecisionError("could not land max_linear_coefficient on the feasible side")
