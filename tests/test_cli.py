@@ -192,3 +192,24 @@ def test_audit_help_is_loaded_lazily():
     )
     assert res.returncode == 0
     assert "usage: unlearn audit" in res.stdout
+
+
+def test_certify_exposes_a_flat_alpha_label(capsys):
+    code, out, _ = run(
+        [
+            "certify",
+            "gradient_clipping",
+            "--delta",
+            "1e-5",
+            "--noise-std",
+            "0.0873",
+            "--steps",
+            "5",
+            *GC,
+            "--claimed-epsilon",
+            "10",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "NOT CERTIFIED" in out and "flat-alpha" in out

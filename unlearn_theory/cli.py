@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise-std", dest="noise_std", type=_finite_float("noise_std"), default=None
     )
     p_cert.add_argument("--steps", type=_steps, default=None)
+    p_cert.add_argument(
+        "--claimed-epsilon",
+        dest="claimed_epsilon",
+        type=_finite_float("claimed_epsilon"),
+        default=None,
+        help="a published or labelled epsilon to check against the tight accountant",
+    )
     p_cert.add_argument("--json", action="store_true")
     _add_method_params(p_cert)
 
@@ -238,11 +245,13 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         params["steps"] = args.steps
     if args.noise_std is not None:
         params["noise_std"] = args.noise_std
+    if args.claimed_epsilon is not None:
+        params["claimed_epsilon"] = args.claimed_epsilon
     result = certify(args.method, delta=args.delta, **params)
     eps = float(getattr(result, "epsilon", result))
     if args.json:
         payload = {"method": args.method, "delta": args.delta, "epsilon": eps}
-        for key in ("kind", "accountant", "order"):
+        for key in ("kind", "accountant", "order", "claimed_epsilon", "claim_holds", "note"):
             if hasattr(result, key):
                 payload[key] = getattr(result, key)
         print(json.dumps(payload, default=str))
@@ -251,6 +260,9 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         print(
             f"certified epsilon = {eps:.6g} at delta = {args.delta:g} ({kind} bound, method {args.method})"
         )
+        note = getattr(result, "note", "")
+        if note:
+            print(note)
     return 0
 
 

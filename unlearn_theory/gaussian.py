@@ -228,6 +228,13 @@ def log_delta(epsilon, *, mu):
     Domain: ε >= 0 finite, mu > 0 finite; numpy-broadcast over both arguments.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8.
     """
+    if _is_plain_scalar(epsilon) and _is_plain_scalar(mu) and epsilon >= 0.0 and mu > 0.0:
+        try:  # scalar twin of the kernel (same formulas), ~20x faster per call
+            val = _log_delta_scalar(float(epsilon), float(mu))
+            if math.isfinite(val):
+                return val
+        except (OverflowError, ValueError):
+            pass  # the vectorised path decides
     eps, m = _prepare("epsilon", epsilon, "mu", mu)
     if eps.size and np.any(eps < 0):
         raise InvalidParameterError("epsilon", epsilon, "must be >= 0")

@@ -1,0 +1,766 @@
+r"""Ridge regression trained by Langevin dynamics: exact laws, leave-one-out, exact divergences.
+
+Setting (math.md §11; Benarroch, Atif & Cappé 2026, arXiv 2602.15602 — only its abstract was
+read, so everything here is exact Gaussian machinery derived and checked by the team).
+
+Sum form F_D(θ) = Σ_i ½(x_iᵀθ − y_i)² + ½λ‖θ‖², A = XᵀX + λI, θ̂ = A⁻¹Xᵀy, λ > 0.
+ULA: θ_{t+1} = θ_t − η∇F(θ_t) + √(2ητ)·ξ_t (``temperature`` τ; injected variance 2ητ), stable
+iff 0 < η < 2/λ_max(A); B = I − ηA.
+
+* Law at step t from N(m₀, S₀) [EXACT]: N(θ̂ + Bᵗ(m₀ − θ̂), BᵗS₀Bᵗ + Σ_∞ − BᵗΣ_∞Bᵗ),
+  Σ_∞ = 2ητ(I − B²)⁻¹ = τ[A(I − ηA/2)]⁻¹; continuous-time Langevin (η → 0): N(θ̂, τA⁻¹).
+* Leave-one-out [EXACT] from ONE eigendecomposition of A: G = XA⁻¹ (rows A⁻¹x_i), leverage
+  h_i = ⟨x_i, A⁻¹x_i⟩ ∈ (0, 1), residual r_i = y_i − x_iᵀθ̂, Sherman–Morrison
+  θ̂_{−i} = θ̂ − A⁻¹x_i·r_i/(1 − h_i), ‖θ̂ − θ̂_{−i}‖ = |r_i|·‖A⁻¹x_i‖/(1 − h_i). O(nd² + d³).
+* Rényi between Gaussians [EXACT] (:func:`gaussian_renyi`): with S_α = αS₁ + (1−α)S₀,
+  D_α = (α/2)ΔmᵀS_α⁻¹Δm − [log det S_α − (1−α)log det S₀ − α log det S₁]/(2(α−1)),
+  evaluated in the S₀-whitened eigenbasis of S₁ (eigenvalues ℓ_j): finite iff
+  α < α_max = 1/(1 − ℓ_min) (when ℓ_min < 1); +inf beyond, never NaN.
+* Per-instance, continuous-time stationary laws π_D = N(θ̂, τA⁻¹), π_{−i} = N(θ̂_{−i}, τA_{−i}⁻¹)
+  (derived in docs/langevin_and_per_instance.md): S₀⁻¹S₁ − I has rank one and Δm lies in
+  its eigen-direction, so each pair is EXACTLY the 1-D pair N(0,1) vs N(w, ℓ):
+    D(π_D‖π_{−i}):  ℓ = 1/(1 − h),  w² = h r²/(τ(1 − h)²);
+    D(π_{−i}‖π_D):  ℓ = 1 − h,      w² = h r²/(τ(1 − h)),   +∞ for α ≥ 1/h.
+  D_α(N(0,1)‖N(w,ℓ)) = (α/2)w²/(1 + α(ℓ−1)) − [log(1 + α(ℓ−1)) − α log ℓ]/(2(α−1)).
+* Hockey-stick between Gaussians (:func:`gaussian_hockey_stick`): whitening and the
+  generalised eigenbasis make the privacy loss L a sum of independent 1-D terms; a Gaussian
+  shift part (unit eigenvalues) has the exact profile δ_μ; with ≤ 1 non-unit eigenvalue,
+  δ = E_{y~N(0,1)}[g(ε − L₁(y))], g the exact shift profile extended to negative arguments
+  (or, with no shift part, roots of a quadratic and Φ-differences: :func:`hockey_stick_1d`).
+  The 1-D closed form is evaluated in log space, with an mpmath (50 digits) re-evaluation
+  wherever the subtraction P₀(S) − e^ε P₁(S) cancels; the quadrature route adds scipy's
+  error estimate upward (a numerical, not a proven, error bound; cross-checked with mpmath in
+  the tests). More than one non-unit eigenvalue (e.g. ULA laws, rank-2 changes): an UPPER bound
+  from the exact Rényi curve through the improved RDP→DP conversion (certified, not exact).
+* Per-instance noise (coupling lemma, math.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
+  against the worst case max_i Δ_i/μ(ε, δ); savings factor Δ_max/Δ_i. pDP, not DP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import integrate
+from scipy.special import log_ndtr
+
+from . import _validate as v
+from .errors import InvalidParameterError, NumericalPrecisionError
+
+__all__ = [
+    "GaussianLaw",
+    "RidgeFit",
+    "LeaveOneOut",
+    "PerInstanceDivergence",
+    "NoiseCalibration",
+    "fit",
+    "leave_one_out",
+    "leave_group_out",
+    "gaussian_renyi",
+    "renyi_order_threshold",
+    "renyi_1d",
+    "hockey_stick_1d",
+    "gaussian_hockey_stick",
+    "loo_renyi",
+    "loo_hockey_stick",
+    "calibrate_noise",
+]
+
+PDP_CAVEAT = (
+    "per-instance (pDP) guarantee for this (D, x_i) pair only, not DP; noise chosen per instance "
+    "depends on the data and may itself leak"
+)
+_LEVERAGE_MAX = 1.0 - 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+
+
+def _matrix(name, value, *, square=False) -> np.ndarray:
+    arr = v.as_float_array(name, value)
+    if arr.ndim != 2:
+        raise InvalidParameterError(name, f"shape {arr.shape}", "must be a 2-D array")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidParameterError(name, f"shape {arr.shape}", "must not be empty")
+    if square and arr.shape[0] != arr.shape[1]:
+        raise InvalidParameterError(name, f"shape {arr.shape}", "must be square")
+    return arr
+
+
+def _spd(name, value, dim=None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a symmetric positive-definite covariance; return (matrix, Cholesky factor)."""
+    S = _matrix(name, value, square=True)
+    if dim is not None and S.shape[0] != dim:
+        raise InvalidParameterError(name, f"shape {S.shape}", f"must be {dim}x{dim}")
+    scale = max(float(np.max(np.abs(S))), 1e-300)
+    if not np.allclose(S, S.T, rtol=0.0, atol=1e-10 * scale):
+        raise InvalidParameterError(name, "matrix", "must be symmetric")
+    S = 0.5 * (S + S.T)
+    try:
+        chol = np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        raise InvalidParameterError(
+            name, "matrix", "must be positive definite (not PSD or singular)"
+        ) from None
+    return S, chol
+
+
+def _vector(name, value, dim) -> np.ndarray:
+    arr = v.as_float_array(name, value)
+    if arr.ndim == 0:
+        arr = np.full(dim, float(arr))
+    if arr.shape != (dim,):
+        raise InvalidParameterError(name, f"shape {arr.shape}", f"must have shape ({dim},)")
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# the fit and the ULA laws
+
+
+@dataclass(frozen=True)
+class GaussianLaw:
+    """N(mean, cov) (an EXACT law of a ridge/ULA iterate)."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    kind: str = "exact"
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """Ridge fit in sum form with the eigendecomposition A = U diag(eigenvalues) Uᵀ."""
+
+    features: np.ndarray
+    targets: np.ndarray
+    regularization: float
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    theta_hat: np.ndarray
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def precision(self) -> np.ndarray:
+        """A = XᵀX + λI."""
+        U, lam = self.eigenvectors, self.eigenvalues
+        return (U * lam) @ U.T
+
+    def solve(self, rhs) -> np.ndarray:
+        """A⁻¹·rhs from the stored eigendecomposition."""
+        U = self.eigenvectors
+        rhs = np.asarray(rhs, dtype=np.float64)
+        if rhs.ndim == 1:
+            return U @ ((U.T @ rhs) / self.eigenvalues)
+        return U @ ((U.T @ rhs) / self.eigenvalues[:, None])
+
+    def _check_lr(self, learning_rate) -> float:
+        lr = v.check_positive("learning_rate", learning_rate)
+        lam_max = float(self.eigenvalues[-1])
+        if lr * lam_max >= 2.0:
+            raise InvalidParameterError(
+                "learning_rate",
+                lr,
+                f"ULA is unstable: need learning_rate < 2/lambda_max(A) = {2.0 / lam_max:.6g}",
+            )
+        return lr
+
+    def stationary_law(self, *, temperature, learning_rate=None) -> GaussianLaw:
+        """N(θ̂, Σ_∞): Σ_∞ = τ[A(I − ηA/2)]⁻¹ (ULA), or τA⁻¹ if ``learning_rate`` is None."""
+        tau = v.check_positive("temperature", temperature)
+        lam = self.eigenvalues
+        if learning_rate is None:
+            var = tau / lam
+        else:
+            lr = self._check_lr(learning_rate)
+            var = tau / (lam * (1.0 - 0.5 * lr * lam))
+        U = self.eigenvectors
+        return GaussianLaw(self.theta_hat.copy(), (U * var) @ U.T)
+
+    def ula_law(
+        self, *, learning_rate, temperature, steps, initial_mean, initial_cov
+    ) -> GaussianLaw:
+        """Exact law after ``steps`` ULA steps from N(initial_mean, initial_cov) (PSD allowed)."""
+        lr = self._check_lr(learning_rate)
+        tau = v.check_positive("temperature", temperature)
+        t = v.check_int("steps", steps, minimum=0)
+        d = self.dim
+        m0 = _vector("initial_mean", initial_mean, d)
+        S0 = _matrix("initial_cov", initial_cov, square=True)
+        if S0.shape != (d, d):
+            raise InvalidParameterError("initial_cov", f"shape {S0.shape}", f"must be {d}x{d}")
+        if not np.allclose(S0, S0.T, atol=1e-10 * max(1.0, float(np.max(np.abs(S0))))):
+            raise InvalidParameterError("initial_cov", "matrix", "must be symmetric")
+        if float(np.min(np.linalg.eigvalsh(0.5 * (S0 + S0.T)))) < -1e-10 * max(
+            1.0, float(np.max(np.abs(S0)))
+        ):
+            raise InvalidParameterError("initial_cov", "matrix", "must be positive semidefinite")
+        U, lam = self.eigenvectors, self.eigenvalues
+        beta_t = (1.0 - lr * lam) ** t  # eigenvalues of B^t
+        var_inf = tau / (lam * (1.0 - 0.5 * lr * lam))
+        mean = self.theta_hat + U @ (beta_t * (U.T @ (m0 - self.theta_hat)))
+        S0u = U.T @ S0 @ U
+        cov_u = beta_t[:, None] * S0u * beta_t[None, :] + np.diag(var_inf * (1.0 - beta_t**2))
+        cov = U @ cov_u @ U.T
+        return GaussianLaw(mean, 0.5 * (cov + cov.T))
+
+    def without(self, indices) -> RidgeFit:
+        """The fit on D minus ``indices`` (a refit: d³ + nd²)."""
+        idx = _forget_indices(indices, self.features.shape[0])
+        keep = np.ones(self.features.shape[0], dtype=bool)
+        keep[idx] = False
+        return fit(self.features[keep], self.targets[keep], regularization=self.regularization)
+
+
+def _forget_indices(indices, n) -> np.ndarray:
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.size == 0:
+        raise InvalidParameterError("forget", "[]", "the forget set is empty")
+    if not np.issubdtype(idx.dtype, np.integer):
+        raise InvalidParameterError("forget", indices, "must be integer indices")
+    if np.any(idx < 0) or np.any(idx >= n):
+        raise InvalidParameterError("forget", indices, f"indices must lie in [0, {n})")
+    if np.unique(idx).size != idx.size:
+        raise InvalidParameterError("forget", indices, "indices must be distinct")
+    if idx.size >= n:
+        raise InvalidParameterError("forget", indices, "cannot forget every example")
+    return idx
+
+
+def fit(features, targets, *, regularization) -> RidgeFit:
+    """Ridge fit θ̂ = A⁻¹Xᵀy, A = XᵀX + λI, with one eigendecomposition of A (O(nd² + d³))."""
+    X = _matrix("features", features)
+    n, d = X.shape
+    y = v.as_float_array("targets", targets)
+    if y.shape != (n,):
+        raise InvalidParameterError("targets", f"shape {y.shape}", f"must have shape ({n},)")
+    lam = v.check_real("regularization", regularization)
+    if lam <= 0.0:
+        raise InvalidParameterError(
+            "regularization", lam, "must be > 0 (lambda > 0 keeps every leverage below 1)"
+        )
+    A = X.T @ X
+    A[np.diag_indices(d)] += lam
+    evals, evecs = np.linalg.eigh(A)
+    if not np.all(evals > 0):
+        raise NumericalPrecisionError("A = XᵀX + λI is not numerically positive definite")
+    theta = evecs @ ((evecs.T @ (X.T @ y)) / evals)
+    return RidgeFit(X, y, lam, evals, evecs, theta)
+
+
+@dataclass(frozen=True)
+class LeaveOneOut:
+    """All-n leave-one-out quantities from one factorisation (EXACT, Sherman–Morrison).
+
+    ``leverage`` h_i, ``residuals`` r_i, ``influence`` rows A⁻¹x_i (n, d), ``shifts`` rows
+    θ̂ − θ̂_{−i} (n, d), ``shift_norms`` ‖θ̂ − θ̂_{−i}‖.
+    """
+
+    fit: RidgeFit
+    leverage: np.ndarray
+    residuals: np.ndarray
+    influence: np.ndarray
+    shifts: np.ndarray
+    shift_norms: np.ndarray
+    kind: str = "exact"
+
+    @property
+    def theta_hat(self) -> np.ndarray:
+        return self.fit.theta_hat
+
+    def theta_minus(self, i) -> np.ndarray:
+        """θ̂_{−i}."""
+        i = v.check_int("i", i, minimum=0)
+        if i >= self.leverage.size:
+            raise InvalidParameterError("i", i, f"must be < {self.leverage.size}")
+        return self.fit.theta_hat - self.shifts[i]
+
+
+def _loo_from_fit(f: RidgeFit) -> LeaveOneOut:
+    X, y = f.features, f.targets
+    U, lam = f.eigenvectors, f.eigenvalues
+    G = ((X @ U) / lam) @ U.T  # rows A⁻¹x_i
+    h = np.einsum("ij,ij->i", X, G)
+    bad = np.nonzero(h >= _LEVERAGE_MAX)[0]
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidParameterError(
+            "leverage",
+            f"h[{i}]={h[i]!r}",
+            "leverage must be < 1 (numerically 1: removing this example makes A singular "
+            "at this regularization; increase regularization)",
+        )
+    r = y - X @ f.theta_hat
+    coef = r / (1.0 - h)
+    shifts = G * coef[:, None]
+    norms = np.sqrt(np.einsum("ij,ij->i", G, G)) * np.abs(coef)
+    return LeaveOneOut(f, h, r, G, shifts, norms)
+
+
+def leave_one_out(features, targets, *, regularization) -> LeaveOneOut:
+    """θ̂_{−i}, leverages, residuals and shift norms for every i from ONE factorisation.
+
+    Cost O(nd² + d³) (never n solves). Raises InvalidParameterError ("regularization" ≤ 0,
+    "leverage" numerically 1).
+    """
+    return _loo_from_fit(fit(features, targets, regularization=regularization))
+
+
+def leave_group_out(features, targets, forget, *, regularization) -> np.ndarray:
+    """θ̂_{−S} by Woodbury: θ̂ − A⁻¹X_Sᵀ(I − H_SS)⁻¹r_S, H_SS = X_S A⁻¹X_Sᵀ [EXACT].
+
+    Raises InvalidParameterError for an empty ``forget`` set or a group of leverage 1.
+    """
+    f = fit(features, targets, regularization=regularization)
+    idx = _forget_indices(forget, f.features.shape[0])
+    Xs = f.features[idx]
+    Gs = f.solve(Xs.T).T  # rows A⁻¹x_s
+    H = Xs @ Gs.T
+    M = np.eye(idx.size) - 0.5 * (H + H.T)
+    try:
+        np.linalg.cholesky(M)
+        if float(np.min(np.linalg.eigvalsh(M))) <= 1e-12:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        raise InvalidParameterError(
+            "leverage", "group", "the forget group has leverage 1 (I - H_SS is singular)"
+        ) from None
+    r = f.targets[idx] - Xs @ f.theta_hat
+    return f.theta_hat - Gs.T @ np.linalg.solve(M, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# exact Rényi
+
+
+def renyi_1d(orders, *, shift, variance_ratio) -> np.ndarray:
+    """D_α(N(0,1) ‖ N(w, ℓ)) [EXACT], vectorised (broadcast) over orders, w and ℓ; +inf where
+    1 + α(ℓ − 1) ≤ 0 (α ≥ 1/(1 − ℓ) when ℓ < 1)."""
+    alpha = v.check_orders(orders)
+    w = v.as_float_array("shift", shift)
+    ell = v.as_float_array("variance_ratio", variance_ratio)
+    if np.any(ell <= 0):
+        raise InvalidParameterError("variance_ratio", variance_ratio, "must be > 0")
+    return _renyi_1d(alpha, w, ell)
+
+
+def _renyi_1d(alpha, w, ell):
+    alpha, w, ell = np.broadcast_arrays(
+        np.asarray(alpha, float), np.asarray(w, float), np.asarray(ell, float)
+    )
+    x = ell - 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ax = alpha * x
+        ok = ax > -1.0
+        denom = np.where(ok, 1.0 + ax, 1.0)
+        quad = 0.5 * alpha * w * w / denom
+        # log1p(αx) − α·log1p(x), which is O(x²): both terms O(x) cancel, so evaluate directly
+        logdet = np.log1p(np.where(ok, ax, 0.0)) - alpha * np.log1p(x)
+        out = quad - logdet / (2.0 * (alpha - 1.0))
+    out = np.where(ok, np.maximum(out, 0.0), np.inf)
+    return out[()] if out.ndim == 0 else out
+
+
+def _whiten(mean0, cov0, mean1, cov1):
+    S0, L0 = _spd("cov0", cov0)
+    d = S0.shape[0]
+    S1, _ = _spd("cov1", cov1, dim=d)
+    m0 = _vector("mean0", mean0, d)
+    m1 = _vector("mean1", mean1, d)
+    Linv = np.linalg.solve(L0, np.eye(d))  # L0⁻¹
+    M = Linv @ S1 @ Linv.T
+    ell, Q = np.linalg.eigh(0.5 * (M + M.T))
+    if not np.all(ell > 0):
+        raise InvalidParameterError("cov1", "matrix", "must be positive definite")
+    c = Q.T @ (Linv @ (m0 - m1))
+    return ell, c
+
+
+def renyi_order_threshold(cov0, cov1) -> float:
+    """α_max = 1/(1 − ℓ_min), ℓ_min the smallest eigenvalue of S₀^{−1/2}S₁S₀^{−1/2} (inf when
+    ℓ_min ≥ 1): D_α(N(·,S₀)‖N(·,S₁)) is finite iff α < α_max [EXACT]."""
+    S0, _ = _spd("cov0", cov0)
+    d = S0.shape[0]
+    ell, _ = _whiten(np.zeros(d), cov0, np.zeros(d), cov1)
+    lmin = float(ell[0])
+    return math.inf if lmin >= 1.0 else 1.0 / (1.0 - lmin)
+
+
+def gaussian_renyi(orders, mean0, cov0, mean1, cov1) -> np.ndarray:
+    r"""D_α(N(m₀,S₀) ‖ N(m₁,S₁)) for each order [EXACT; +inf for α ≥ α_max, never NaN].
+
+    In the S₀-whitened eigenbasis of S₁ (eigenvalues ℓ_j, whitened mean gap c):
+    D_α = Σ_j [ (α/2)c_j²/(1 + α(ℓ_j−1)) − (log(1+α(ℓ_j−1)) − α log ℓ_j)/(2(α−1)) ],
+    the closed form of math.md §11.3. Covariances must be symmetric positive definite
+    (InvalidParameterError naming ``cov0``/``cov1`` otherwise).
+    """
+    alpha = np.atleast_1d(v.check_orders(orders))
+    ell, c = _whiten(mean0, cov0, mean1, cov1)
+    vals = _renyi_1d(alpha[:, None], c[None, :], ell[None, :])
+    out = np.sum(vals, axis=1)
+    return float(out[0]) if np.ndim(orders) == 0 else out
+
+
+# ---------------------------------------------------------------------------------------------
+# exact hockey-stick
+
+
+def _log_interval_prob(lo, hi, mean, sd):
+    """log P(lo < X < hi), X ~ N(mean, sd²), stable in both tails (lo < hi, may be ±inf)."""
+    a = (lo - mean) / sd
+    b = (hi - mean) / sd
+    # upper tail: log(Q(a) − Q(b)) with Q(x) = Φ(−x); lower tail: log(Φ(b) − Φ(a))
+    if a > 0:
+        la, lb = log_ndtr(-a), log_ndtr(-b)
+    else:
+        la, lb = log_ndtr(b), log_ndtr(a)
+    if lb == -math.inf:
+        return la
+    if lb >= la:
+        return -math.inf
+    return la + math.log(-math.expm1(lb - la))
+
+
+def _logaddexp(a, b):
+    return float(np.logaddexp(a, b))
+
+
+def _quadratic_set(eps, c, ell):
+    """S = {y : L(y) > ε}, L(y) = −y²/2 + (y + c)²/(2ℓ) + ½log ℓ, as ("in"|"out", r1, r2)."""
+    a2 = 0.5 * (1.0 / ell - 1.0)
+    a1 = c / ell
+    a0 = 0.5 * c * c / ell + 0.5 * math.log(ell) - eps
+    if a2 == 0.0:
+        if a1 == 0.0:
+            return ("all", 0.0, 0.0) if a0 > 0 else ("none", 0.0, 0.0)
+        r = -a0 / a1
+        return ("out", -math.inf, r) if a1 > 0 else ("out", r, math.inf)
+    disc = a1 * a1 - 4.0 * a2 * a0
+    if disc <= 0.0:
+        return ("all", 0.0, 0.0) if a2 > 0 else ("none", 0.0, 0.0)
+    sq = math.sqrt(disc)
+    q = -0.5 * (a1 + math.copysign(sq, a1)) if a1 != 0 else 0.5 * sq
+    if q == 0.0:
+        r1 = -sq / (2.0 * a2)
+        r2 = -r1
+    else:
+        r1, r2 = q / a2, a0 / q
+    lo, hi = min(r1, r2), max(r1, r2)
+    return ("out", lo, hi) if a2 > 0 else ("in", lo, hi)
+
+
+def _log_set_prob(kind, lo, hi, mean, sd):
+    if kind == "all":
+        return 0.0
+    if kind == "none":
+        return -math.inf
+    if kind == "in":
+        return _log_interval_prob(lo, hi, mean, sd)
+    # outside (lo, hi): P(X ≤ lo) + P(X ≥ hi); the linear case uses lo = −inf or hi = +inf
+    parts = []
+    if lo > -math.inf:
+        parts.append(float(log_ndtr((lo - mean) / sd)))
+    if hi < math.inf:
+        parts.append(float(log_ndtr(-(hi - mean) / sd)))
+    out = parts[0]
+    for p in parts[1:]:
+        out = _logaddexp(out, p)
+    return out
+
+
+def _hs1d_float(eps, c, ell):
+    """(log δ, ok): float64 closed form; ok False where the subtraction cancels badly."""
+    kind, lo, hi = _quadratic_set(eps, c, ell)
+    if kind == "none":
+        return -math.inf, True
+    if kind == "out" and lo == -math.inf and hi == math.inf:
+        return -math.inf, True
+    lp0 = _log_set_prob(kind, lo, hi, 0.0, 1.0)
+    lp1 = _log_set_prob(kind, lo, hi, -c, math.sqrt(ell))
+    if lp0 == -math.inf:
+        return -math.inf, True
+    gap = eps + lp1 - lp0  # log(e^ε P1 / P0) < 0 on S (exactly); near 0 = cancellation
+    if not gap < -1e-6:
+        return math.nan, False
+    return lp0 + math.log(-math.expm1(gap)), True
+
+
+def _hs1d_mpmath(eps, c, ell, dps=60):
+    """δ by the same closed form in mpmath (roots and Φ at ``dps`` digits)."""
+    import mpmath as mp
+
+    with mp.workdps(dps):
+        e, cc, ll = mp.mpf(eps), mp.mpf(c), mp.mpf(ell)
+        a2 = (1 / ll - 1) / 2
+        a1 = cc / ll
+        a0 = cc * cc / (2 * ll) + mp.log(ll) / 2 - e
+        sd1 = mp.sqrt(ll)
+
+        def cdf(x, m, s):
+            return mp.ncdf((x - m) / s)
+
+        if a2 == 0:
+            if a1 == 0:
+                return 0.0 if a0 <= 0 else float(1 - mp.exp(e))
+            r = -a0 / a1
+            if a1 > 0:
+                p0, p1 = 1 - cdf(r, 0, 1), 1 - cdf(r, -cc, sd1)
+            else:
+                p0, p1 = cdf(r, 0, 1), cdf(r, -cc, sd1)
+        else:
+            disc = a1 * a1 - 4 * a2 * a0
+            if disc <= 0:
+                if a2 < 0:
+                    return 0.0
+                p0 = p1 = mp.mpf(1)
+            else:
+                sq = mp.sqrt(disc)
+                r1, r2 = (-a1 - sq) / (2 * a2), (-a1 + sq) / (2 * a2)
+                lo, hi = min(r1, r2), max(r1, r2)
+                if a2 > 0:
+                    p0 = cdf(lo, 0, 1) + mp.ncdf(-hi)
+                    p1 = cdf(lo, -cc, sd1) + mp.ncdf(-(hi + cc) / sd1)
+                else:
+                    p0 = mp.ncdf(hi) - mp.ncdf(lo)
+                    p1 = cdf(hi, -cc, sd1) - cdf(lo, -cc, sd1)
+        return float(max(p0 - mp.exp(e) * p1, mp.mpf(0)))
+
+
+def _hs1d(eps, c, ell) -> float:
+    """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative 1e-9)."""
+    if ell == 1.0 and c == 0.0:
+        return 0.0
+    ld, ok = _hs1d_float(eps, c, ell)
+    if ok:
+        return 0.0 if ld == -math.inf else min(1.0, math.exp(ld) * (1.0 + 1e-9))
+    d = _hs1d_mpmath(eps, c, ell)
+    return min(1.0, d * (1.0 + 1e-9)) if d > 0 else 0.0
+
+
+def hockey_stick_1d(epsilon, *, mean0, var0, mean1, var1) -> float:
+    """E_{e^ε}(N(mean0, var0) ‖ N(mean1, var1)) [EXACT closed form, rounded up].
+
+    {p₀ > e^ε p₁} is an interval or the complement of one (roots of a quadratic); δ =
+    P₀(S) − e^ε P₁(S) by log-space Φ-differences, re-evaluated in mpmath (60 digits) where the
+    subtraction cancels. Relative error ≤ 1e-9 upward.
+    """
+    eps = v.check_epsilon(epsilon)
+    m0 = v.check_real("mean0", mean0)
+    m1 = v.check_real("mean1", mean1)
+    s0 = v.check_positive("var0", var0)
+    s1 = v.check_positive("var1", var1)
+    sd0 = math.sqrt(s0)
+    # standardise P₀: y = (x − m0)/sd0; then P₁ = N((m1 − m0)/sd0, s1/s0) = N(−c, ℓ)
+    return _hs1d(eps, (m0 - m1) / sd0, s1 / s0)
+
+
+def _hockey_via_renyi(eps, ell, c) -> dict:
+    """UPPER bound on δ from the exact Rényi curve (improved conversion, continuous order,
+    capped below α_max). Used when the covariances differ in more than one direction."""
+    from . import conversions
+
+    lmin = float(np.min(ell))
+    amax = math.inf if lmin >= 1.0 else 1.0 / (1.0 - lmin)
+
+    def rdp(alpha):
+        alpha = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
+        return np.sum(_renyi_1d(alpha[:, None], c[None, :], ell[None, :]), axis=1)
+
+    ld, order = conversions.curve_log_delta(
+        rdp, epsilon=eps, max_order=None if math.isinf(amax) else 1.0 + (amax - 1.0) * (1 - 1e-9)
+    )
+    return {
+        "delta": min(1.0, math.exp(ld)),
+        "kind": "upper",
+        "method": f"exact Renyi curve + improved conversion (order {order:.6g})",
+        "error_bound": math.nan,
+    }
+
+
+def _shift_profile_ext(tau: float, mu: float) -> float:
+    """E_P[(1 − e^{τ−L})₊] for the Gaussian shift N(0,1) vs N(μ,1), any real τ."""
+    from . import gaussian
+
+    if mu == 0.0:
+        return max(0.0, -math.expm1(tau))
+    if tau >= 0:
+        return float(gaussian.delta(tau, mu=mu))
+    return -math.expm1(tau) + math.exp(tau) * float(gaussian.delta(-tau, mu=mu))
+
+
+def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1) -> dict:
+    """E_{e^ε}(N(m₀,S₀) ‖ N(m₁,S₁)) for covariances differing in at most one direction.
+
+    Returns {"delta", "kind", "method", "error_bound"}. Equal covariances: the exact Gaussian
+    profile with μ = ‖S^{−1/2}Δm‖ (kind "exact"). One non-unit eigenvalue and no shift
+    elsewhere: :func:`hockey_stick_1d` (kind "exact"). One non-unit eigenvalue plus a shift in
+    the unit directions: δ = E_y[g(ε − L₁(y))] by adaptive quadrature with the error estimate
+    added (kind "upper", numerical). More non-unit eigenvalues: the certified UPPER bound from
+    the exact Rényi curve through the improved RDP→DP conversion (not exact; ``error_bound``
+    is NaN there).
+    """
+    eps = v.check_epsilon(epsilon)
+    ell, c = _whiten(mean0, cov0, mean1, cov1)
+    nonunit = np.abs(ell - 1.0) > 1e-12
+    mu = float(np.sqrt(np.sum(c[~nonunit] ** 2)))
+    if not np.any(nonunit):
+        from . import gaussian
+
+        dl = float(gaussian.delta(eps, mu=mu)) if mu > 0 else 0.0
+        return {"delta": dl, "kind": "exact", "method": "gaussian_profile", "error_bound": 0.0}
+    if np.count_nonzero(nonunit) > 1:
+        return _hockey_via_renyi(eps, ell, c)
+    j = int(np.nonzero(nonunit)[0][0])
+    lj, cj = float(ell[j]), float(c[j])
+    if mu < 1e-8:
+        # a (rounding-size) shift in the unit directions: E_γ(P⊗A‖Q⊗B) ≤ E_γ(P⊗A‖Q⊗A) + γ·TV(A,B)
+        tv = math.erf(mu / (2.0 * math.sqrt(2.0)))  # TV(N(0,1), N(μ,1)) = 2Φ(μ/2) − 1
+        extra = math.exp(eps) * tv if tv > 0 else 0.0
+        base = _hs1d(eps, cj, lj)
+        return {
+            "delta": min(1.0, base + extra),
+            "kind": "exact" if extra == 0.0 else "upper",
+            "method": "1d_closed_form" + ("" if extra == 0.0 else " + e^eps*TV(shift) allowance"),
+            "error_bound": extra,
+        }
+
+    def loss1(y):
+        return -0.5 * y * y + (y + cj) ** 2 / (2.0 * lj) + 0.5 * math.log(lj)
+
+    def integrand(y):
+        return (
+            math.exp(-0.5 * y * y)
+            / math.sqrt(2.0 * math.pi)
+            * _shift_profile_ext(eps - loss1(y), mu)
+        )
+
+    # split at the roots of ε = L₁(y) (where the integrand bends); mass beyond |y| > 40 is
+    # below 2Φ(−40) < 1e-340 and is added to the error allowance as 1e-300.
+    kind, lo, hi = _quadratic_set(eps, cj, lj)
+    pts = sorted(
+        {x for x in (lo, hi) if kind in ("in", "out") and math.isfinite(x) and abs(x) < 40}
+    )
+    val, err = integrate.quad(
+        integrand, -40.0, 40.0, points=pts or None, epsabs=0.0, epsrel=1e-11, limit=500
+    )
+    if not (math.isfinite(val) and math.isfinite(err)):
+        raise NumericalPrecisionError("quadrature for the hockey-stick did not converge")
+    err += 1e-300
+    return {
+        "delta": min(1.0, max(val, 0.0) + err),
+        "kind": "upper",
+        "method": "one-dimensional quadrature (scipy quad split at the roots; error estimate added)",
+        "error_bound": err,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# per-instance divergences for ridge deletion (continuous-time stationary laws)
+
+
+@dataclass(frozen=True)
+class PerInstanceDivergence:
+    """Per-example divergences between π_D and π_{−i} in both directions (EXACT)."""
+
+    forward: np.ndarray  # D(π_D ‖ π_{−i})
+    reverse: np.ndarray  # D(π_{−i} ‖ π_D)
+    order_threshold: np.ndarray  # 1/h_i: reverse Rényi is +inf at α ≥ 1/h_i
+    kind: str = "exact"
+    caveat: str = PDP_CAVEAT
+    details: dict = field(default_factory=dict)
+
+    @property
+    def symmetric(self) -> np.ndarray:
+        return np.maximum(self.forward, self.reverse)
+
+
+def _loo_pairs(loo: LeaveOneOut, temperature):
+    if not isinstance(loo, LeaveOneOut):
+        raise InvalidParameterError("loo", type(loo).__name__, "must be a LeaveOneOut result")
+    tau = v.check_positive("temperature", temperature)
+    h, r = loo.leverage, loo.residuals
+    w2_f = h * r * r / (tau * (1.0 - h) ** 2)
+    w2_r = h * r * r / (tau * (1.0 - h))
+    return h, np.sqrt(w2_f), 1.0 / (1.0 - h), np.sqrt(w2_r), 1.0 - h
+
+
+def loo_renyi(orders, loo: LeaveOneOut, *, temperature) -> PerInstanceDivergence:
+    """Exact per-example Rényi between π_D = N(θ̂, τA⁻¹) and π_{−i} = N(θ̂_{−i}, τA_{−i}⁻¹).
+
+    Arrays (n, k). The reverse direction is +inf for α ≥ 1/h_i (reported, never NaN).
+    Derivation: docs/langevin_and_per_instance.md (rank-one reduction to N(0,1) vs N(w, ℓ)).
+    """
+    alpha = np.atleast_1d(v.check_orders(orders))
+    h, wf, lf, wr, lr = _loo_pairs(loo, temperature)
+    fwd = _renyi_1d(alpha[None, :], wf[:, None], lf[:, None])
+    rev = _renyi_1d(alpha[None, :], wr[:, None], lr[:, None])
+    return PerInstanceDivergence(fwd, rev, 1.0 / h, details={"orders": alpha})
+
+
+def loo_hockey_stick(epsilon, loo: LeaveOneOut, *, temperature) -> PerInstanceDivergence:
+    """Exact per-example δ(ε) between π_D and π_{−i}, both directions (1-D closed form)."""
+    eps = v.check_epsilon(epsilon)
+    h, wf, lf, wr, lr = _loo_pairs(loo, temperature)
+    fwd = np.array([_hs1d(eps, w, ell) for w, ell in zip(wf, lf)])
+    rev = np.array([_hs1d(eps, w, ell) for w, ell in zip(wr, lr)])
+    return PerInstanceDivergence(fwd, rev, 1.0 / h, details={"epsilon": eps})
+
+
+# ---------------------------------------------------------------------------------------------
+# per-instance noise calibration (coupling lemma)
+
+
+@dataclass(frozen=True)
+class NoiseCalibration:
+    """Per-instance noise s_i = Δ_i/μ(ε, δ) against the worst case max_i Δ_i/μ(ε, δ)."""
+
+    noise_std: np.ndarray
+    worst_case_noise_std: float
+    savings_factor: np.ndarray  # worst / per-instance (inf where Δ_i = 0)
+    mu: float
+    epsilon: float
+    delta: float
+    kind: str = "exact"
+    caveat: str = PDP_CAVEAT
+
+
+def calibrate_noise(sensitivities, *, epsilon, delta) -> NoiseCalibration:
+    """Gaussian output noise per example from sensitivities Δ_i (coupling lemma, §11.5).
+
+    Releasing θ + N(0, s_i²I) with ‖θ_U − θ_R‖ ≤ Δ_i is (ε, δ)-indistinguishable in both
+    directions when s_i ≥ Δ_i/μ(ε, δ) (exact Gaussian profile; Balle & Wang 2018, arXiv
+    1805.06530). Each s_i is re-checked: δ(ε; Δ_i/s_i) ≤ δ. Pass ``LeaveOneOut.shift_norms``
+    for ridge deletion. pDP caveat applies.
+    """
+    from . import gaussian
+
+    delta_arr = v.as_float_array("sensitivities", sensitivities)
+    if delta_arr.ndim != 1 or delta_arr.size == 0:
+        raise InvalidParameterError("sensitivities", sensitivities, "must be a non-empty 1-D array")
+    if np.any(delta_arr < 0):
+        raise InvalidParameterError("sensitivities", sensitivities, "must be >= 0")
+    eps = v.check_positive("epsilon", epsilon)
+    d = v.check_delta(delta)
+    mu = float(gaussian.mu(epsilon=eps, delta=d))
+    s = delta_arr / mu * (1.0 + 4e-16)
+    pos = delta_arr > 0
+    for _ in range(20):
+        if not np.any(pos):
+            break
+        chk = np.asarray(gaussian.delta(eps, mu=delta_arr[pos] / s[pos]))
+        bad = chk > d
+        if not np.any(bad):
+            break
+        sp = s[pos]
+        sp[bad] = np.nextafter(sp[bad], np.inf) * (1.0 + 1e-15)
+        s[pos] = sp
+    else:
+        raise NumericalPrecisionError("per-instance noise does not re-certify the target")
+    worst = float(np.max(s))
+    with np.errstate(divide="ignore"):
+        savings = np.where(pos, worst / np.where(pos, s, 1.0), np.inf)
+    return NoiseCalibration(s, worst, savings, mu, eps, d)

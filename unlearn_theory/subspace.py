@@ -1,0 +1,243 @@
+r"""Block-wise (subspace) noise scheduling (Dolgova & Stich 2026, arXiv 2601.05134; math.md §8).
+
+The parameter space is split into k mutually orthogonal blocks (an isometric
+reparameterisation, see ``unlearn_torch.blocks``). The blocks are processed sequentially: in
+phase i only block i moves, for T_b steps of the gradient-clipping update (§6.1) in block
+coordinates with noise N(0, σ_b² I) on that block.
+
+Guarantee [derived in math.md §8.3; consistent with the official code]: inside block i the
+initial distance is ≤ ‖P_i(x̂ − x̂')‖ ≤ 2C0, the bounded-perturbation property holds for *any* two
+gradient oracles (the other blocks differ between the chains), so each phase satisfies the PABI
+bound D_α ≤ α·a_b with a_b = B²/(2σ_b² W) conditionally on the earlier phases' outputs; adaptive
+composition of Rényi curves over the k phases gives D_α ≤ α·k·a_b. Later fine-tuning is
+post-processing.
+
+Tight planning: give each block a_max/k, a_max the largest coefficient certified at (ε, δ) by
+the improved conversion at the optimal order, i.e. σ_b = B/√(2W·a_max/k) = √k·σ_one-shot, and
+certify the total curve α·k·a_b at the optimal order. T_b = 1 is a Gaussian mechanism per
+block; k adaptively composed Gaussian mechanisms with μ_b = B/σ_b are exactly √k·μ_b-GDP (Dong,
+Roth & Su 2019, arXiv 1905.02383), so that case is calibrated and certified with the exact
+profile. The integer T_b that runs is the one certified: σ_b is recomputed for it (the official
+code computes σ for the real-valued T* and floors T, slightly exceeding the budget; math.md §13.5;
+:func:`dolgova_stich_schedule` reproduces that, for comparison only).
+
+Noise cadence: the accountant assumes fresh N(0, σ_b² I) noise at *every* step of every phase.
+The official code alternates gradient-only and noise-only steps (noise every M-th step, σ
+rescaled by √((1 − ρ^M)/(1 − ρ²)) for M > 2), which the PABI weights do not justify (math.md §8.4);
+any other cadence must be certified through :mod:`unlearn_theory.iteration` with a per-step
+schedule (σ_t = 0 on noiseless steps), which checks Z_t ≥ 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import _validate as v
+from . import gaussian, iteration
+from .errors import InvalidParameterError, NumericalPrecisionError
+
+__all__ = [
+    "BlockwiseSchedule",
+    "per_block_coefficient_budget",
+    "blockwise_noise_std",
+    "blockwise_coefficient",
+    "blockwise_epsilon",
+    "blockwise_schedule",
+    "dolgova_stich_schedule",
+]
+
+
+@dataclass(frozen=True)
+class BlockwiseSchedule:
+    """A certified block-wise schedule.
+
+    blocks (k), steps_per_block (T_b, integer, the one that runs and is certified), noise_std
+    (σ_b, per block), per_block_coefficient (a_b), total_coefficient (k·a_b; curve α·k·a_b),
+    epsilon (certified at ``delta``), kind ("upper"), accountant, total_steps = k·T_b.
+    """
+
+    blocks: int
+    steps_per_block: int
+    noise_std: float
+    per_block_coefficient: float
+    total_coefficient: float
+    epsilon: float
+    delta: float
+    kind: str
+    accountant: str
+
+    @property
+    def total_steps(self) -> int:
+        return self.blocks * self.steps_per_block
+
+
+def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
+    return dict(
+        clip_initial=v.check_positive("clip_initial", clip_initial),
+        clip_gradient=v.check_nonnegative("clip_gradient", clip_gradient),
+        learning_rate=v.check_positive("learning_rate", learning_rate),
+        weight_decay=v.check_nonnegative("weight_decay", weight_decay),
+    )
+
+
+def per_block_coefficient_budget(*, epsilon, delta, blocks) -> float:
+    """a_max(ε, δ)/k: each of the k blocks may spend this coefficient."""
+    k = v.check_int("blocks", blocks, minimum=1)
+    return iteration.max_coefficient(epsilon=epsilon, delta=delta) / k
+
+
+def blockwise_noise_std(
+    *,
+    epsilon,
+    delta,
+    blocks,
+    steps_per_block,
+    clip_initial,
+    clip_gradient,
+    learning_rate,
+    weight_decay=0.0,
+) -> float:
+    """σ_b certifying (ε, δ) in total with T_b = ``steps_per_block`` steps per block.
+
+    T_b = 1: σ_b = √k·B/μ(ε, δ) (exact Gaussian composition); T_b ≥ 2: σ_b = B/√(2W·a_max/k).
+    Rounded up (feasible side).
+    """
+    k = v.check_int("blocks", blocks, minimum=1)
+    T = v.check_int("steps_per_block", steps_per_block, minimum=1)
+    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    if T == 1:
+        b = iteration.constant_B(steps=1, **p)
+        m = gaussian.mu(epsilon=epsilon, delta=delta)
+        return math.sqrt(k) * b / m * (1.0 + 1e-12)
+    budget = per_block_coefficient_budget(epsilon=epsilon, delta=delta, blocks=k)
+    return iteration.noise_std_for_coefficient(budget, steps=T, **p)
+
+
+def blockwise_coefficient(
+    *, noise_std, blocks, steps_per_block, clip_initial, clip_gradient, learning_rate, weight_decay
+) -> float:
+    """Total linear Rényi coefficient k·a_b (curve α·k·a_b, both directions) [UPPER]."""
+    k = v.check_int("blocks", blocks, minimum=1)
+    T = v.check_int("steps_per_block", steps_per_block, minimum=1)
+    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    a_b = iteration.constant_coefficient(steps=T, noise_std=noise_std, **p)
+    return k * a_b
+
+
+def blockwise_epsilon(
+    *,
+    delta,
+    noise_std,
+    blocks,
+    steps_per_block,
+    clip_initial,
+    clip_gradient,
+    learning_rate,
+    weight_decay=0.0,
+) -> tuple[float, str, float | None]:
+    """Certified total ε at ``delta`` [UPPER]: returns (epsilon, accountant, order).
+
+    T_b = 1: exact profile of √k·B/σ_b-GDP; otherwise the curve α·k·a_b converted at the
+    optimal order (improved conversion).
+    """
+    d = v.check_delta(delta)
+    s = v.check_positive("noise_std", noise_std)
+    k = v.check_int("blocks", blocks, minimum=1)
+    T = v.check_int("steps_per_block", steps_per_block, minimum=1)
+    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    if T == 1:
+        b = iteration.constant_B(steps=1, **p)
+        mu = math.sqrt(k) * b / s
+        return float(gaussian.epsilon(d, mu=mu)), "gaussian_profile(composed blocks)", None
+    coef = blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p)
+    eps, order = iteration.linear_epsilon(coef, delta=d)
+    return eps, "shifted_renyi(blockwise)+improved_conversion", order
+
+
+def blockwise_schedule(
+    *,
+    epsilon,
+    delta,
+    blocks,
+    clip_initial,
+    clip_gradient,
+    learning_rate,
+    weight_decay=0.0,
+    steps_per_block=None,
+    max_steps_per_block=10_000,
+) -> BlockwiseSchedule:
+    """Least-noise certified block-wise schedule; T_b chosen among the integer candidates
+    (⌊T*⌋, ⌈T*⌉, 1, plateau/cap) with σ_b recomputed for each, unless ``steps_per_block`` given.
+    The returned schedule is re-certified; its ε ≤ ``epsilon``.
+    """
+    eps = v.check_positive("epsilon", epsilon)
+    d = v.check_delta(delta)
+    k = v.check_int("blocks", blocks, minimum=1)
+    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    if steps_per_block is None:
+        cands = iteration.candidate_steps(max_steps=max_steps_per_block, **p)
+    else:
+        cands = [v.check_int("steps_per_block", steps_per_block, minimum=1)]
+    best = None
+    for T in cands:
+        s = blockwise_noise_std(epsilon=eps, delta=d, blocks=k, steps_per_block=T, **p)
+        if best is None or s < best[1] * (1 - 1e-12):
+            best = (T, s)
+    T, s = best
+    for _ in range(64):
+        e_cert, acct, _ = blockwise_epsilon(delta=d, noise_std=s, blocks=k, steps_per_block=T, **p)
+        if e_cert <= eps:
+            break
+        s *= 1.0 + 1e-9
+    else:  # pragma: no cover
+        raise NumericalPrecisionError("block-wise calibration could not reach the feasible side")
+    coef = blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p)
+    return BlockwiseSchedule(
+        blocks=k,
+        steps_per_block=T,
+        noise_std=s,
+        per_block_coefficient=coef / k,
+        total_coefficient=coef,
+        epsilon=e_cert,
+        delta=d,
+        kind="upper",
+        accountant=acct,
+    )
+
+
+def dolgova_stich_schedule(
+    *, epsilon, delta, blocks, clip_initial, clip_gradient, learning_rate, weight_decay=0.0
+) -> dict:
+    """PAPER/CODE MODE (for comparison): the official code's planner, reproduced.
+
+    Mironov order q* = 1 + (L + √(L² + Lε))/ε, per-block budget (ε_q*/q*)/k = a_max^M/k,
+    σ_b² = k·(2/a_max^M)·γ(2 − γλ)·C0·C1·(2 − λC0/C1) (λ = 0: k·8γC0C1/a_max^M), evaluated at the
+    real T* = log(1 − λC0/C1)/log(1 − γλ) (λ = 0: C0/(γC1)), and T_b = max(1, ⌊T*⌋) -- the
+    floored integer, which the code runs with σ(T*) (math.md §13.5). Requires λC0 < C1.
+    Returns dict(noise_std, steps_per_block, real_steps, order, budget_coefficient).
+    """
+    eps = v.check_positive("epsilon", epsilon)
+    d = v.check_delta(delta)
+    k = v.check_int("blocks", blocks, minimum=1)
+    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    c0, c1, lr, wd = p["clip_initial"], p["clip_gradient"], p["learning_rate"], p["weight_decay"]
+    if c1 <= 0 or wd * c0 >= c1:
+        raise InvalidParameterError(
+            "weight_decay",
+            weight_decay,
+            "the Dolgova-Stich planner needs weight_decay * clip_initial < clip_gradient",
+        )
+    L = -math.log(d)
+    q = 1.0 + (L + math.sqrt(L * L + L * eps)) / eps
+    a_m = iteration.mironov_max_coefficient(epsilon=eps, delta=d)
+    t_real = iteration.optimal_steps_real(**p)
+    gl = lr * wd
+    var = k * (2.0 / a_m) * lr * (2.0 - gl) * c0 * c1 * (2.0 - wd * c0 / c1)
+    return dict(
+        noise_std=math.sqrt(var),
+        steps_per_block=max(1, math.floor(t_real)),
+        real_steps=t_real,
+        order=q,
+        budget_coefficient=a_m,
+    )
