@@ -1,0 +1,8 @@
+"""Verification suite: exact toy problems, Monte Carlo estimators with valid confidence.
+
+Modules: ``toys`` (exact and near-exact laws), ``confidence`` (Clopper-Pearson, Hoeffding,
+empirical Bernstein), ``estimators`` (threshold, GDP, privacy-loss MC, Renyi), ``runner``
+(chunked, executor-independent sampling; numpy or torch), ``audit`` (each planner method's
+update rule against its certificate; ``unlearn audit``), ``report`` (JSON, tables, plots).
+Imports unlearn_theory; torch and matplotlib only lazily.
+"""
