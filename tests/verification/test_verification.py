@@ -170,11 +170,19 @@ _AUDIT_CASES = {
 }
 
 
-@pytest.mark.parametrize("method", list(_AUDIT_CASES))
-@pytest.mark.parametrize("loss", ["quadratic", "logistic", "sign", "repel", "saturating"])
+# "saturating" uses two different gradient oracles for the two chains; the model-clipping
+# simulator runs one shared oracle (its bound needs no gradient assumption), so that pair is
+# not a case of this audit.
+_AUDIT_PAIRS = [
+    (method, loss)
+    for method in _AUDIT_CASES
+    for loss in ("quadratic", "logistic", "sign", "repel", "saturating")
+    if not (loss == "saturating" and method == "model_clipping")
+]
+
+
+@pytest.mark.parametrize("method,loss", _AUDIT_PAIRS)
 def test_audits_consistent(method, loss):
-    if loss == "saturating" and method == "model_clipping":
-        pytest.skip("model clipping is audited with one shared oracle")
     r = audit.audit_method(method, samples=200_000, loss=loss, **_AUDIT_CASES[method])
     assert r["status"] == "ok" and r["epsilon_lower_kind"] == "lower"
     assert r["consistent"] and r["epsilon_lower"] <= r["epsilon_certified"]
