@@ -196,17 +196,17 @@ def model_clipping_log_delta(
 def model_clipping_delta(
     *, epsilon, clip_initial, clip_model, noise_std, steps, initial_noise_std=None
 ) -> float:
-    """δ_T = exp(log δ_T) [UPPER]; may underflow to 0.0 -- use the log form to certify."""
-    return math.exp(
-        model_clipping_log_delta(
-            epsilon=epsilon,
-            clip_initial=clip_initial,
-            clip_model=clip_model,
-            noise_std=noise_std,
-            steps=steps,
-            initial_noise_std=initial_noise_std,
-        )
+    """δ_T = exp(log δ_T) [UPPER]. Where exp underflows, returns the smallest positive float
+    (still an upper bound, never a silent 0); use the log form to certify small δ."""
+    ld = model_clipping_log_delta(
+        epsilon=epsilon,
+        clip_initial=clip_initial,
+        clip_model=clip_model,
+        noise_std=noise_std,
+        steps=steps,
+        initial_noise_std=initial_noise_std,
     )
+    return max(math.exp(ld), 5e-324)
 
 
 def plain_log_deltas(

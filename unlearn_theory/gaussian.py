@@ -276,6 +276,13 @@ def total_variation(*, mu):
     return delta(0.0, mu=mu)
 
 
+#: Final outward rounding of the inverses. At huge arguments (mu ≳ 1e3, ε ≳ 1e6) the float64
+#: inputs a = mu/2 − ε/mu of the evaluator carry an absolute error of about ulp(ε), more than the
+#: log-space margin resolves; 8 ulps outward cover it (a relative 1.8e-15, far below accuracy).
+_ULP_UP = 1.0 + 8 * 2.220446049250313e-16
+_ULP_DOWN = 1.0 - 8 * 2.220446049250313e-16
+
+
 def _margin(log_target: np.ndarray) -> np.ndarray:
     """Log-space safety margin exceeding the evaluator's error bound."""
     return 2.0 * _REL_ERROR + 4e-16 * np.abs(log_target)
@@ -366,7 +373,7 @@ def epsilon(delta, *, mu):
             upward=True,
             what="epsilon",
         )
-        out[need] = x
+        out[need] = x * _ULP_UP
     out = out.reshape(shape)
     return _scalar_or_array(out)
 
@@ -452,7 +459,7 @@ def mu(*, epsilon, delta):
         upward=False,
         what="mu",
     )
-    return _scalar_or_array(mm.reshape(shape))
+    return _scalar_or_array((mm * _ULP_DOWN).reshape(shape))
 
 
 def compose(mus):
@@ -628,7 +635,7 @@ def _epsilon_scalar(d: float, m: float) -> float:
     step = max(abs(x) * 4e-16, 1e-300)
     for _ in range(64):
         if _log_delta_scalar(x, m) <= target:
-            return x
+            return x * _ULP_UP
         x += step
         step *= 2.0
     raise NumericalPrecisionError("could not land epsilon on the feasible side in float64")
@@ -666,7 +673,7 @@ def _mu_scalar(e: float, d: float) -> float:
     step = mm * 4e-16
     for _ in range(64):
         if _log_delta_scalar(e, mm) <= target:
-            return mm
+            return mm * _ULP_DOWN
         mm -= step
         step *= 2.0
     raise NumericalPrecisionError("could not land mu on the feasible side in float64")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy.special import logsumexp
@@ -138,8 +139,14 @@ class Schedule:
 
     @property
     def contraction(self) -> np.ndarray:
-        """ρ_t = 1 − γ_t λ_t."""
-        return 1.0 - self.learning_rate * self.weight_decay
+        """ρ_t = 1 − γ_t λ_t, rounded upward (see :func:`contraction_factor`)."""
+        return np.array(
+            [
+                contraction_factor(lr, wd)
+                for lr, wd in zip(self.learning_rate.tolist(), self.weight_decay.tolist())
+            ],
+            dtype=np.float64,
+        )
 
     @property
     def shift(self) -> np.ndarray:
@@ -242,9 +249,12 @@ def constrained_coefficient(schedule: Schedule) -> Allocation:
     xs = Y
     ys = U.copy()
     ys[0] = 0.0
-    # Points sharing the end abscissa with a lower constraint: a shift would be needed after the
-    # last noisy step -> infinite divergence.
-    if np.any((xs[:-1] >= xs[-1]) & (ys[:-1] < ys[-1] * (1.0 - 1e-15))):
+    # A shift needed after the last noisy step -> infinite divergence. Decided exactly on the
+    # schedule (a positive shift after the last noisy step, however small, cannot be absorbed;
+    # the rounded cumulative U_t/Y_t cannot decide it: they may merge distinct points or
+    # separate equal ones). Other noiseless stretches are checked on exact local sums below.
+    last_noisy = int(np.flatnonzero(schedule.noise_std > 0)[-1])
+    if np.any(schedule.shift[last_noisy + 1 :] > 0):
         closed = closed_form_coefficient(schedule)
         return Allocation(math.inf, closed, False, np.full(T, math.inf), (0, T))
     hull: list[int] = [0]
@@ -263,17 +273,44 @@ def constrained_coefficient(schedule: Schedule) -> Allocation:
             else:
                 break
         hull.append(t)
+    # The hull above works on cumulative sums, which cannot resolve an increment far below the
+    # running total (e.g. a small σ_t after a large one): ΔY or ΔU of an edge taken as a
+    # difference of cumulative sums can be wrong by O(1) and the energy then UNDER-estimates the
+    # optimum. So every edge is re-derived from segment-local sums of the increments (no
+    # cancellation), and checked for feasibility (the path A stays below every U_t inside the
+    # edge); an infeasible edge is split at its most violated point (a vertex of the true lower
+    # hull), which only raises the energy. The result is the energy of a feasible path.
+    init = math.exp(log_init - mu_)
+    edges = []
+    stack = list(zip(hull[:-1], hull[1:]))[::-1]
+    while stack:
+        i, j = stack.pop()
+        ly = np.cumsum(dY[i:j])  # Y_t − Y_i, t = i+1..j
+        lu = np.cumsum(dU[i:j]) + (init if i == 0 else 0.0)  # U_t − A_i (A_0 = 0, A_i = U_i)
+        dy, du = float(ly[-1]), float(lu[-1])
+        if dy <= 0.0:
+            if du > 0.0:  # a shift is needed with no noise left in this stretch
+                closed = closed_form_coefficient(schedule)
+                return Allocation(math.inf, closed, False, np.full(T, math.inf), (0, T))
+            edges.append((i, j, 0.0, 0.0, 0.0))
+            continue
+        slope = du / dy
+        if j - i > 1:
+            viol = slope * ly[:-1] - lu[:-1]
+            k = int(np.argmax(viol))
+            if viol[k] > 1e-13 * max(du, float(np.max(lu))):
+                m = i + 1 + k
+                stack.append((m, j))
+                stack.append((i, m))
+                continue
+        edges.append((i, j, dy, du, slope))
+    hull = [0] + [e[1] for e in edges]
     # energy = Σ ΔU²/(2ΔY) over hull edges, in log space, then unscaled.
     terms = []
     shifts = np.zeros(T)
-    for i, j in zip(hull[:-1], hull[1:]):
-        du = ys[j] - ys[i]
-        dy = xs[j] - xs[i]
-        if dy <= 0.0:  # pragma: no cover - excluded above
-            raise NumericalPrecisionError("degenerate hull edge in the shift allocation")
+    for i, j, dy, du, slope in edges:
         if du > 0.0:
             terms.append(2.0 * math.log(du) - math.log(2.0) - math.log(dy))
-        slope = du / dy
         # a_t = slope·w_t σ_t² (unscaled: slope·e^{mU-mY}·w_t σ_t²)
         idx = np.arange(i, j)
         with np.errstate(divide="ignore"):
@@ -325,6 +362,32 @@ def _check_constant(clip_initial, clip_gradient, learning_rate, weight_decay):
     return c0, c1, lr, wd
 
 
+def contraction_factor(learning_rate: float, weight_decay: float) -> float:
+    """ρ = 1 − γλ from the exact product of the two floats, rounded UP to a float.
+
+    Forming γλ in float64 first is a large RELATIVE error in ρ when γλ is close to 1 (e.g.
+    γλ = 1 − 1e-12); ρ larger means less contraction, i.e. more privacy loss, so rounding up
+    is the conservative side. γλ ≤ 0.5 needs no care (1 − γλ is then well conditioned) but
+    takes the same path for simplicity.
+    """
+    gl = learning_rate * weight_decay
+    if gl == 0.0:
+        return 1.0
+    exact = 1 - Fraction(learning_rate) * Fraction(weight_decay)
+    rho = float(exact)
+    if Fraction(rho) < exact:
+        rho = math.nextafter(rho, math.inf)
+    return rho
+
+
+def _log_contraction(learning_rate: float, weight_decay: float) -> float:
+    """log ρ (upward-rounded ρ; log1p where ρ is close to 1, log where it is not)."""
+    gl = learning_rate * weight_decay
+    if gl <= 0.5:
+        return math.log1p(-gl) + 4e-16 * gl  # tiny upward allowance for the rounded product
+    return math.log(contraction_factor(learning_rate, weight_decay))
+
+
 def constant_B(*, steps, clip_initial, clip_gradient, learning_rate, weight_decay) -> float:
     """B = 2C0 ρ^T + 2γC1 Σ_{k<T} ρ^k = 2C0ρ^T + 2C1(1−ρ^T)/λ (λ = 0: 2C0 + 2γC1T)."""
     c0, c1, lr, wd = _check_constant(clip_initial, clip_gradient, learning_rate, weight_decay)
@@ -332,7 +395,7 @@ def constant_B(*, steps, clip_initial, clip_gradient, learning_rate, weight_deca
     gl = lr * wd
     if gl == 0.0:
         return 2.0 * c0 + 2.0 * lr * c1 * T
-    log_rho = math.log1p(-gl)
+    log_rho = _log_contraction(lr, wd)
     rho_t = math.exp(T * log_rho)
     geo = -math.expm1(T * log_rho) / gl  # Σ_{k<T} ρ^k = (1 − ρ^T)/(γλ)
     return 2.0 * c0 * rho_t + 2.0 * lr * c1 * geo
@@ -350,7 +413,10 @@ def constant_W(*, steps, learning_rate, weight_decay) -> float:
         )
     if gl == 0.0:
         return float(T)
-    return -math.expm1(2.0 * T * math.log1p(-gl)) / (gl * (2.0 - gl))
+    # W = Σ_{k<T} ρ^{2k} = (1 − ρ^{2T})/(1 − ρ²), with the upward-rounded ρ
+    log_rho = _log_contraction(lr, wd)
+    one_minus_rho2 = -math.expm1(2.0 * log_rho)
+    return -math.expm1(2.0 * T * log_rho) / one_minus_rho2
 
 
 def constant_coefficient(

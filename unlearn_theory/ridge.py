@@ -46,6 +46,7 @@ from scipy import integrate
 from scipy.special import log_ndtr
 
 from . import _validate as v
+from . import gaussian
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -358,9 +359,13 @@ def _renyi_1d(alpha, w, ell):
         ok = ax > -1.0
         denom = np.where(ok, 1.0 + ax, 1.0)
         quad = 0.5 * alpha * w * w / denom
-        # log1p(αx) − α·log1p(x), which is O(x²): both terms O(x) cancel, so evaluate directly
-        logdet = np.log1p(np.where(ok, ax, 0.0)) - alpha * np.log1p(x)
-        out = quad - logdet / (2.0 * (alpha - 1.0))
+        # log1p(αx) − α·log1p(x) = log1p((α−1)x/ℓ) − (α−1)·log1p(x): O(α−1), so dividing by
+        # α − 1 (exact in float64 for α ≤ 2) loses no digits as α → 1 (the direct difference of
+        # two O(1) logs lost log10(1/(α−1)) digits: 7e-6 relative at α − 1 = 1e-9).
+        am1 = alpha - 1.0
+        ratio = np.where(ok, am1 * x / ell, 0.0)
+        logdet_over = np.log1p(ratio) / am1 - np.log1p(x)
+        out = quad - 0.5 * logdet_over
     out = np.where(ok, np.maximum(out, 0.0), np.inf)
     return out[()] if out.ndim == 0 else out
 
@@ -431,7 +436,7 @@ def _logaddexp(a, b):
 
 def _quadratic_set(eps, c, ell):
     """S = {y : L(y) > ε}, L(y) = −y²/2 + (y + c)²/(2ℓ) + ½log ℓ, as ("in"|"out", r1, r2)."""
-    a2 = 0.5 * (1.0 / ell - 1.0)
+    a2 = (1.0 - ell) / (2.0 * ell)  # = (1/ℓ − 1)/2 without cancellation near ℓ = 1
     a1 = c / ell
     a0 = 0.5 * c * c / ell + 0.5 * math.log(ell) - eps
     if a2 == 0.0:
@@ -484,7 +489,11 @@ def _hs1d_float(eps, c, ell):
     if lp0 == -math.inf:
         return -math.inf, True
     gap = eps + lp1 - lp0  # log(e^ε P1 / P0) < 0 on S (exactly); near 0 = cancellation
-    if not gap < -1e-6:
+    # absolute float64 error of gap (log-tail evaluations and the roots feeding them), and the
+    # relative error it causes in 1 − e^gap: the float answer is used only when that is < 1e-11
+    roots = sum(abs(r) for r in (lo, hi) if math.isfinite(r))
+    err = 64 * 2.2e-16 * (abs(lp0) + abs(lp1) + eps + 1.0 + (abs(c) + 1.0) * (roots + 1.0))
+    if not (gap < -1e-6 and err < 1e-11 * -math.expm1(gap)):
         return math.nan, False
     return lp0 + math.log(-math.expm1(gap)), True
 
@@ -495,7 +504,7 @@ def _hs1d_mpmath(eps, c, ell, dps=60):
 
     with mp.workdps(dps):
         e, cc, ll = mp.mpf(eps), mp.mpf(c), mp.mpf(ell)
-        a2 = (1 / ll - 1) / 2
+        a2 = (1 - ll) / (2 * ll)
         a1 = cc / ll
         a0 = cc * cc / (2 * ll) + mp.log(ll) / 2 - e
         sd1 = mp.sqrt(ll)
@@ -505,17 +514,17 @@ def _hs1d_mpmath(eps, c, ell, dps=60):
 
         if a2 == 0:
             if a1 == 0:
-                return 0.0 if a0 <= 0 else float(1 - mp.exp(e))
+                return (mp.mpf(0), mp.mpf(1)) if a0 <= 0 else (1 - mp.exp(e), mp.mpf(1))
             r = -a0 / a1
-            if a1 > 0:
-                p0, p1 = 1 - cdf(r, 0, 1), 1 - cdf(r, -cc, sd1)
+            if a1 > 0:  # upper tails as Φ(−x): no 1 − Φ cancellation
+                p0, p1 = mp.ncdf(-r), mp.ncdf(-(r + cc) / sd1)
             else:
                 p0, p1 = cdf(r, 0, 1), cdf(r, -cc, sd1)
         else:
             disc = a1 * a1 - 4 * a2 * a0
             if disc <= 0:
                 if a2 < 0:
-                    return 0.0
+                    return mp.mpf(0), mp.mpf(1)
                 p0 = p1 = mp.mpf(1)
             else:
                 sq = mp.sqrt(disc)
@@ -524,21 +533,39 @@ def _hs1d_mpmath(eps, c, ell, dps=60):
                 if a2 > 0:
                     p0 = cdf(lo, 0, 1) + mp.ncdf(-hi)
                     p1 = cdf(lo, -cc, sd1) + mp.ncdf(-(hi + cc) / sd1)
-                else:
-                    p0 = mp.ncdf(hi) - mp.ncdf(lo)
-                    p1 = cdf(hi, -cc, sd1) - cdf(lo, -cc, sd1)
-        return float(max(p0 - mp.exp(e) * p1, mp.mpf(0)))
+                else:  # an interval: difference of the tails on the far side
+
+                    def inside(lo_, hi_, m, sd):
+                        a_, b_ = (lo_ - m) / sd, (hi_ - m) / sd
+                        if a_ > 0:
+                            return mp.ncdf(-a_) - mp.ncdf(-b_)
+                        return mp.ncdf(b_) - mp.ncdf(a_)
+
+                    p0 = inside(lo, hi, 0, 1)
+                    p1 = inside(lo, hi, -cc, sd1)
+        return max(p0 - mp.exp(e) * p1, mp.mpf(0)), p0
 
 
 def _hs1d(eps, c, ell) -> float:
     """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative 1e-9)."""
-    if ell == 1.0 and c == 0.0:
-        return 0.0
+    if ell == 1.0:  # equal variances: the exact Gaussian-shift profile
+        return 0.0 if c == 0.0 else float(gaussian.delta(eps, mu=abs(c)))
     ld, ok = _hs1d_float(eps, c, ell)
     if ok:
-        return 0.0 if ld == -math.inf else min(1.0, math.exp(ld) * (1.0 + 1e-9))
-    d = _hs1d_mpmath(eps, c, ell)
-    return min(1.0, d * (1.0 + 1e-9)) if d > 0 else 0.0
+        if ld == -math.inf:
+            return 0.0
+        # a finite log δ is a positive δ: never let exp underflow to a silent 0
+        return min(1.0, max(math.exp(ld) * (1.0 + 1e-9), 5e-324))
+    import mpmath as mp
+
+    d, p0 = _hs1d_mpmath(eps, c, ell)
+    if 0 < d < p0 * mp.mpf(10) ** -30:  # heavy cancellation: redo with digits to spare
+        extra = min(int(mp.log10(p0 / d)), 2000)
+        d, p0 = _hs1d_mpmath(eps, c, ell, dps=60 + extra)
+    if d <= 0:
+        return 0.0
+    # a positive δ below the float64 range is reported as the smallest positive float
+    return min(1.0, max(float(d) * (1.0 + 1e-9), 5e-324))
 
 
 def hockey_stick_1d(epsilon, *, mean0, var0, mean1, var1) -> float:
