@@ -167,6 +167,18 @@ def _order_range(min_order, max_order):
     return u_lo, u_hi
 
 
+def _optimise_order(objective, min_order, max_order) -> tuple[float, float]:
+    """Minimise ``objective(alphas)`` over u = log(α − 1); return (value at α*, α*)."""
+    u_lo, u_hi = _order_range(min_order, max_order)
+
+    def obj(us):
+        return objective(1.0 + np.exp(us))
+
+    u, _ = _minimise_over_u(obj, u_lo, u_hi)
+    alpha = 1.0 + math.exp(u)
+    return float(objective(np.array([alpha]))[0]), alpha
+
+
 def curve_epsilon(
     rdp_fn: Callable,
     *,
@@ -181,22 +193,17 @@ def curve_epsilon(
     max(D_α(P‖Q), D_α(Q‖P)) (+inf allowed, never NaN). The order is searched over
     α − 1 ∈ [1e-4, 1e7] (or [min_order, max_order]) on a logarithmic grid, refined by Brent;
     the returned ε is recomputed at the returned order and rounded up [UPPER at every order,
-    so the optimiser affects tightness only]. If ρ is +inf everywhere, returns (inf, nan-free
-    order = the smallest searched).
+    so the optimiser affects tightness only]. If ρ is +inf everywhere, returns (inf, the
+    smallest searched order).
     """
     conversion = _check_conversion(conversion)
-    d = v.check_delta(delta)
-    ld = math.log(d)
-    u_lo, u_hi = _order_range(min_order, max_order)
+    ld = math.log(v.check_delta(delta))
 
-    def obj(us):
-        alphas = 1.0 + np.exp(us)
-        return _eps_formula(alphas, _evaluate_curve(rdp_fn, alphas), ld, conversion)
+    def objective(alphas):
+        eps = _eps_formula(alphas, _evaluate_curve(rdp_fn, alphas), ld, conversion)
+        return _round_up(eps)
 
-    u, _ = _minimise_over_u(obj, u_lo, u_hi)
-    alpha = 1.0 + math.exp(u)
-    eps = float(_round_up(obj(np.array([u])))[0])
-    return eps, alpha
+    return _optimise_order(objective, min_order, max_order)
 
 
 def curve_log_delta(
@@ -210,15 +217,11 @@ def curve_log_delta(
     """Smallest certified log δ at ``epsilon`` over continuous orders: (log_delta, order)."""
     conversion = _check_conversion(conversion)
     e = v.check_epsilon(epsilon)
-    u_lo, u_hi = _order_range(min_order, max_order)
 
-    def obj(us):
-        alphas = 1.0 + np.exp(us)
+    def objective(alphas):
         return _log_delta_formula(alphas, _evaluate_curve(rdp_fn, alphas), e, conversion)
 
-    u, _ = _minimise_over_u(obj, u_lo, u_hi)
-    alpha = 1.0 + math.exp(u)
-    return float(obj(np.array([u]))[0]), alpha
+    return _optimise_order(objective, min_order, max_order)
 
 
 def linear_epsilon(coefficient, *, delta, conversion="improved") -> tuple[float, float | None]:

@@ -236,6 +236,22 @@ def _chord_curve(alphas, vals):
     return fn
 
 
+def _best_order(alphas, vals, per_order, refine):
+    """Minimise a conversion over the given orders, then continuously between the neighbours
+    of the best one on the chord extension (an upper bound by convexity)."""
+    grid = np.atleast_1d(per_order(alphas, vals))
+    i = int(np.argmin(grid))
+    best, order = float(grid[i]), float(alphas[i])
+    if len(alphas) > 1 and math.isfinite(best):
+        lo = float(alphas[max(i - 1, 0)])
+        hi = float(alphas[min(i + 1, len(alphas) - 1)])
+        if hi > lo:
+            value, at = refine(_chord_curve(alphas, vals), lo, hi)
+            if value < best:
+                best, order = value, at
+    return best, order
+
+
 def to_dp(orders, rdp, *, delta, conversion="improved") -> tuple[float, float]:
     """Smallest certified ε at ``delta`` of an RDP curve given on ``orders``: (epsilon, order).
 
@@ -246,57 +262,39 @@ def to_dp(orders, rdp, *, delta, conversion="improved") -> tuple[float, float]:
     """
     alphas, vals = _check_curve(orders, rdp)
     d = v.check_delta(delta)
-    eps_grid = np.atleast_1d(
-        conversions.epsilon_at_order(alphas, vals, delta=d, conversion=conversion)
+    return _best_order(
+        alphas,
+        vals,
+        lambda a, r: conversions.epsilon_at_order(a, r, delta=d, conversion=conversion),
+        lambda fn, lo, hi: conversions.curve_epsilon(
+            fn, delta=d, conversion=conversion, min_order=lo, max_order=hi
+        ),
     )
-    i = int(np.argmin(eps_grid))
-    best_eps, best_order = float(eps_grid[i]), float(alphas[i])
-    if len(alphas) > 1 and math.isfinite(best_eps):
-        lo = alphas[max(i - 1, 0)]
-        hi = alphas[min(i + 1, len(alphas) - 1)]
-        if hi > lo:
-            eps_c, order_c = conversions.curve_epsilon(
-                _chord_curve(alphas, vals),
-                delta=d,
-                conversion=conversion,
-                min_order=float(lo),
-                max_order=float(hi),
-            )
-            if eps_c < best_eps:
-                best_eps, best_order = eps_c, order_c
-    return best_eps, best_order
 
 
 def to_log_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float, float]:
-    """Smallest certified log δ at ``epsilon`` of an RDP curve given on ``orders``: (delta, order).
+    """Smallest certified log δ at ``epsilon`` of an RDP curve on ``orders``: (log_delta, order).
 
-    UPPER bound. Where δ underflows float64 the smallest positive float is returned (still an
-    upper bound, never 0); use :func:`to_log_delta` for the value in log space.
+    UPPER bound, in log space (finite where δ underflows float64); same order search as
+    :func:`to_dp`.
     """
     alphas, vals = _check_curve(orders, rdp)
     e = v.check_epsilon(epsilon)
-    ld = np.atleast_1d(
-        conversions.log_delta_at_order(alphas, vals, epsilon=e, conversion=conversion)
+    return _best_order(
+        alphas,
+        vals,
+        lambda a, r: conversions.log_delta_at_order(a, r, epsilon=e, conversion=conversion),
+        lambda fn, lo, hi: conversions.curve_log_delta(
+            fn, epsilon=e, conversion=conversion, min_order=lo, max_order=hi
+        ),
     )
-    i = int(np.argmin(ld))
-    best, order = float(ld[i]), float(alphas[i])
-    if len(alphas) > 1 and best > -math.inf:
-        lo = alphas[max(i - 1, 0)]
-        hi = alphas[min(i + 1, len(alphas) - 1)]
-        if hi > lo:
-            ld_c, order_c = conversions.curve_log_delta(
-                _chord_curve(alphas, vals),
-                epsilon=e,
-                conversion=conversion,
-                min_order=float(lo),
-                max_order=float(hi),
-            )
-            if ld_c < best:
-                best, order = ld_c, order_c
-    return best, order
 
 
 def to_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float, float]:
-    """Smallest certified δ at ``epsilon``: (delta, order); see :func:`to_log_delta`."""
+    """Smallest certified δ at ``epsilon``: (delta, order); UPPER bound.
+
+    Where δ underflows float64 the smallest positive float is returned (still an upper bound,
+    never 0); :func:`to_log_delta` gives the value in log space.
+    """
     ld, order = to_log_delta(orders, rdp, epsilon=epsilon, conversion=conversion)
     return max(math.exp(ld), 5e-324), order
