@@ -321,29 +321,13 @@ def model_clipping_noise_std(
             "(give noise_std to plan the steps, or use fewer steps)",
         )
 
+    final = _final_log_delta(fn, c0, c2, steps, initial_noise_std)
+
     def ok(s: float) -> bool:
-        return (
-            fn(
-                epsilon=eps,
-                clip_initial=c0,
-                clip_model=c2,
-                noise_std=s,
-                steps=steps,
-                initial_noise_std=initial_noise_std,
-            )[-1]
-            <= log_target
-        )
+        return final(eps, s) <= log_target
 
     def f(u: float) -> float:  # decreasing in u = log σ; root = smallest certifying σ
-        val = fn(
-            epsilon=eps,
-            clip_initial=c0,
-            clip_model=c2,
-            noise_std=math.exp(u),
-            steps=steps,
-            initial_noise_std=initial_noise_std,
-        )[-1]
-        return max(float(val), _LOG_FLOOR) - log_target
+        return max(float(final(eps, math.exp(u))), _LOG_FLOOR) - log_target
 
     guess = _plain_noise_std_guess(eps, log_target, steps, c0, c2, initial_noise_std)
     hi = 2.0 * c2
@@ -370,6 +354,22 @@ def model_clipping_noise_std(
         if lo < 1e-30 * c2:  # pragma: no cover - δ_0 > δ makes a tiny σ fail
             return hi
     return _land_feasible(f, math.log(lo), math.log(hi), rtol, lambda u: ok(math.exp(u)), math.exp)
+
+
+def _final_log_delta(fn, c0, c2, steps, initial_noise_std):
+    """(ε, σ) ↦ log δ_T of the recursion ``fn`` for the fixed radii, steps and σ0."""
+
+    def final(e: float, s: float) -> float:
+        return fn(
+            epsilon=e,
+            clip_initial=c0,
+            clip_model=c2,
+            noise_std=s,
+            steps=steps,
+            initial_noise_std=initial_noise_std,
+        )[-1]
+
+    return final
 
 
 def _plain_noise_std_guess(eps, log_target, steps, c0, c2, initial_noise_std):
@@ -436,32 +436,16 @@ def model_clipping_epsilon(
     log_target = math.log(delta)
     fn = model_clipping_log_deltas if refined else plain_log_deltas
 
+    final = _final_log_delta(fn, c0, c2, steps, initial_noise_std)
+
     def ok(e: float) -> bool:
-        return (
-            fn(
-                epsilon=e,
-                clip_initial=c0,
-                clip_model=c2,
-                noise_std=s,
-                steps=steps,
-                initial_noise_std=initial_noise_std,
-            )[-1]
-            <= log_target
-        )
+        return final(e, s) <= log_target
 
     if ok(0.0):
         return 0.0
 
     def f(e: float) -> float:  # decreasing in ε
-        val = fn(
-            epsilon=e,
-            clip_initial=c0,
-            clip_model=c2,
-            noise_std=s,
-            steps=steps,
-            initial_noise_std=initial_noise_std,
-        )[-1]
-        return max(float(val), _LOG_FLOOR) - log_target
+        return max(float(final(e, s)), _LOG_FLOOR) - log_target
 
     hi = 1.0 if epsilon_hint is None else v.check_positive("epsilon_hint", epsilon_hint)
     n = 0
