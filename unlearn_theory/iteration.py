@@ -427,6 +427,12 @@ def constant_coefficient(
     Inflated by the same relative rounding margin as :func:`constrained_coefficient`.
     """
     s = v.check_positive("noise_std", noise_std)
+    b, w = _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay)
+    return (b / s) ** 2 / (2.0 * w) * (1.0 + 1e-13)
+
+
+def _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay):
+    """(B, W) of :func:`constant_B` and :func:`constant_W` for one constant schedule."""
     b = constant_B(
         steps=steps,
         clip_initial=clip_initial,
@@ -434,8 +440,7 @@ def constant_coefficient(
         learning_rate=learning_rate,
         weight_decay=weight_decay,
     )
-    w = constant_W(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay)
-    return (b / s) ** 2 / (2.0 * w) * (1.0 + 1e-13)
+    return b, constant_W(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay)
 
 
 def noise_std_for_coefficient(
@@ -443,14 +448,7 @@ def noise_std_for_coefficient(
 ) -> float:
     """Smallest σ with B²/(2σ²W) ≤ coefficient, rounded up (feasible side): σ = B/√(2W a)."""
     a = v.check_positive("coefficient", coefficient)
-    b = constant_B(
-        steps=steps,
-        clip_initial=clip_initial,
-        clip_gradient=clip_gradient,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-    )
-    w = constant_W(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay)
+    b, w = _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay)
     s = b / math.sqrt(2.0 * w * a) * (1.0 + 1e-12)
     # feasible side: step up until the certified coefficient is <= the budget
     for _ in range(64):
@@ -525,14 +523,7 @@ def candidate_steps(
         else:
             # B²/W → (2C1/λ)²·γλ(2−γλ) as T → ∞; pick the first T within plateau_rtol of it.
             def ratio(t):
-                b = constant_B(
-                    steps=t,
-                    clip_initial=clip_initial,
-                    clip_gradient=clip_gradient,
-                    learning_rate=learning_rate,
-                    weight_decay=weight_decay,
-                )
-                w = constant_W(steps=t, learning_rate=learning_rate, weight_decay=weight_decay)
+                b, w = _constant_B_W(t, clip_initial, clip_gradient, learning_rate, weight_decay)
                 return b * b / w
 
             limit = (2.0 * clip_gradient / weight_decay) ** 2 * gl * (2.0 - gl)
@@ -597,14 +588,7 @@ def flat_alpha_noise_std(
     certifies a several-fold larger ε than its label.
     """
     a = flat_alpha_coefficient(epsilon=epsilon, delta=delta, orders=orders)
-    b = constant_B(
-        steps=steps,
-        clip_initial=clip_initial,
-        clip_gradient=clip_gradient,
-        learning_rate=learning_rate,
-        weight_decay=weight_decay,
-    )
-    w = constant_W(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay)
+    b, w = _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay)
     return b / math.sqrt(2.0 * w * a)
 
 
