@@ -118,8 +118,9 @@ def _gl_orders(x, m):
 def _one_minus_t_mills(t):
     """g(t) = 1 - t·R(t) > 0 for t >= 0, accurate to a few ulps times t² (t <= 12) or better."""
     t = np.asarray(t, dtype=np.float64)
-    direct = 1.0 - t * _mills(t)
     big = t > _ASYMP_T
+    # the direct form only where it is used (t·R(t) is inf·0 for t = inf)
+    direct = 1.0 - np.where(big, 0.0, t) * _mills(np.where(big, 0.0, t))
     if np.any(big):
         tb = np.where(big, t, _ASYMP_T + 1.0)
         inv2 = 1.0 / (tb * tb)

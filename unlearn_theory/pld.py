@@ -395,7 +395,7 @@ class PrivacyLossDistribution:
     Build with :meth:`from_gaussian` or :meth:`from_subsampled_gaussian`, combine with
     :meth:`compose` / :meth:`self_compose`, query with :meth:`delta` / :meth:`epsilon`. The
     grid (discretisation interval ``h``) is chosen at query time from the composed spread
-    (``h = min(0.05, 1e-4·max(1, sd(ΣL)))`` by default) unless ``grid=`` is given. Immutable.
+    (``h = min(0.05, 5e-5·max(1, sd(ΣL)))`` by default) unless ``grid=`` is given. Immutable.
     """
 
     def __init__(self, _factors: tuple = ()):
@@ -443,7 +443,7 @@ class PrivacyLossDistribution:
     # grid --------------------------------------------------------------------------------
     def _default_grid(self) -> float:
         var = sum(c * pair[0].stats()[1] for pair, c in self._factors)
-        return min(0.05, 1e-4 * max(1.0, math.sqrt(var)))
+        return min(0.05, 5e-5 * max(1.0, math.sqrt(var)))
 
     def _grid(self, grid) -> float:
         if grid is None:
