@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.optimize import brentq
 
 from . import _validate as v
 from .errors import NumericalPrecisionError
@@ -95,28 +96,61 @@ def dp_sgd_noise_multiplier(
     steps = v.check_int("steps", steps, minimum=1)
     rtol = v.check_in_range("rtol", rtol, 0.0, 1.0)
 
-    def ok(z):
+    def ok_rdp(z):
+        return _rdp_epsilon(q, z, steps, delta) <= eps
+
+    def f(z, coarse=True):  # certified ε(z) − target (min of PLD and RDP), decreasing in z
+        # the search runs on a 4x coarser (still pessimistic) grid; the answer is re-checked
+        # at the default grid, so the returned z is feasible for dp_sgd_epsilon as called
+        grid = None
+        if coarse:
+            pld = PrivacyLossDistribution.from_subsampled_gaussian(
+                sample_rate=q, noise_multiplier=z
+            ).self_compose(steps)
+            grid = min(1.0, 4.0 * pld._default_grid())
         try:
             return (
-                dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta) <= eps
+                dp_sgd_epsilon(
+                    noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid
+                )
+                - eps
             )
         except NumericalPrecisionError:
-            return False
+            return math.inf
 
+    # 1. the cheap RDP bound gives a feasible upper bracket (dp_sgd_epsilon <= RDP)
     hi = 1.0
-    while not ok(hi):
+    while not ok_rdp(hi):
         hi *= 2.0
         if hi > max_noise:
             raise NumericalPrecisionError(
                 f"no noise_multiplier <= {max_noise} certifies epsilon={eps}, delta={delta}"
             )
     lo = hi / 2.0
-    while lo > 1e-3 and ok(lo):
+    while lo > 1e-3 and ok_rdp(lo):
         hi, lo = lo, lo / 2.0
-    while hi - lo > rtol * hi:
+    for _ in range(60):
+        if hi - lo <= 1e-3 * hi:
+            break
         mid = 0.5 * (lo + hi)
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
+        hi, lo = (mid, lo) if ok_rdp(mid) else (hi, mid)
+    # 2. the tight bound needs less noise: bracket its root below the RDP answer
+    f_hi = f(hi)
+    if f_hi > 0:  # pragma: no cover - min(PLD, RDP) <= RDP
+        raise NumericalPrecisionError("RDP-feasible noise multiplier is not feasible")
+    lo = hi * 0.9
+    while f(lo) <= 0:
+        hi, lo = lo, lo * 0.9
+        if lo < 1e-3:
+            return hi
+    # 3. Brent on the (monotone) certified ε, then land on the feasible side
+    try:
+        root = brentq(f, lo, hi, xtol=rtol * hi / 4.0, maxiter=60)
+    except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
+        return hi
+    z = min(root * (1.0 + rtol / 2.0), hi)
+    for _ in range(8):  # final check at the default grid; step up by rtol if needed
+        if f(z, coarse=False) <= 0:
+            return z
+        z = min(z * (1.0 + rtol), hi)
     return hi
