@@ -22,6 +22,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -305,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TypeError as err:  # unknown keyword for the chosen method
         print(f"unlearn: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
