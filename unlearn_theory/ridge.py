@@ -23,15 +23,17 @@ iff 0 < η < 2/λ_max(A); B = I − ηA.
     D(π_{−i}‖π_D):  ℓ = 1 − h,      w² = h r²/(τ(1 − h)),   +∞ for α ≥ 1/h.
   D_α(N(0,1)‖N(w,ℓ)) = (α/2)w²/(1 + α(ℓ−1)) − [log(1 + α(ℓ−1)) − α log ℓ]/(2(α−1)).
 * Hockey-stick between Gaussians (:func:`gaussian_hockey_stick`): whitening and the
-  generalised eigenbasis make the privacy loss L a sum of independent 1-D terms; a Gaussian
-  shift part (unit eigenvalues) has the exact profile δ_μ; with ≤ 1 non-unit eigenvalue,
-  δ = E_{y~N(0,1)}[g(ε − L₁(y))], g the exact shift profile extended to negative arguments
-  (or, with no shift part, roots of a quadratic and Φ-differences: :func:`hockey_stick_1d`).
-  The 1-D closed form is evaluated in log space, with an mpmath (50 digits) re-evaluation
-  wherever the subtraction P₀(S) − e^ε P₁(S) cancels; the quadrature route adds scipy's
-  error estimate upward (a numerical, not a proven, error bound; cross-checked with mpmath in
-  the tests). More than one non-unit eigenvalue (e.g. ULA laws, rank-2 changes): an UPPER bound
-  from the exact Rényi curve through the improved RDP→DP conversion (certified, not exact).
+  generalised eigenbasis make the privacy loss L a sum of independent 1-D terms. Equal
+  covariances: the exact Gaussian profile δ_μ. One non-unit eigenvalue and no shift elsewhere:
+  roots of a quadratic and Φ-differences (:func:`hockey_stick_1d`), in log space with an
+  mpmath (50+ digits) re-evaluation wherever P₀(S) − e^ε P₁(S) cancels. Otherwise (rank ≥ 2
+  changes such as ULA laws with a step size, or a shift plus a change): L is a generalised χ²
+  and δ = E₀[(1 − e^{ε−L})₊] comes from a trapezoidal Laplace/Fourier inversion on a shifted
+  line with PROVEN aliasing (Poisson summation; all images ≥ 0, Chernoff tails) and
+  truncation (monotone modulus) bounds plus an a-priori rounding allowance, added upward
+  (kind "exact" when the certified width is ≤ rtol·δ; otherwise the certified UPPER bound,
+  the smaller of the Fourier upper end and the exact-Rényi conversion). See
+  docs/langevin_and_per_instance.md §6.
 * Per-instance noise (coupling lemma, math.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
   against the worst case max_i Δ_i/μ(ε, δ); savings factor Δ_max/Δ_i. pDP, not DP.
 """
@@ -64,6 +66,7 @@ __all__ = [
     "gaussian_hockey_stick",
     "loo_renyi",
     "loo_hockey_stick",
+    "loo_ula_hockey_stick",
     "calibrate_noise",
 ]
 
@@ -701,7 +704,9 @@ def _fourier_delta(eps, w, nu, m, rtol):
         z = s + 1j * u
         q = 1.0 - 2.0 * w * z[:, None]
         parts_abs = np.sum(
-            np.abs(m * z[:, None]) + np.abs(np.log(q)) + np.abs(2.0 * nu * nu * z[:, None] ** 2 / q),
+            np.abs(m * z[:, None])
+            + np.abs(np.log(q))
+            + np.abs(2.0 * nu * nu * z[:, None] ** 2 / q),
             axis=1,
         )
         expo = _log_mgf(z, w, nu, m) - z * eps - base
@@ -715,9 +720,7 @@ def _fourier_delta(eps, w, nu, m, rtol):
         # exp/divide/Re (≤ 16u relative), exactly rounded fsum (≤ u·|sum|)
         eta = 8.0 * _EPS_MACH * (abs(base) + np.abs(z) * abs(eps) + parts_abs) + 16.0 * _EPS_MACH
         rounding = (
-            step / math.pi * float(np.sum(np.abs(F) * eta)) * 1.01
-            + _EPS_MACH * abs(total)
-            + 1e-300
+            step / math.pi * float(np.sum(np.abs(F) * eta)) * 1.01 + _EPS_MACH * abs(total) + 1e-300
         )
         alias = math.exp(log_alias(D) - base)
         trunc = math.exp(log_trunc(U) - base)
@@ -817,14 +820,17 @@ def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> di
             "error_bound": 0.0,
             "details": {"mu": mu},
         }
-    if np.count_nonzero(nonunit) == 1 and mu == 0.0:
+    if np.count_nonzero(nonunit) == 1 and mu < 1e-8:
         j = int(np.nonzero(nonunit)[0][0])
+        # a (rounding-size) shift in the unit directions: E_γ(P⊗A‖Q⊗B) ≤ E_γ(P⊗A‖Q⊗A) + γ·TV(A,B)
+        tv = math.erf(mu / (2.0 * math.sqrt(2.0)))  # TV(N(0,1), N(μ,1)) = 2Φ(μ/2) − 1
+        extra = math.exp(eps) * tv if tv > 0 else 0.0
         return {
-            "delta": _hs1d(eps, float(c[j]), float(ell[j])),
-            "kind": "exact",
-            "method": "1d_closed_form",
-            "error_bound": 0.0,
-            "details": {},
+            "delta": min(1.0, _hs1d(eps, float(c[j]), float(ell[j])) + extra),
+            "kind": "exact" if extra == 0.0 else "upper",
+            "method": "1d_closed_form" + ("" if extra == 0.0 else " + e^eps*TV(shift) allowance"),
+            "error_bound": extra,
+            "details": {"mu": mu},
         }
     w, nu, m = _loss_terms(ell, c)
     sup = _sup_loss(w, nu, m)
@@ -850,9 +856,10 @@ def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> di
     if four is not None and four["upper"] < out["delta"]:
         out["delta"] = min(1.0, four["upper"])
         out["method"] = "certified Laplace/Fourier upper end (error above rtol; Renyi fallback)"
-        out["error_bound"] = four["error"]
     else:
         out["method"] += " (fallback: certified Fourier error above rtol*delta)"
+    # width of the certified bracket [Fourier lower end (or 0), delta]
+    out["error_bound"] = out["delta"] - (four["lower"] if four is not None else 0.0)
     return out
 
 
@@ -906,6 +913,33 @@ def loo_hockey_stick(epsilon, loo: LeaveOneOut, *, temperature) -> PerInstanceDi
     fwd = np.array([_hs1d(eps, w, ell) for w, ell in zip(wf, lf)])
     rev = np.array([_hs1d(eps, w, ell) for w, ell in zip(wr, lr)])
     return PerInstanceDivergence(fwd, rev, 1.0 / h, details={"epsilon": eps})
+
+
+def loo_ula_hockey_stick(
+    epsilon, loo: LeaveOneOut, index, *, temperature, learning_rate=None, rtol=1e-6
+) -> dict:
+    """δ(ε) between the stationary ULA laws on D and on D∖{index}, both directions.
+
+    With a step size the stationary precision is A(I − ηA/2)/τ, and deleting x_i changes it by
+    a rank-2 matrix (xxᵀ and the symmetric xxᵀA + Axxᵀ − xxᵀxxᵀ part), so the pair is no
+    longer a 1-D problem: each direction goes through :func:`gaussian_hockey_stick` (certified
+    Fourier inversion; kind "exact" within ``rtol``, else a certified upper bound). Without a
+    step size (continuous time) the change is rank one and the 1-D closed form is used.
+    Returns {"forward": dict, "reverse": dict} (forward = E(π_D ‖ π_{−i})).
+    """
+    eps = v.check_epsilon(epsilon)
+    if not isinstance(loo, LeaveOneOut):
+        raise InvalidParameterError("loo", type(loo).__name__, "must be a LeaveOneOut result")
+    i = v.check_int("index", index, minimum=0)
+    if i >= loo.leverage.size:
+        raise InvalidParameterError("index", i, f"must be < {loo.leverage.size}")
+    f = loo.fit
+    p = f.stationary_law(temperature=temperature, learning_rate=learning_rate)
+    q = f.without([i]).stationary_law(temperature=temperature, learning_rate=learning_rate)
+    return {
+        "forward": gaussian_hockey_stick(eps, p.mean, p.cov, q.mean, q.cov, rtol=rtol),
+        "reverse": gaussian_hockey_stick(eps, q.mean, q.cov, p.mean, p.cov, rtol=rtol),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
