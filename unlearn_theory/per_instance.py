@@ -47,10 +47,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
 
 from . import _validate as v
 from .errors import InvalidParameterError, NumericalPrecisionError
+from .renyi import log_a_integer_table
 
 __all__ = [
     "PDP_CAVEAT",
@@ -164,19 +164,6 @@ def _integer_orders(orders) -> np.ndarray:
     return alpha
 
 
-def _log_a_table(u: np.ndarray, alpha: int, sample_rate: float) -> np.ndarray:
-    """Exact log A_α(u) = log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)u} for each u (vectorised)."""
-    k = np.arange(alpha + 1, dtype=np.float64)
-    log_binom = gammaln(alpha + 1.0) - gammaln(k + 1.0) - gammaln(alpha - k + 1.0)
-    lq = math.log(sample_rate)
-    l1q = math.log1p(-sample_rate) if sample_rate < 1.0 else -math.inf
-    with np.errstate(invalid="ignore"):
-        l1q_term = np.where(alpha - k == 0, 0.0, (alpha - k) * l1q)
-    base = log_binom + l1q_term + k * lq
-    terms = base[None, :] + (k * (k - 1.0))[None, :] * u[:, None]
-    return logsumexp(terms, axis=1)
-
-
 def subsampled_gaussian_step_rdp(orders, *, sensitivity_ratio, sample_rate, noise_multiplier):
     """Exact per-step RDP (integer orders) for sensitivity ratios s ∈ [0, 1]: array (..., k).
 
@@ -190,7 +177,7 @@ def subsampled_gaussian_step_rdp(orders, *, sensitivity_ratio, sample_rate, nois
     if np.any(s < 0) or np.any(s > 1):
         raise InvalidParameterError("sensitivity_ratio", sensitivity_ratio, "must lie in [0, 1]")
     u = (s.reshape(-1) ** 2) / (2.0 * z * z)
-    out = np.stack([_log_a_table(u, int(a), q) / (a - 1.0) for a in alpha], axis=-1)
+    out = np.stack([log_a_integer_table(u, int(a), q) / (a - 1.0) for a in alpha], axis=-1)
     return np.maximum(out, 0.0).reshape(s.shape + (alpha.size,))
 
 
@@ -227,7 +214,7 @@ def subsampled_gaussian_rdp(
     u_max = 1.0 / (2.0 * z * z)
     nodes = np.linspace(0.0, u_max, G)
     h = nodes[1] - nodes[0]
-    table = np.stack([_log_a_table(nodes, int(a), q) / (a - 1.0) for a in alpha], axis=1)
+    table = np.stack([log_a_integer_table(nodes, int(a), q) / (a - 1.0) for a in alpha], axis=1)
     table = np.maximum(table, 0.0) * (1.0 + _ROUND)  # (G, k)
     out = np.empty((n, alpha.size))
     scale = 1.0 / (C * C * 2.0 * z * z * h)  # u/h = min(g/C,1)²/(2z²h)

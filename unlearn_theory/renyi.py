@@ -67,17 +67,23 @@ def gaussian(orders, *, mu):
 # Poisson-subsampled Gaussian
 
 
-def _log_a_integer(alpha: int, log_q: float, log_1mq: float, inv_2z2: float) -> float:
-    """log A_α for integer α ≥ 0 (EXACT): log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)/(2z²)}."""
-    if alpha == 0:
-        return 0.0
+def log_a_integer_table(u, alpha: int, sample_rate: float) -> np.ndarray:
+    """EXACT log A_α(u) = log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)u} for integer α ≥ 0, for
+    every u in the array ``u`` (u = s²/(2z²) for sensitivity s and noise multiplier z).
+
+    Positive terms, summed in log space. Shared by :func:`subsampled_gaussian` (one u) and the
+    per-instance accountant (a table over u).
+    """
+    u = np.asarray(u, dtype=np.float64)
     k = np.arange(alpha + 1, dtype=np.float64)
     log_binom = gammaln(alpha + 1.0) - gammaln(k + 1.0) - gammaln(alpha - k + 1.0)
-    with np.errstate(invalid="ignore"):
-        terms = log_binom + (alpha - k) * log_1mq + k * log_q + k * (k - 1.0) * inv_2z2
-    if log_1mq == -math.inf:  # q == 1: only k = alpha survives
-        terms[:-1] = -math.inf
-    return float(logsumexp(terms))
+    lq = math.log(sample_rate)
+    l1q = math.log1p(-sample_rate) if sample_rate < 1.0 else -math.inf
+    with np.errstate(invalid="ignore"):  # q == 1: only k = α survives
+        l1q_term = np.where(alpha - k == 0, 0.0, (alpha - k) * l1q)
+    base = log_binom + l1q_term + k * lq
+    terms = base[None, :] + (k * (k - 1.0))[None, :] * u.reshape(-1)[:, None]
+    return logsumexp(terms, axis=1).reshape(u.shape)
 
 
 def _log_a_series(alpha: float, q: float, z: float, max_terms: int = 2_000_000) -> float:
@@ -148,7 +154,7 @@ def subsampled_gaussian(orders, *, sample_rate, noise_multiplier, fractional="in
 
     def log_a_int(k: int) -> float:
         if k not in cache:
-            cache[k] = _log_a_integer(k, log_q, log_1mq, inv_2z2)
+            cache[k] = float(log_a_integer_table(inv_2z2, k, q))
         return cache[k]
 
     out = np.empty_like(flat)
@@ -184,15 +190,16 @@ def compose(*curves):
     for i, a in enumerate(arrays):
         if a.shape != shape:
             raise InvalidParameterError(
-                f"curves[{i}]", c_repr(a), f"must have shape {shape} like curves[0]"
+                f"curves[{i}]", _repr_array(a), f"must have shape {shape} like curves[0]"
             )
         if np.any(np.isnan(a)) or np.any(a < 0):
-            raise InvalidParameterError(f"curves[{i}]", c_repr(a), "must be >= 0 and not NaN")
+            raise InvalidParameterError(f"curves[{i}]", _repr_array(a), "must be >= 0 and not NaN")
     total = np.sum(arrays, axis=0)
     return float(total) if total.ndim == 0 else total
 
 
-def c_repr(a) -> str:
+def _repr_array(a) -> str:
+    """Short text of an array for error messages."""
     return np.array2string(np.asarray(a), threshold=6)
 
 
@@ -202,16 +209,16 @@ def _check_curve(orders, rdp):
     vals = np.atleast_1d(np.asarray(rdp, dtype=np.float64))
     if vals.shape != alphas.shape:
         raise InvalidParameterError(
-            "rdp", c_repr(vals), f"must have the same shape as orders {alphas.shape}"
+            "rdp", _repr_array(vals), f"must have the same shape as orders {alphas.shape}"
         )
     if np.any(np.isnan(vals)) or np.any(vals < 0):
-        raise InvalidParameterError("rdp", c_repr(vals), "must be >= 0 (or +inf), never NaN")
+        raise InvalidParameterError("rdp", _repr_array(vals), "must be >= 0 (or +inf), never NaN")
     if np.any(np.isneginf(vals)):
-        raise InvalidParameterError("rdp", c_repr(vals), "must not be -inf")
+        raise InvalidParameterError("rdp", _repr_array(vals), "must not be -inf")
     order = np.argsort(alphas)
     alphas, vals = alphas[order], vals[order]
     if np.any(np.diff(alphas) == 0):
-        raise InvalidParameterError("orders", c_repr(alphas), "must not contain duplicates")
+        raise InvalidParameterError("orders", _repr_array(alphas), "must not contain duplicates")
     return alphas, vals
 
 

@@ -48,6 +48,7 @@ from scipy.special import log_ndtr
 
 from . import _validate as v
 from . import gaussian
+from ._logspace import log_sub_exp
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -425,15 +426,9 @@ def _log_interval_prob(lo, hi, mean, sd):
         la, lb = log_ndtr(-a), log_ndtr(-b)
     else:
         la, lb = log_ndtr(b), log_ndtr(a)
-    if lb == -math.inf:
-        return la
     if lb >= la:
         return -math.inf
-    return la + math.log(-math.expm1(lb - la))
-
-
-def _logaddexp(a, b):
-    return float(np.logaddexp(a, b))
+    return float(log_sub_exp(la, lb))
 
 
 def _quadratic_set(eps, c, ell):
@@ -473,10 +468,7 @@ def _log_set_prob(kind, lo, hi, mean, sd):
         parts.append(float(log_ndtr((lo - mean) / sd)))
     if hi < math.inf:
         parts.append(float(log_ndtr(-(hi - mean) / sd)))
-    out = parts[0]
-    for p in parts[1:]:
-        out = _logaddexp(out, p)
-    return out
+    return float(np.logaddexp.reduce(parts))
 
 
 def _hs1d_float(eps, c, ell):
