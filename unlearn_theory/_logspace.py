@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LOG2", "log1mexp", "log_sub_exp", "log_expm1"]
+__all__ = ["LOG2", "log1mexp", "log_sub_exp", "log_expm1", "exp_upper"]
 
 LOG2 = float(np.log(2.0))
 
@@ -45,4 +45,23 @@ def log_expm1(x):
             x + np.log1p(-np.exp(-np.maximum(x, 30.0))),
             np.log(np.expm1(np.minimum(x, 30.0))),
         )
+    return out[()] if out.ndim == 0 else out
+
+
+_LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
+_SMALLEST = float(np.finfo(np.float64).smallest_subnormal)
+
+
+def exp_upper(x):
+    """e^x rounded so that it is never below the true value where that matters for a bound.
+
+    Where e^x is subnormal or underflows (x < log of the smallest normal float), the result is
+    stepped up one ulp and is at least the smallest positive float: a finite log δ never becomes
+    δ = 0. x = -inf (a true zero) gives 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.exp(x)
+    under = (x < _LOG_TINY) & (x > -np.inf)
+    if np.any(under):
+        out = np.where(under, np.maximum(np.nextafter(out, np.inf), _SMALLEST), out)
     return out[()] if out.ndim == 0 else out

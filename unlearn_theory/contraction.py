@@ -41,7 +41,7 @@ from scipy.optimize import brentq
 
 from . import _validate as v
 from . import gaussian
-from ._logspace import log_expm1
+from ._logspace import exp_upper, log_expm1
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -206,7 +206,7 @@ def model_clipping_delta(
         steps=steps,
         initial_noise_std=initial_noise_std,
     )
-    return max(math.exp(ld), 5e-324)
+    return float(exp_upper(ld))
 
 
 def plain_log_deltas(

@@ -46,7 +46,7 @@ import numpy as np
 from scipy import special
 
 from . import _validate as v
-from ._logspace import log1mexp
+from ._logspace import exp_upper, log1mexp
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -64,8 +64,6 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF_PI = math.sqrt(0.5 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
 _TINY = np.finfo(np.float64).tiny
-_LOG_TINY = math.log(_TINY)
-_SMALLEST = np.finfo(np.float64).smallest_subnormal
 
 # Relative error bound of log_delta's δ (checked against mpmath in the tests with a wide margin).
 _REL_ERROR = 3e-13
@@ -247,15 +245,6 @@ def log_delta(epsilon, *, mu):
     return _scalar_or_array(out)
 
 
-def _delta_from_log(ld: np.ndarray) -> np.ndarray:
-    out = np.exp(ld)
-    under = ld < _LOG_TINY
-    if np.any(under):
-        # Subnormal or underflowed: round upward so that a positive δ is never reported as 0.
-        out = np.where(under, np.maximum(np.nextafter(out, np.inf), _SMALLEST), out)
-    return out
-
-
 def delta(epsilon, *, mu):
     r"""Exact δ(ε) of N(0,1) vs N(mu,1): Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu).
 
@@ -269,7 +258,7 @@ def delta(epsilon, *, mu):
         raise InvalidParameterError("epsilon", epsilon, "must be >= 0")
     if m.size and np.any(m <= 0):
         raise InvalidParameterError("mu", mu, "must be > 0")
-    return _scalar_or_array(_delta_from_log(_log_delta_kernel(eps, m)))
+    return _scalar_or_array(np.asarray(exp_upper(_log_delta_kernel(eps, m))))
 
 
 def total_variation(*, mu):

@@ -38,6 +38,7 @@ from scipy.special import gammaln, gammasgn, log_ndtr, logsumexp
 
 from . import _validate as v
 from . import conversions
+from ._logspace import exp_upper
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -304,4 +305,4 @@ def to_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float, flo
     never 0); :func:`to_log_delta` gives the value in log space.
     """
     ld, order = to_log_delta(orders, rdp, epsilon=epsilon, conversion=conversion)
-    return max(math.exp(ld), 5e-324), order
+    return float(exp_upper(ld)), order

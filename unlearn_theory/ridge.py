@@ -48,7 +48,7 @@ from scipy.special import log_ndtr
 
 from . import _validate as v
 from . import gaussian
-from ._logspace import log_sub_exp
+from ._logspace import exp_upper, log_sub_exp
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -549,7 +549,7 @@ def _hs1d(eps, c, ell) -> float:
         if ld == -math.inf:
             return 0.0
         # a finite log δ is a positive δ: never let exp underflow to a silent 0
-        return min(1.0, max(math.exp(ld) * (1.0 + 1e-9), 5e-324))
+        return min(1.0, float(exp_upper(ld)) * (1.0 + 1e-9))
     import mpmath as mp
 
     d, p0 = _hs1d_mpmath(eps, c, ell)
@@ -736,7 +736,7 @@ def _fourier_delta(eps, w, nu, m, rtol):
         if x <= 0:
             return 0.0
         lx = base + math.log(x)
-        return math.inf if lx > 709 else max(math.exp(lx), 5e-324)
+        return math.inf if lx > 709 else float(exp_upper(lx))
 
     return {
         "upper": unscale(upper) * (1.0 + 4 * _EPS_MACH),
