@@ -152,17 +152,39 @@ def _fmt_us(t):
     return "—" if t is None else f"{t * 1e6:.1f}"
 
 
+def _header(first, names, title):
+    head = f"| {first} | delta | ours µs | " + " | ".join(f"{n} µs" for n in names)
+    head += " | " + " | ".join(f"{n}/ours" for n in names)
+    head += " | ours rel.err | " + " | ".join(f"{n} rel.err" for n in names)
+    head += " | feasible: ours, " + ", ".join(names) + " |"
+    print(f"\n### {title}\n")
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+
+
+def _compare_row(label, d, ours, t_ours, true, peer_fns, is_feasible, ratios, repeats):
+    """Time each peer on the same query, then print one table row (values, ratios, errors)."""
+    names = list(peer_fns)
+    vals, times = {}, {}
+    for n in names:
+        vals[n] = _safe(peer_fns[n])
+        times[n] = _time_call(peer_fns[n], repeats=repeats) if vals[n] is not None else None
+        if times[n] is not None:
+            ratios[n].append(times[n] / t_ours)
+    feas = [is_feasible(x) for x in [ours] + [vals[n] for n in names]]
+    row = f"| {label} | {d:.0e} | {_fmt_us(t_ours)} | "
+    row += " | ".join(_fmt_us(times[n]) for n in names) + " | "
+    row += " | ".join(_ratio(times[n], t_ours) for n in names)
+    row += f" | {_rel(ours, true)} | " + " | ".join(_rel(vals[n], true) for n in names)
+    row += f" | {', '.join(feas)} |"
+    print(row)
+
+
 def bench_epsilon(peers, repeats):
     sigmas = [0.5, 1.0, 10.0, 100.0, 1000.0]
     deltas = [1e-5, 1e-12, 1e-100, 1e-300]
     names = list(peers)
-    head = "| sigma | delta | ours µs | " + " | ".join(f"{n} µs" for n in names)
-    head += " | " + " | ".join(f"{n}/ours" for n in names)
-    head += " | ours rel.err | " + " | ".join(f"{n} rel.err" for n in names)
-    head += " | feasible: ours, " + ", ".join(names) + " |"
-    print("\n### epsilon(delta; sigma)\n")
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+    _header("sigma", names, "epsilon(delta; sigma)")
     ratios = {n: [] for n in names}
     for sigma in sigmas:
         for d in deltas:
@@ -170,27 +192,17 @@ def bench_epsilon(peers, repeats):
             ours = gaussian.epsilon(d, mu=m)
             t_ours = _time_call(partial(gaussian.epsilon, d, mu=m), repeats=repeats)
             true = _true_epsilon(sigma, d, max(ours, 1e-300))
-            vals, times = {}, {}
-            for n in names:
-                f = peers[n]["epsilon"]
-                vals[n] = _safe(partial(f, sigma, d))
-                times[n] = (
-                    _time_call(partial(f, sigma, d), repeats=repeats)
-                    if vals[n] is not None
-                    else None
-                )
-                if times[n] is not None:
-                    ratios[n].append(times[n] / t_ours)
-            feas = [
-                _feasible(x, lambda x, s=sigma: exact_delta(x, 1 / mp.mpf(s)), d)
-                for x in [ours] + [vals[n] for n in names]
-            ]
-            row = f"| {sigma:g} | {d:.0e} | {_fmt_us(t_ours)} | "
-            row += " | ".join(_fmt_us(times[n]) for n in names) + " | "
-            row += " | ".join(_ratio(times[n], t_ours) for n in names)
-            row += f" | {_rel(ours, true)} | " + " | ".join(_rel(vals[n], true) for n in names)
-            row += f" | {', '.join(feas)} |"
-            print(row)
+            _compare_row(
+                f"{sigma:g}",
+                d,
+                ours,
+                t_ours,
+                true,
+                {n: partial(peers[n]["epsilon"], sigma, d) for n in names},
+                lambda x, s=sigma, d=d: _feasible(x, lambda y: exact_delta(y, 1 / mp.mpf(s)), d),
+                ratios,
+                repeats,
+            )
     return ratios
 
 
@@ -198,13 +210,7 @@ def bench_sigma(peers, repeats):
     epsilons = [0.1, 1.0, 10.0]
     deltas = [1e-5, 1e-12, 1e-100, 1e-300]
     names = list(peers)
-    head = "| epsilon | delta | ours µs | " + " | ".join(f"{n} µs" for n in names)
-    head += " | " + " | ".join(f"{n}/ours" for n in names)
-    head += " | ours rel.err | " + " | ".join(f"{n} rel.err" for n in names)
-    head += " | feasible: ours, " + ", ".join(names) + " |"
-    print("\n### sigma(epsilon, delta)  (ours: noise_std with sensitivity 1)\n")
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+    _header("epsilon", names, "sigma(epsilon, delta)  (ours: noise_std with sensitivity 1)")
     ratios = {n: [] for n in names}
     for e in epsilons:
         for d in deltas:
@@ -213,25 +219,17 @@ def bench_sigma(peers, repeats):
                 partial(gaussian.noise_std, epsilon=e, delta=d, sensitivity=1.0), repeats=repeats
             )
             true = _true_sigma(e, d, ours)
-            vals, times = {}, {}
-            for n in names:
-                f = peers[n]["sigma"]
-                vals[n] = _safe(partial(f, e, d))
-                times[n] = (
-                    _time_call(partial(f, e, d), repeats=repeats) if vals[n] is not None else None
-                )
-                if times[n] is not None:
-                    ratios[n].append(times[n] / t_ours)
-            feas = [
-                _feasible(x, lambda x, e=e: exact_delta(e, 1 / mp.mpf(x)), d)
-                for x in [ours] + [vals[n] for n in names]
-            ]
-            row = f"| {e:g} | {d:.0e} | {_fmt_us(t_ours)} | "
-            row += " | ".join(_fmt_us(times[n]) for n in names) + " | "
-            row += " | ".join(_ratio(times[n], t_ours) for n in names)
-            row += f" | {_rel(ours, true)} | " + " | ".join(_rel(vals[n], true) for n in names)
-            row += f" | {', '.join(feas)} |"
-            print(row)
+            _compare_row(
+                f"{e:g}",
+                d,
+                ours,
+                t_ours,
+                true,
+                {n: partial(peers[n]["sigma"], e, d) for n in names},
+                lambda x, e=e, d=d: _feasible(x, lambda y: exact_delta(e, 1 / mp.mpf(y)), d),
+                ratios,
+                repeats,
+            )
     return ratios
 
 
