@@ -471,6 +471,10 @@ def _log_set_prob(kind, lo, hi, mean, sd):
     return float(np.logaddexp.reduce(parts))
 
 
+#: upward relative allowance of the 1-D hockey-stick (covers the float path's error estimate)
+_HS1D_ROUND = 1e-9
+
+
 def _hs1d_float(eps, c, ell):
     """(log δ, ok): float64 closed form; ok False where the subtraction cancels badly."""
     kind, lo, hi = _quadratic_set(eps, c, ell)
@@ -483,11 +487,12 @@ def _hs1d_float(eps, c, ell):
     if lp0 == -math.inf:
         return -math.inf, True
     gap = eps + lp1 - lp0  # log(e^ε P1 / P0) < 0 on S (exactly); near 0 = cancellation
-    # absolute float64 error of gap (log-tail evaluations and the roots feeding them), and the
-    # relative error it causes in 1 − e^gap: the float answer is used only when that is < 1e-11
+    # absolute float64 error of gap (log-tail evaluations and the roots feeding them); it makes
+    # a relative error of about err/(1 − e^gap) (+ err) in δ. The float answer is used when that
+    # stays under a quarter of the upward allowance _HS1D_ROUND applied by _hs1d.
     roots = sum(abs(r) for r in (lo, hi) if math.isfinite(r))
     err = 64 * 2.2e-16 * (abs(lp0) + abs(lp1) + eps + 1.0 + (abs(c) + 1.0) * (roots + 1.0))
-    if not (gap < -1e-6 and err < 1e-11 * -math.expm1(gap)):
+    if not (gap < -1e-6 and err * (1.0 - math.expm1(gap)) < 0.25 * _HS1D_ROUND * -math.expm1(gap)):
         return math.nan, False
     return lp0 + math.log(-math.expm1(gap)), True
 
@@ -541,7 +546,7 @@ def _hs1d_mpmath(eps, c, ell, dps=60):
 
 
 def _hs1d(eps, c, ell) -> float:
-    """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative 1e-9)."""
+    """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative _HS1D_ROUND)."""
     if ell == 1.0:  # equal variances: the exact Gaussian-shift profile
         return 0.0 if c == 0.0 else float(gaussian.delta(eps, mu=abs(c)))
     ld, ok = _hs1d_float(eps, c, ell)
@@ -549,7 +554,7 @@ def _hs1d(eps, c, ell) -> float:
         if ld == -math.inf:
             return 0.0
         # a finite log δ is a positive δ: never let exp underflow to a silent 0
-        return min(1.0, float(exp_upper(ld)) * (1.0 + 1e-9))
+        return min(1.0, float(exp_upper(ld)) * (1.0 + _HS1D_ROUND))
     import mpmath as mp
 
     d, p0 = _hs1d_mpmath(eps, c, ell)
@@ -559,7 +564,7 @@ def _hs1d(eps, c, ell) -> float:
     if d <= 0:
         return 0.0
     # a positive δ below the float64 range is reported as the smallest positive float
-    return min(1.0, max(float(d) * (1.0 + 1e-9), 5e-324))
+    return min(1.0, max(float(d) * (1.0 + _HS1D_ROUND), 5e-324))
 
 
 def hockey_stick_1d(epsilon, *, mean0, var0, mean1, var1) -> float:
