@@ -53,15 +53,16 @@ _SMALLEST = float(np.finfo(np.float64).smallest_subnormal)
 
 
 def exp_upper(x):
-    """e^x rounded so that it is never below the true value where that matters for a bound.
+    """e^x for an upper bound given in log space: never rounded down, never 0.
 
     Where e^x is subnormal or underflows (x < log of the smallest normal float), the result is
-    stepped up one ulp and is at least the smallest positive float: a finite log δ never becomes
-    δ = 0. x = -inf (a true zero) gives 0.
+    stepped up one ulp and is at least the smallest positive float. That includes x = -inf,
+    which callers' log-space kernels also return when log δ itself overflows below -1.8e308
+    (a positive δ), so a bound never becomes δ = 0.
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.exp(x)
-    under = (x < _LOG_TINY) & (x > -np.inf)
+    under = x < _LOG_TINY
     if np.any(under):
         out = np.where(under, np.maximum(np.nextafter(out, np.inf), _SMALLEST), out)
     return out[()] if out.ndim == 0 else out

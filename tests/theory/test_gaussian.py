@@ -226,3 +226,9 @@ def test_matches_dp_accounting_exact_gaussian():
         theirs = get_sigma_gaussian(eps, 1e-5)
         ours = 1.0 / gaussian.mu(epsilon=eps, delta=1e-5)
         assert ours == pytest.approx(theirs, rel=1e-8)
+
+
+def test_delta_never_zero_when_log_delta_overflows():
+    """log δ below -1.8e308 (tiny mu) is -inf in float64; δ itself must stay positive."""
+    assert gaussian.delta(1.0, mu=4.415686599458189e-239) > 0
+    assert np.all(gaussian.delta(np.array([1.0, 5.0]), mu=1e-200) > 0)
