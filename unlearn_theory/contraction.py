@@ -137,7 +137,8 @@ def _check_model_clipping(epsilon, clip_initial, clip_model, noise_std, initial_
 def _initial_log_delta(eps: float, c0: float, s0: float | None) -> float:
     if s0 is None:
         return 0.0
-    return _log_theta_scalar(eps, 2.0 * c0 / s0)
+    # log δ_0 ≥ _LOG_FLOOR: raising it to the floor is sound and keeps later sums free of −inf
+    return max(_log_theta_scalar(eps, 2.0 * c0 / s0), _LOG_FLOOR)
 
 
 def _margin(x: float) -> float:
@@ -149,7 +150,7 @@ def _refined_step(log_e: float, eps: float, log_em1: float, r: float) -> float:
     # ε̃ = log(1 + (e^ε − 1)/δ_t) = logaddexp(0, log(e^ε − 1) − log δ_t)
     eps_t = float(np.logaddexp(0.0, log_em1 - log_e)) if math.isfinite(log_em1) else 0.0
     eps_t = max(eps_t, eps)  # ε̃ ≥ ε always (δ_t ≤ 1); never let rounding push it below
-    nxt = log_e + _log_theta_scalar(eps_t, r)
+    nxt = max(log_e + _log_theta_scalar(eps_t, r), _LOG_FLOOR)  # (θ can be 0: log θ = −inf)
     # Clamping log δ from below at _LOG_FLOOR only raises the bound (sound), and keeps ε̃ finite.
     # θ ≤ 1, so δ_{t+1} ≤ δ_t: never let the rounding margin make the bound grow.
     return min(max(nxt + _margin(nxt), _LOG_FLOOR), max(log_e, _LOG_FLOOR))
@@ -222,7 +223,7 @@ def plain_log_deltas(
     )
     steps = v.check_int("steps", steps, minimum=0)
     lt = _log_theta_scalar(eps, 2.0 * c2 / s)
-    lt = min(lt + _margin(lt), 0.0)
+    lt = min(max(lt, _LOG_FLOOR) + _margin(lt), 0.0)  # (θ = 0 gives −inf; −inf·0 is NaN)
     return _initial_log_delta(eps, c0, s0) + lt * np.arange(steps + 1)
 
 
@@ -238,7 +239,7 @@ def total_variation_log_deltas(
     )
     steps = v.check_int("steps", steps, minimum=0)
     lt = _log_theta_scalar(0.0, 2.0 * c2 / s)
-    lt = min(lt + _margin(lt), 0.0)
+    lt = min(max(lt, _LOG_FLOOR) + _margin(lt), 0.0)  # (θ = 0 gives −inf; −inf·0 is NaN)
     return _initial_log_delta(eps, c0, s0) + lt * np.arange(steps + 1)
 
 

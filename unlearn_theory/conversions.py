@@ -241,7 +241,12 @@ def linear_epsilon(coefficient, *, delta, conversion="improved") -> tuple[float,
         alpha = 1.0 + math.sqrt(L / a)
         eps = float(_round_up(_eps_formula(alpha, a * alpha, -L, "mironov")))
         return eps, alpha
-    return curve_epsilon(lambda al: a * al, delta=d, conversion=conversion)
+
+    def curve(al):
+        with np.errstate(over="ignore"):  # a·α = +inf past float range: a valid upper bound
+            return a * al
+
+    return curve_epsilon(curve, delta=d, conversion=conversion)
 
 
 def linear_log_delta(coefficient, *, epsilon, conversion="improved") -> tuple[float, float | None]:

@@ -352,7 +352,8 @@ def epsilon(delta, *, mu):
         def fun(e):
             ld = _log_delta_kernel(e, mm)
             b = -0.5 * mm - e / mm
-            deriv = -np.exp(_log_eps_phi_b(0.5 * mm - e / mm, b) - ld)
+            with np.errstate(over="ignore"):  # an infinite slope only shortens the Newton step
+                deriv = -np.exp(_log_eps_phi_b(0.5 * mm - e / mm, b) - ld)
             return ld - target, deriv
 
         x = _solve_monotone(fun, np.zeros_like(hi), hi, decreasing=True)
@@ -481,7 +482,12 @@ def noise_std(*, epsilon, delta, sensitivity):
     if s.size and np.any(s <= 0):
         raise InvalidParameterError("sensitivity", sensitivity, "must be > 0")
     m = np.asarray(mu(epsilon=epsilon, delta=delta))
-    out = np.nextafter(s / m, np.inf)
+    with np.errstate(over="ignore"):
+        out = np.nextafter(s / m, np.inf)
+    if not np.all(np.isfinite(out)):
+        raise InvalidParameterError(
+            "epsilon", epsilon, "the calibrated noise_std overflows float range (budget too small)"
+        )
     return _scalar_or_array(np.asarray(out))
 
 

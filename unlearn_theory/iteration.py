@@ -424,11 +424,26 @@ def constant_coefficient(
 ) -> float:
     """a = B²/(2σ²W) for constant parameters [UPPER, certified: Z_t ≥ 0 holds automatically].
 
-    Inflated by the same relative rounding margin as :func:`constrained_coefficient`.
+    Inflated by the same relative rounding margin as :func:`constrained_coefficient`; +inf when
+    it exceeds float range (searches compare against it; certifying callers refuse it through
+    :func:`require_finite_coefficient`).
     """
     s = v.check_positive("noise_std", noise_std)
     b, w = _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay)
-    return (b / s) ** 2 / (2.0 * w) * (1.0 + 1e-13)
+    try:
+        return (b / s) ** 2 / (2.0 * w) * (1.0 + 1e-13)
+    except OverflowError:  # B/σ beyond 1e154: +inf, which callers that certify must refuse
+        return math.inf
+
+
+def require_finite_coefficient(coefficient: float, what: str) -> float:
+    """Return ``coefficient``, or raise NumericalPrecisionError when it overflowed to +inf."""
+    if not coefficient < math.inf:
+        raise NumericalPrecisionError(
+            f"the Renyi coefficient of {what} overflows float range: "
+            "no finite epsilon can be certified"
+        )
+    return coefficient
 
 
 def _constant_B_W(steps, clip_initial, clip_gradient, learning_rate, weight_decay):
@@ -488,7 +503,18 @@ def optimal_steps_real(*, clip_initial, clip_gradient, learning_rate, weight_dec
             return math.inf
     if wd * c0 >= c1:
         return math.inf
-    return math.log1p(-wd * c0 / c1) / math.log1p(-lr * wd)
+    x, y = wd * c0 / c1, lr * wd
+    if x < 1e-12 and y < 1e-12:
+        # Tiny λ (possibly subnormal, where log1p(−γλ) rounds to 0): the ratio of logs is
+        # (x/y)(1 + (x − y)/2 + O(λ²)) with x/y = C0/(γC1) free of λ; the O(λ²) term is < 1e-24.
+        try:
+            return c0 / lr / c1 * (1.0 + 0.5 * (x - y))
+        except (OverflowError, ZeroDivisionError):
+            return math.inf
+    den = math.log1p(-y)
+    if den == 0.0:  # γλ underflowed although λC0/C1 did not: T* ≈ x/y beyond float range
+        return math.inf
+    return math.log1p(-x) / den
 
 
 def candidate_steps(
@@ -522,18 +548,24 @@ def candidate_steps(
             cands.add(max_steps)
         else:
             # B²/W → (2C1/λ)²·γλ(2−γλ) as T → ∞; pick the first T within plateau_rtol of it.
-            def ratio(t):
+            # (compared in log space: B and the limit overflow together for huge clip norms)
+            def log_ratio(t):
                 b, w = _constant_B_W(t, clip_initial, clip_gradient, learning_rate, weight_decay)
-                return b * b / w
+                return 2.0 * math.log(b) - math.log(w)
 
-            limit = (2.0 * clip_gradient / weight_decay) ** 2 * gl * (2.0 - gl)
+            log_limit = (
+                2.0 * (math.log(2.0) + math.log(clip_gradient) - math.log(weight_decay))
+                + math.log(gl)
+                + math.log(2.0 - gl)
+                + math.log1p(plateau_rtol)
+            )
             lo, hi = 1, max_steps
-            if ratio(hi) > limit * (1 + plateau_rtol):
+            if log_ratio(hi) > log_limit:
                 cands.add(hi)
             else:
                 while lo < hi:
                     mid = (lo + hi) // 2
-                    if ratio(mid) <= limit * (1 + plateau_rtol):
+                    if log_ratio(mid) <= log_limit:
                         hi = mid
                     else:
                         lo = mid + 1

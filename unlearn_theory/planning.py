@@ -457,7 +457,7 @@ def paper_gradient_clipping_noise_std(
             "epsilon", eps, f"paper mode needs epsilon <= 3 log(1/delta) = {3 * L:.6g}"
         )
     if wd == 0.0:
-        return math.sqrt(9.0 * L * (c0 + lr * c1 * T) ** 2 / (eps * eps * T))
+        return _finite_paper_noise(3.0 * math.sqrt(L / T) * (c0 + lr * c1 * T) / eps, eps)
     gl = lr * wd
     if not (0.0 < gl < 1.0):
         raise InvalidParameterError(
@@ -472,7 +472,17 @@ def paper_gradient_clipping_noise_std(
         )
     rho_t = math.sqrt(rho_2t)
     # √(72γλL)·(C0ρ^T + C1/λ)/ε, written without forming C1/λ (overflows for tiny λ)
-    return math.sqrt(72.0 * lr * L) * (wd * c0 * rho_t + c1) / (math.sqrt(wd) * eps)
+    return _finite_paper_noise(
+        math.sqrt(72.0 * lr * L) * (wd * c0 * rho_t + c1) / math.sqrt(wd) / eps, eps
+    )
+
+
+def _finite_paper_noise(s: float, eps: float) -> float:
+    if not 0.0 < s < math.inf:
+        raise InvalidParameterError(
+            "epsilon", eps, f"the paper closed form's noise_std is {s:g} (outside float range)"
+        )
+    return s
 
 
 def _paper_min_steps(lr, wd) -> int:
@@ -508,8 +518,8 @@ def paper_gradient_clipping_steps(
         t_real = c0 / lr / c1
     except (OverflowError, ZeroDivisionError):
         t_real = math.inf
-    if wd > 0.0:
-        alt = (math.log(2.0 * wd) + math.log(c0) - math.log(c1)) / (lr * wd)
+    if lr * wd > 0.0:  # (γλ can underflow to 0 for subnormal λ: then the rule is λ = 0's)
+        alt = (math.log(2.0) + math.log(wd) + math.log(c0) - math.log(c1)) / (lr * wd)
         if alt > 0.0:
             t_real = min(t_real, alt)
     if not t_real < 2.0**62:
@@ -563,7 +573,9 @@ class GradientClipping(MethodAccountant):
         T = v.check_int("steps", steps, minimum=1)
         if T == 1:
             return self._certify_gaussian(delta, iteration.constant_B(steps=1, **p), s)
-        coef = iteration.constant_coefficient(steps=T, noise_std=s, **p)
+        coef = iteration.require_finite_coefficient(
+            iteration.constant_coefficient(steps=T, noise_std=s, **p), self.name
+        )
         eps, order = iteration.linear_epsilon(coef, delta=delta)
         return make_certified(
             eps,
@@ -581,6 +593,10 @@ class GradientClipping(MethodAccountant):
     def _certify_gaussian(self, delta, b, s):
         """T = 1: exactly N(m, σ²I) vs N(m', σ²I) with ‖m − m'‖ ≤ B (math.md §6.3 anchor 1)."""
         mu = b / s
+        if not mu < math.inf:
+            raise NumericalPrecisionError(
+                f"mu = B/noise_std overflows (B={b:g}, noise_std={s:g}): no finite epsilon"
+            )
         eps = float(gaussian.epsilon(delta, mu=mu)) if mu > 0 else 0.0
         return make_certified(
             eps,

@@ -149,8 +149,14 @@ def blockwise_epsilon(
     if T == 1:
         b = iteration.constant_B(steps=1, **p)
         mu = math.sqrt(k) * b / s
+        if not mu < math.inf:
+            raise NumericalPrecisionError(
+                f"mu = sqrt(blocks)*B/noise_std overflows (B={b:g}): no finite epsilon"
+            )
         return float(gaussian.epsilon(d, mu=mu)), "gaussian_profile(composed blocks)", None
-    coef = blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p)
+    coef = iteration.require_finite_coefficient(
+        blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p), "the block schedule"
+    )
     eps, order = iteration.linear_epsilon(coef, delta=d)
     return eps, "shifted_renyi(blockwise)+improved_conversion", order
 
@@ -231,9 +237,23 @@ def dolgova_stich_schedule(
     L = -math.log(d)
     q = 1.0 + (L + math.sqrt(L * L + L * eps)) / eps
     a_m = iteration.mironov_max_coefficient(epsilon=eps, delta=d)
+    if not a_m > 0.0:
+        raise InvalidParameterError(
+            "epsilon", epsilon, "too small for the Dolgova-Stich planner (its budget underflows)"
+        )
     t_real = iteration.optimal_steps_real(**p)
+    if not t_real < 2.0**62:
+        raise InvalidParameterError(
+            "learning_rate",
+            learning_rate,
+            f"the Dolgova-Stich step rule T* = {t_real:g} is not a usable step count",
+        )
     gl = lr * wd
     var = k * (2.0 / a_m) * lr * (2.0 - gl) * c0 * c1 * (2.0 - wd * c0 / c1)
+    if not (0.0 < var < math.inf):
+        raise InvalidParameterError(
+            "clip_gradient", clip_gradient, f"the Dolgova-Stich noise variance is {var:g}"
+        )
     return dict(
         noise_std=math.sqrt(var),
         steps_per_block=max(1, math.floor(t_real)),
