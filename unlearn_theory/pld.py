@@ -57,6 +57,8 @@ _U = 2.0**-53
 _CTD_MARGIN = 1e-6
 _LOG_TAIL_FACTOR = math.log(1e-32)  # per-mechanism truncation tail (each side, per step)
 _LOG_TAIL_COMPOSED = math.log(1e-30)  # composed Chernoff tail target
+_MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
+_MAX_GRID_POINTS = 1 << 25  # one mechanism's discretised support (≈ 270 MB of float64 arrays)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class _Mechanism:
         lmin, lmax, bounded = self.loss_range()
         k_lo = math.floor(lmin / h)
         k_hi = math.ceil(lmax / h)
+        if k_hi - k_lo > _MAX_GRID_POINTS:
+            raise NumericalPrecisionError(
+                f"the PLD grid would need {k_hi - k_lo} points (loss range [{lmin:.4g}, "
+                f"{lmax:.4g}], interval {h:.3g}); use a coarser grid or the RDP accountant"
+            )
         eps = np.arange(k_lo, k_hi + 1, dtype=np.float64) * h  # grid points
         xs = self.x_of_loss(eps)
         if self.increasing:
@@ -254,6 +261,12 @@ class _Direction:
         self.h = h
         self.items = []
         self.losses = []
+        total = sum(c for _, c in factors)
+        if total > _MAX_COMPOSITIONS:
+            raise NumericalPrecisionError(
+                f"{total} compositions: the FFT rounding allowance (~{total:.2g} ulps per bin) "
+                "leaves no certified information; use the RDP accountant"
+            )
         for mech, count in factors:
             lo, lw, linf, lw_low = mech.discretise(h)
             self.items.append((lo, lw, linf, lw_low, count))

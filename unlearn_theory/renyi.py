@@ -145,12 +145,14 @@ def subsampled_gaussian(orders, *, sample_rate, noise_multiplier, fractional="in
     if fractional not in ("interpolate", "series"):
         raise InvalidParameterError("fractional", fractional, "must be 'interpolate' or 'series'")
     flat = np.atleast_1d(alphas).astype(np.float64)
-    if z == 0.0:
+    two_z2 = 2.0 * z * z
+    if two_z2 < 1e-300:  # z = 0, or 1/(2z²) beyond float range: the curve is +inf
         return _shape_out(orders, np.full(flat.shape, math.inf))
+    inv_2z2 = 1.0 / two_z2
     if q == 1.0:
-        return _shape_out(orders, flat / (2.0 * z * z))
+        with np.errstate(over="ignore"):
+            return _shape_out(orders, flat * inv_2z2)
     log_q, log_1mq = math.log(q), math.log1p(-q)
-    inv_2z2 = 1.0 / (2.0 * z * z)
     cache: dict[int, float] = {}
 
     def log_a_int(k: int) -> float:

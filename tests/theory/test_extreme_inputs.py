@@ -204,3 +204,32 @@ def test_extreme_inputs_give_an_answer_or_a_documented_error(
         except ALLOWED:
             return
         assert float(res) >= 0.0 and not math.isnan(float(res))
+
+
+def test_subsampled_rdp_with_a_vanishing_noise_multiplier_is_infinite_not_an_error():
+    from unlearn_theory import renyi
+
+    for q in (0.1, 1.0):
+        out = renyi.subsampled_gaussian([2.0, 3.5], sample_rate=q, noise_multiplier=1e-160)
+        assert np.all(np.isinf(out)) and np.all(out > 0)
+    with pytest.raises(NumericalPrecisionError, match="no finite"):  # (was ZeroDivisionError)
+        certify(
+            "dp_sgd_group",
+            delta=0.5,
+            sample_rate=5e-324,
+            forget_size=1,
+            clip_gradient=2e-85,
+            steps=2,
+            noise_multiplier=5e-324,
+        )
+
+
+def test_pld_refuses_astronomical_compositions_and_dp_sgd_falls_back_to_rdp():
+    from unlearn_theory import dp_sgd
+    from unlearn_theory.pld import PrivacyLossDistribution
+
+    pld = PrivacyLossDistribution.from_subsampled_gaussian(sample_rate=1e-3, noise_multiplier=1.0)
+    with pytest.raises(NumericalPrecisionError, match="compositions"):
+        pld.self_compose(2**41).epsilon(1e-5)
+    eps = dp_sgd.dp_sgd_epsilon(sample_rate=1e-3, noise_multiplier=1.0, steps=2**62, delta=1e-5)
+    assert math.isfinite(eps) and eps > 0
