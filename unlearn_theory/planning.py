@@ -1068,8 +1068,23 @@ class OutputPerturbation(MethodAccountant):
 
 class BlockwiseGradientClipping(MethodAccountant):
     name = "blockwise_gradient_clipping"
-    parameters = GradientClipping.parameters | {"blocks", "steps_per_block"}
+    parameters = GradientClipping.parameters | {"blocks", "steps_per_block", "allocation"}
     description = "gradient clipping run one orthogonal block at a time (Dolgova & Stich 2026)"
+
+    @staticmethod
+    def _allocation(params, accounting="tight"):
+        """ "per_block" (default; the published argument) or "joint" (the block parts of the
+        initial gap share the 2C0 ball; docs/blockwise_joint_allocation.md)."""
+        alloc = params.get("allocation", "per_block")
+        if alloc not in subspace.ALLOCATIONS:
+            raise InvalidParameterError(
+                "allocation", alloc, f"must be one of {subspace.ALLOCATIONS}"
+            )
+        if accounting == "paper" and alloc != "per_block":
+            raise InvalidParameterError(
+                "allocation", alloc, "paper mode reproduces the per-block allocation"
+            )
+        return alloc
 
     def applicable(self, params):
         return GradientClipping().applicable(params) and "blocks" in params
@@ -1097,8 +1112,9 @@ class BlockwiseGradientClipping(MethodAccountant):
             raise InvalidParameterError("steps", None, "is required to certify")
         if noise_std is None:
             raise InvalidParameterError("noise_std", None, "is required to certify")
+        alloc = self._allocation(params)
         eps, acct, order = subspace.blockwise_epsilon(
-            delta=delta, noise_std=noise_std, blocks=k, steps_per_block=tb, **p
+            delta=delta, noise_std=noise_std, blocks=k, steps_per_block=tb, allocation=alloc, **p
         )
         return make_certified(
             eps,
@@ -1107,7 +1123,7 @@ class BlockwiseGradientClipping(MethodAccountant):
             accountant=acct,
             method=self.name,
             order=order,
-            details={"steps_per_block": tb, "blocks": k},
+            details={"steps_per_block": tb, "blocks": k, "allocation": alloc},
         )
 
     def plan(self, *, epsilon, delta, accounting, **params):
@@ -1117,6 +1133,7 @@ class BlockwiseGradientClipping(MethodAccountant):
             raise InvalidParameterError("noise_std", params["noise_std"], "the planner chooses it")
         tb = self._steps_per_block(k, params.get("steps"), params.get("steps_per_block"))
         max_steps = v.check_int("max_steps", params.get("max_steps", _DEFAULT_MAX_STEPS), minimum=1)
+        alloc = self._allocation(params, accounting)
         inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
         notes = [
             "noise cadence: fresh N(0, noise_std^2 I) on the active block at every step; "
@@ -1157,16 +1174,27 @@ class BlockwiseGradientClipping(MethodAccountant):
             blocks=k,
             steps_per_block=tb,
             max_steps_per_block=max_steps,
+            allocation=alloc,
             **p,
         )
         res = self.certify(
-            delta=delta, noise_std=sched.noise_std, steps=sched.total_steps, blocks=k, **p
+            delta=delta,
+            noise_std=sched.noise_std,
+            steps=sched.total_steps,
+            blocks=k,
+            allocation=alloc,
+            **p,
         )
         paper_s = paper_e = None
         if paper is not None:
             paper_s = paper["noise_std"]
             paper_e = self.certify(
-                delta=delta, noise_std=paper_s, steps=k * paper["steps_per_block"], blocks=k, **p
+                delta=delta,
+                noise_std=paper_s,
+                steps=k * paper["steps_per_block"],
+                blocks=k,
+                allocation=alloc,
+                **p,
             ).epsilon
         return self.make_plan(
             accounting="tight",
@@ -1182,8 +1210,17 @@ class BlockwiseGradientClipping(MethodAccountant):
                 "blocks": k,
                 "per_block_coefficient": sched.per_block_coefficient,
                 "total_coefficient": sched.total_coefficient,
+                "allocation": alloc,
             },
-            notes=notes,
+            notes=notes
+            + (
+                [
+                    "joint allocation: the blocks share the initial-distance ball (sum of squared "
+                    "block gaps <= (2 clip_initial)^2); docs/blockwise_joint_allocation.md"
+                ]
+                if alloc == "joint"
+                else []
+            ),
         )
 
 

@@ -21,6 +21,19 @@ profile. The integer T_b that runs is the one certified: σ_b is recomputed for 
 code computes σ for the real-valued T* and floors T, slightly exceeding the budget; math.md §13.5;
 :func:`dolgova_stich_schedule` reproduces that, for comparison only).
 
+Joint initial-distance allocation (``allocation="joint"``; proof in
+docs/blockwise_joint_allocation.md). The per-block argument charges every block the full initial
+distance 2C0, but the block parts d_i = ‖P_i(x̂ − x̂')‖ satisfy Σ_i d_i² ≤ 4C0². Since block i
+is untouched before phase i, its phase starts exactly d_i apart, and the phase bound is
+α·(ρ^{T_b} d_i + S)²/(2σ_b²W) with S = 2γC1(1 − ρ^{T_b})/λ, uniformly in the earlier phases'
+outputs (d_i is fixed by the pair of starting models). Composing and maximising over the ball
+(Cauchy–Schwarz, attained at d_i = 2C0/√k) gives the total curve α·(2C0ρ^{T_b} + √k·S)²/(2σ_b²W)
+[UPPER, and EXACT on the worst case of the saturating orthogonal-block toy]. This is the
+per-block formula with C0 replaced by C0/√k: up to k times less total coefficient when the
+initial-distance term dominates, no gain when the shift term does. The closed-form allocation
+keeps every intermediate shift Z_t ≥ 0 for any starting distance (the docs prove it), so it is
+valid for every d_i ∈ [0, 2C0].
+
 Noise cadence: the accountant assumes fresh N(0, σ_b² I) noise at *every* step of every phase.
 The official code alternates gradient-only and noise-only steps (noise every M-th step, σ
 rescaled by √((1 − ρ^M)/(1 − ρ²)) for M > 2), which the PABI weights do not justify (math.md §8.4);
@@ -38,6 +51,7 @@ from . import gaussian, iteration
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
+    "ALLOCATIONS",
     "BlockwiseSchedule",
     "per_block_coefficient_budget",
     "blockwise_noise_std",
@@ -81,6 +95,28 @@ def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
     )
 
 
+#: "per_block": every block charged the full initial distance 2C0 (math.md §8.3, the published
+#: argument); "joint": the block parts of the initial gap share the ball Σ d_i² ≤ 4C0²
+#: (docs/blockwise_joint_allocation.md).
+ALLOCATIONS = ("per_block", "joint")
+
+
+def _check_allocation(allocation) -> str:
+    if allocation not in ALLOCATIONS:
+        raise InvalidParameterError("allocation", allocation, f"must be one of {ALLOCATIONS}")
+    return allocation
+
+
+def _block_params(p: dict, k: int, allocation: str) -> dict:
+    """Per-block parameters under ``allocation``: "joint" is the per-block form with C0/√k.
+
+    (C0/√k is rounded up by 2 ulps so that the substitution never lowers the bound.)
+    """
+    if _check_allocation(allocation) == "per_block" or k == 1:
+        return p
+    return dict(p, clip_initial=p["clip_initial"] / math.sqrt(k) * (1.0 + 4.5e-16))
+
+
 def per_block_coefficient_budget(*, epsilon, delta, blocks) -> float:
     """a_max(ε, δ)/k: each of the k blocks may spend this coefficient."""
     k = v.check_int("blocks", blocks, minimum=1)
@@ -97,15 +133,18 @@ def blockwise_noise_std(
     clip_gradient,
     learning_rate,
     weight_decay=0.0,
+    allocation="per_block",
 ) -> float:
     """σ_b certifying (ε, δ) in total with T_b = ``steps_per_block`` steps per block.
 
     T_b = 1: σ_b = √k·B/μ(ε, δ) (exact Gaussian composition); T_b ≥ 2: σ_b = B/√(2W·a_max/k).
-    Rounded up (feasible side).
+    Rounded up (feasible side). ``allocation="joint"``: B computed with C0/√k (module docstring).
     """
     k = v.check_int("blocks", blocks, minimum=1)
     T = v.check_int("steps_per_block", steps_per_block, minimum=1)
-    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    p = _block_params(
+        _params(clip_initial, clip_gradient, learning_rate, weight_decay), k, allocation
+    )
     if T == 1:
         b = iteration.constant_B(steps=1, **p)
         m = gaussian.mu(epsilon=epsilon, delta=delta)
@@ -115,12 +154,26 @@ def blockwise_noise_std(
 
 
 def blockwise_coefficient(
-    *, noise_std, blocks, steps_per_block, clip_initial, clip_gradient, learning_rate, weight_decay
+    *,
+    noise_std,
+    blocks,
+    steps_per_block,
+    clip_initial,
+    clip_gradient,
+    learning_rate,
+    weight_decay,
+    allocation="per_block",
 ) -> float:
-    """Total linear Rényi coefficient k·a_b (curve α·k·a_b, both directions) [UPPER]."""
+    """Total linear Rényi coefficient (curve α·coefficient, both directions) [UPPER].
+
+    "per_block": k·B²/(2σ_b²W) with B = 2C0ρ^{T_b} + S. "joint": (2C0ρ^{T_b} + √k·S)²/(2σ_b²W)
+    = k·B(C0/√k)²/(2σ_b²W), the maximum over Σ_i d_i² ≤ 4C0² of Σ_i (d_iρ^{T_b} + S)²/(2σ_b²W).
+    """
     k = v.check_int("blocks", blocks, minimum=1)
     T = v.check_int("steps_per_block", steps_per_block, minimum=1)
-    p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    p = _block_params(
+        _params(clip_initial, clip_gradient, learning_rate, weight_decay), k, allocation
+    )
     a_b = iteration.constant_coefficient(steps=T, noise_std=noise_std, **p)
     return k * a_b
 
@@ -135,30 +188,35 @@ def blockwise_epsilon(
     clip_gradient,
     learning_rate,
     weight_decay=0.0,
+    allocation="per_block",
 ) -> tuple[float, str, float | None]:
     """Certified total ε at ``delta`` [UPPER]: returns (epsilon, accountant, order).
 
-    T_b = 1: exact profile of √k·B/σ_b-GDP; otherwise the curve α·k·a_b converted at the
-    optimal order (improved conversion).
+    T_b = 1: exact profile of the composed Gaussian blocks (μ = √k·B/σ_b, with C0/√k under
+    "joint": sup over Σ d_i² ≤ 4C0² of √(Σ_i (d_iρ + 2γC1)²)/σ_b); otherwise the linear curve
+    of :func:`blockwise_coefficient` converted at the optimal order (improved conversion).
     """
     d = v.check_delta(delta)
     s = v.check_positive("noise_std", noise_std)
     k = v.check_int("blocks", blocks, minimum=1)
     T = v.check_int("steps_per_block", steps_per_block, minimum=1)
     p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    tag = "" if _check_allocation(allocation) == "per_block" else ", joint allocation"
     if T == 1:
-        b = iteration.constant_B(steps=1, **p)
+        b = iteration.constant_B(steps=1, **_block_params(p, k, allocation))
         mu = math.sqrt(k) * b / s
         if not mu < math.inf:
             raise NumericalPrecisionError(
                 f"mu = sqrt(blocks)*B/noise_std overflows (B={b:g}): no finite epsilon"
             )
-        return float(gaussian.epsilon(d, mu=mu)), "gaussian_profile(composed blocks)", None
+        eps = float(gaussian.epsilon(d, mu=mu))
+        return eps, f"gaussian_profile(composed blocks{tag})", None
     coef = iteration.require_finite_coefficient(
-        blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p), "the block schedule"
+        blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, allocation=allocation, **p),
+        "the block schedule",
     )
     eps, order = iteration.linear_epsilon(coef, delta=d)
-    return eps, "shifted_renyi(blockwise)+improved_conversion", order
+    return eps, f"shifted_renyi(blockwise{tag})+improved_conversion", order
 
 
 def blockwise_schedule(
@@ -172,33 +230,38 @@ def blockwise_schedule(
     weight_decay=0.0,
     steps_per_block=None,
     max_steps_per_block=10_000,
+    allocation="per_block",
 ) -> BlockwiseSchedule:
     """Least-noise certified block-wise schedule; T_b chosen among the integer candidates
     (⌊T*⌋, ⌈T*⌉, 1, plateau/cap) with σ_b recomputed for each, unless ``steps_per_block`` given.
-    The returned schedule is re-certified; its ε ≤ ``epsilon``.
+    The returned schedule is re-certified; its ε ≤ ``epsilon``. Under "joint" the candidates
+    are those of the per-block form with C0/√k (T* = log(1 − λC0/(√k·C1))/log(1 − γλ)).
     """
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
     k = v.check_int("blocks", blocks, minimum=1)
     p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
+    a = dict(blocks=k, allocation=_check_allocation(allocation))
     if steps_per_block is None:
-        cands = iteration.candidate_steps(max_steps=max_steps_per_block, **p)
+        cands = iteration.candidate_steps(
+            max_steps=max_steps_per_block, **_block_params(p, k, allocation)
+        )
     else:
         cands = [v.check_int("steps_per_block", steps_per_block, minimum=1)]
     best = None
     for T in cands:
-        s = blockwise_noise_std(epsilon=eps, delta=d, blocks=k, steps_per_block=T, **p)
+        s = blockwise_noise_std(epsilon=eps, delta=d, steps_per_block=T, **a, **p)
         if best is None or s < best[1] * (1 - 1e-12):
             best = (T, s)
     T, s = best
     for _ in range(64):
-        e_cert, acct, _ = blockwise_epsilon(delta=d, noise_std=s, blocks=k, steps_per_block=T, **p)
+        e_cert, acct, _ = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
         if e_cert <= eps:
             break
         s *= 1.0 + 1e-9
     else:  # pragma: no cover
         raise NumericalPrecisionError("block-wise calibration could not reach the feasible side")
-    coef = blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, **p)
+    coef = blockwise_coefficient(noise_std=s, steps_per_block=T, **a, **p)
     return BlockwiseSchedule(
         blocks=k,
         steps_per_block=T,

@@ -104,3 +104,144 @@ def test_paper_needs_interior_optimum():
 def test_bad_blocks():
     with pytest.raises(InvalidParameterError, match="blocks"):
         subspace.blockwise_schedule(epsilon=1.0, delta=1e-5, blocks=0, **P)
+
+
+# ---------------------------------------------------------------------------------------------
+# joint initial-distance allocation (docs/blockwise_joint_allocation.md)
+
+
+def _toy(k, tb, s, c0, c1, lr, wd, split, field="saturating"):
+    from verification import toys
+
+    return toys.BlockwiseChain(s, k, tb, c0, c1, lr, wd, field, split)
+
+
+@pytest.mark.parametrize("tb", [1, 2, 7, 40])
+@pytest.mark.parametrize("k", [2, 5, 16])
+def test_joint_allocation_is_exact_on_the_worst_case_toy(k, tb):
+    """Uniform split + saturating opposite clipped gradients attain the joint bound: the exact
+    Rényi coefficient μ²/2 of the toy equals the certified one (up to the rounding margins)."""
+    kw = dict(clip_initial=0.7, clip_gradient=3.0, learning_rate=0.01, weight_decay=2.0)
+    t = _toy(k, tb, 0.9, 0.7, 3.0, 0.01, 2.0, (1.0,) * k)
+    a = subspace.blockwise_coefficient(
+        noise_std=0.9, blocks=k, steps_per_block=tb, allocation="joint", **kw
+    )
+    assert a >= t.mu**2 / 2
+    assert a == pytest.approx(t.mu**2 / 2, rel=1e-12)
+    if tb == 1:  # one Gaussian per block: the certified ε is the exact ε
+        e, _, _ = subspace.blockwise_epsilon(
+            delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
+        )
+        assert e >= t.epsilon(1e-5) and e == pytest.approx(t.epsilon(1e-5), rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(1, 8),
+    tb=st.integers(1, 30),
+    s=st.floats(0.05, 5.0),
+    c0=st.floats(0.01, 10.0),
+    c1=st.floats(0.0, 10.0),
+    lr=st.floats(1e-3, 0.5),
+    wd=st.floats(0.0, 1.9),
+    split=st.lists(st.floats(-1.0, 1.0), min_size=8, max_size=8),
+    field=st.sampled_from(["saturating", "zero"]),
+    logd=st.floats(-25.0, -2.0),
+)
+def test_joint_allocation_dominates_every_split_and_is_below_per_block(
+    k, tb, s, c0, c1, lr, wd, split, field, logd
+):
+    split = tuple(split[:k])
+    if max(abs(x) for x in split) < 1e-3:
+        split = (1.0,) * k
+    wd = min(wd, 0.9 / lr)
+    d = math.exp(logd)
+    kw = dict(clip_initial=c0, clip_gradient=c1, learning_rate=lr, weight_decay=wd)
+    t = _toy(k, tb, s, c0, c1, lr, wd, split, field)
+    common = dict(noise_std=s, blocks=k, steps_per_block=tb, **kw)
+    a_joint = subspace.blockwise_coefficient(allocation="joint", **common)
+    a_per = subspace.blockwise_coefficient(allocation="per_block", **common)
+    assert t.mu**2 / 2 <= a_joint * (1 + 1e-12) <= a_per * (1 + 1e-9)
+    e_joint, _, _ = subspace.blockwise_epsilon(delta=d, allocation="joint", **common)
+    e_per, _, _ = subspace.blockwise_epsilon(delta=d, **common)
+    assert t.epsilon(d) <= e_joint * (1 + 1e-9) and e_joint <= e_per * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 4, 16])
+def test_joint_allocation_gain_is_k_without_gradients_and_one_when_shifts_dominate(k):
+    kw = dict(clip_initial=1.0, learning_rate=0.1, weight_decay=0.5)
+    common = dict(noise_std=1.0, blocks=k, steps_per_block=5)
+    per = subspace.blockwise_coefficient(clip_gradient=0.0, **common, **kw)
+    joint = subspace.blockwise_coefficient(clip_gradient=0.0, allocation="joint", **common, **kw)
+    assert per / joint == pytest.approx(k, rel=1e-12)
+    kw = dict(clip_initial=1e-9, learning_rate=0.1, weight_decay=0.5)
+    per = subspace.blockwise_coefficient(clip_gradient=1.0, **common, **kw)
+    joint = subspace.blockwise_coefficient(clip_gradient=1.0, allocation="joint", **common, **kw)
+    assert per / joint == pytest.approx(1.0, rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    d_frac=st.floats(0.0, 1.0),
+    c1=st.floats(0.0, 10.0),
+    lr=st.floats(1e-3, 0.9),
+    wd=st.floats(0.0, 1.0),
+    steps=st.integers(1, 300),
+)
+def test_closed_form_allocation_is_valid_for_every_starting_distance(d_frac, c1, lr, wd, steps):
+    """The lemma of the docs: constant (ρ, s, σ) and any Z_0 ∈ [0, 2C0] keep every Z_t ≥ 0, so
+    the exact constrained optimum equals the closed form B²/(2σ²W)."""
+    c0 = 1.0
+    sched = iteration.Schedule.from_arrays(
+        learning_rate=[lr] * steps,
+        weight_decay=[wd] * steps,
+        clip_gradient=[c1] * steps,
+        noise_std=[1.0] * steps,
+        clip_initial=c0 * d_frac,  # Z_0 = 2·clip_initial = d ∈ [0, 2C0]
+    )
+    alloc = iteration.constrained_coefficient(sched)
+    # (the hull may split a degenerate path where every Z_t = 0, e.g. Z_0 = 0 and λ = 0: the
+    # flag then reads False although the optimum is the closed form, which is what matters)
+    assert alloc.coefficient == pytest.approx(alloc.closed_form, rel=1e-9, abs=1e-300)
+
+
+def test_joint_plans_certify_and_need_less_noise():
+    kw = dict(clip_initial=1.0, clip_gradient=10.0, learning_rate=0.001, weight_decay=0.0)
+    from unlearn_theory import certify, plan
+
+    for k in (1, 4, 16):
+        per = plan("blockwise_gradient_clipping", epsilon=1.0, delta=1e-5, blocks=k, **kw)
+        joint = plan(
+            "blockwise_gradient_clipping",
+            epsilon=1.0,
+            delta=1e-5,
+            blocks=k,
+            allocation="joint",
+            **kw,
+        )
+        assert joint.certifies_target and joint.details["allocation"] == "joint"
+        assert "joint" in joint.accountant
+        e = certify(
+            "blockwise_gradient_clipping",
+            delta=1e-5,
+            noise_std=joint.noise_std,
+            steps=joint.steps,
+            blocks=k,
+            allocation="joint",
+            **kw,
+        )
+        assert e <= 1.0
+        # λ = 0: T* and σ_b² scale as C0 (math.md §6.4), so joint σ_b is k^{-1/4} of per-block
+        assert joint.noise_std == pytest.approx(per.noise_std * k**-0.25, rel=2e-2)
+    with pytest.raises(InvalidParameterError, match="allocation"):
+        plan("blockwise_gradient_clipping", epsilon=1.0, delta=1e-5, blocks=2, allocation="x", **kw)
+    with pytest.raises(InvalidParameterError, match="allocation"):
+        plan(
+            "blockwise_gradient_clipping",
+            epsilon=1.0,
+            delta=1e-5,
+            blocks=2,
+            allocation="joint",
+            accounting="paper",
+            **kw,
+        )
