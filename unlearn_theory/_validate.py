@@ -35,12 +35,18 @@ def _is_bool(value: object) -> bool:
 
 
 def check_real(name: str, value: object) -> float:
-    """Return ``value`` as a finite Python float or raise naming ``name``."""
+    """Return ``value`` as a finite Python float or raise naming ``name``.
+
+    Values beyond float64 range (a Python int such as 10**400) are refused, not rounded to inf.
+    """
     if _is_bool(value) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         if isinstance(value, np.ndarray) and value.shape == ():
             return check_real(name, value.item())
         raise InvalidParameterError(name, value, "must be a finite real number")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError as exc:  # e.g. a Python int beyond 1.8e308
+        raise InvalidParameterError(name, value, "too large for float64") from exc
     if not math.isfinite(out):
         raise InvalidParameterError(name, value, "must be finite")
     return out
@@ -99,7 +105,11 @@ def check_sample_rate(value: object, name: str = "sample_rate") -> float:
 
 
 def check_int(name: str, value: object, *, minimum: int | None = 0) -> int:
-    """An integer (Python or numpy, or an integral float such as 10.0), >= ``minimum``."""
+    """An integer (Python or numpy, or an integral float such as 10.0), >= ``minimum``.
+
+    Returned as a Python int of any size; callers that need it as a float convert it through
+    :func:`check_real` (which refuses values beyond float64 range, naming ``name``).
+    """
     if _is_bool(value):
         raise InvalidParameterError(name, value, "must be an integer")
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -123,6 +133,8 @@ def as_float_array(name: str, value: object, *, ndim: int | None = None) -> np.n
         raise InvalidParameterError(name, value, "must be numeric, not bool")
     try:
         arr = np.asarray(value, dtype=np.float64)
+    except OverflowError as exc:  # e.g. a Python int beyond 1.8e308
+        raise InvalidParameterError(name, value, "too large for float64") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(name, value, "must be a real number or array of reals") from exc
     if ndim is not None and arr.ndim != ndim:

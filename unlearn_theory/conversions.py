@@ -48,6 +48,8 @@ CONVERSIONS = ("improved", "mironov")
 #: relative allowance for float64 rounding in the conversion formulas (applied upward on ε)
 _ROUND = 1e-12
 
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
 #: default continuous search range for the order, as u = log(α − 1)
 _U_MIN = math.log(1e-4)
 _U_MAX = math.log(1e7)
@@ -94,7 +96,12 @@ def epsilon_at_order(order, rdp_value, *, delta, conversion="improved"):
 
 
 def log_delta_at_order(order, rdp_value, *, epsilon, conversion="improved"):
-    """log δ certified at ``epsilon`` by one order: UPPER bound, clamped at log 1 = 0."""
+    """log δ certified at ``epsilon`` by one order: UPPER bound, clamped at log 1 = 0.
+
+    Formulas in the module docstring, with a relative 1e-12 rounding allowance upward. Where
+    the exact log δ lies below float range (about −1.8e308) the most negative finite float is
+    returned (still an upper bound; never −inf or NaN for a finite ``rdp_value``).
+    """
     conversion = _check_conversion(conversion)
     e = v.check_epsilon(epsilon)
     alpha = v.check_orders(order, "order")
@@ -114,6 +121,9 @@ def _log_delta_formula(alpha, rdp, eps, conversion):
         if conversion == "improved":
             ld = ld + am1 * np.log1p(-1.0 / alpha) - np.log(alpha)
     ld = np.where(np.isinf(rdp), 0.0, ld)
+    # (α−1)(ρ−ε) below −1.8e308 overflows to −inf although log δ is finite: the most negative
+    # float is still an upper bound (and keeps the allowance below free of −inf + inf = NaN)
+    ld = np.maximum(ld, -_FLOAT_MAX)
     # rounding allowance upward (toward more privacy loss), then clamp to δ ≤ 1
     ld = ld + _ROUND * np.maximum(np.abs(ld), 1.0)
     return np.minimum(ld, 0.0)
@@ -255,7 +265,12 @@ def linear_log_delta(coefficient, *, epsilon, conversion="improved") -> tuple[fl
     if a == 0.0:
         v.check_epsilon(epsilon)
         return -math.inf, None
-    return curve_log_delta(lambda al: a * al, epsilon=epsilon, conversion=conversion)
+
+    def curve(al):
+        with np.errstate(over="ignore"):  # a·α = +inf past float range: a valid upper bound
+            return a * al
+
+    return curve_log_delta(curve, epsilon=epsilon, conversion=conversion)
 
 
 def _coefficient_at_order(alpha, eps, log_delta, conversion):
@@ -270,12 +285,16 @@ def _coefficient_at_order(alpha, eps, log_delta, conversion):
 
 
 def max_linear_coefficient(*, epsilon, delta, conversion="improved") -> float:
-    """Largest a whose linear curve α ↦ a·α certifies (ε, δ) — feasible side.
+    """Largest a whose linear curve α ↦ a·α certifies (ε, δ) — FEASIBLE side.
 
     a_max = max_α a(α), with a(α) the largest coefficient certified at the fixed order α
-    (closed form from the conversion formula). Mironov gives a_max = (√(L+ε) − √L)²; the
-    improved conversion is always at least that. The returned a is shrunk by a relative 2e-12
-    and re-checked: ``linear_epsilon(a) ≤ epsilon`` holds at the returned order.
+    (closed form from the conversion formula). Mironov gives a_max = (√(L+ε) − √L)², L =
+    log(1/δ); the improved conversion is always at least that. The returned a is shrunk by a
+    relative 2e-12 and then stepped down (relative 1e-12 per step) until the forward check
+    ``linear_epsilon(a, delta=δ, conversion=...)[0] ≤ ε`` holds — the same conversion, at the
+    order :func:`linear_epsilon` itself picks. Raises NumericalPrecisionError where a
+    underflows float64 (ε tiny against log(1/δ)), where the improved optimum lies beyond the
+    searched orders (α − 1 ≤ 1e7), or where the check cannot be met.
     """
     e = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
@@ -284,19 +303,30 @@ def max_linear_coefficient(*, epsilon, delta, conversion="improved") -> float:
     L = -ld
     if conversion == "mironov":
         a = e * e / (math.sqrt(L + e) + math.sqrt(L)) ** 2
-        alpha = 1.0 + math.sqrt(L / a)
     else:
 
         def obj(us):
             return -_coefficient_at_order(1.0 + np.exp(us), e, ld, conversion)
 
-        u, neg = _minimise_over_u(obj, _U_MIN, _U_MAX)
-        a, alpha = -neg, 1.0 + math.exp(u)
+        _, neg = _minimise_over_u(obj, _U_MIN, _U_MAX)
+        a = -neg
     a *= 1.0 - 2e-12
     if not (a > 0.0 and math.isfinite(a)):
-        raise NumericalPrecisionError(f"no positive coefficient certifies epsilon={e}, delta={d}")
-    for _ in range(60):  # feasible side: re-check at the order that certifies it
-        if float(_round_up(_eps_formula(alpha, a * alpha, ld, conversion))) <= e:
+        raise NumericalPrecisionError(
+            f"no positive float64 coefficient certifies epsilon={e!r}, delta={d!r} "
+            f"({conversion}): it underflows, or its optimal order lies beyond the searched "
+            f"alpha - 1 <= {math.exp(_U_MAX):.3g}"
+        )
+    for _ in range(200):  # feasible side: re-check through linear_epsilon itself
+        got = linear_epsilon(a, delta=d, conversion=conversion)[0]
+        if got <= e:
             return a
-        a *= 1.0 - 1e-10
-    raise NumericalPrecisionError("could not land max_linear_coefficient on the feasible side")
+        if not math.isfinite(got):  # a·α* overflows: a smaller a cannot be evaluated either
+            break
+        a = min(a * (1.0 - 1e-12), math.nextafter(a, 0.0))
+        if not a > 0.0:
+            break
+    raise NumericalPrecisionError(
+        f"could not land max_linear_coefficient on the feasible side for epsilon={e!r}, "
+        f"delta={d!r} ({conversion})"
+    )

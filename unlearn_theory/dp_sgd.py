@@ -103,12 +103,12 @@ def dp_sgd_noise_multiplier(
         # the search runs on a 4x coarser (still pessimistic) grid; the answer is re-checked
         # at the default grid, so the returned z is feasible for dp_sgd_epsilon as called
         grid = None
-        if coarse:
-            pld = PrivacyLossDistribution.from_subsampled_gaussian(
-                sample_rate=q, noise_multiplier=z
-            ).self_compose(steps)
-            grid = min(1.0, 4.0 * pld._default_grid())
         try:
+            if coarse:
+                pld = PrivacyLossDistribution.from_subsampled_gaussian(
+                    sample_rate=q, noise_multiplier=z
+                ).self_compose(steps)
+                grid = min(1.0, 4.0 * pld._default_grid())
             return (
                 dp_sgd_epsilon(
                     noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as v
+from ._logspace import exp_upper
 from .errors import InvalidParameterError, NumericalPrecisionError, UnlearnError
 
 __all__ = [
@@ -87,7 +88,9 @@ CONVENTIONS = ("injected", "paper")
 ROUTES = ("pabi", "lsi")
 FORMS = ("tight", "paper")
 _DEFAULT_MAX_STEPS = 10_000_000
-_ROUND = 1e-12
+_ROUND = 1e-12  # relative upward rounding allowance
+_EPS_MACH = 2.0**-52
+_LOG_MAX = math.log(np.finfo(np.float64).max) - 1e-9  # below: exp(x)·(1 + _ROUND) is finite
 
 
 class BudgetExceededError(UnlearnError):
@@ -99,22 +102,53 @@ class BudgetExceededError(UnlearnError):
 
 
 def noise_std_from_temperature(*, temperature, learning_rate) -> float:
-    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (math.md §1)."""
+    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (math.md §1).
+
+    Evaluated as √2·√η·√σ² (no intermediate overflow or underflow). Raises
+    InvalidParameterError naming ``temperature`` where s itself overflows or underflows to 0
+    (a subnormal s is returned, with its reduced relative precision).
+    """
     t = v.check_positive("temperature", temperature)
     lr = v.check_positive("learning_rate", learning_rate)
-    return math.sqrt(2.0 * lr * t)
+    s = math.sqrt(2.0) * math.sqrt(lr) * math.sqrt(t)
+    if not (0.0 < s < math.inf):
+        raise InvalidParameterError(
+            "temperature",
+            t,
+            f"noise_std sqrt(2*learning_rate*temperature) with learning_rate="
+            f"{lr!r} is outside the float64 range",
+        )
+    return s
 
 
 def temperature_from_noise_std(*, noise_std, learning_rate) -> float:
-    """Temperature σ² = s²/(2η) of the injected noise std s (inverse of the above)."""
+    """Temperature σ² = s²/(2η) of the injected noise std s (inverse of the above).
+
+    Evaluated as (s/(√2·√η))² (no inf/inf or 0/0). Raises InvalidParameterError naming
+    ``noise_std`` where σ² itself overflows or underflows to 0 in float64 (a subnormal σ² is
+    returned, with its reduced relative precision).
+    """
     s = v.check_positive("noise_std", noise_std)
     lr = v.check_positive("learning_rate", learning_rate)
-    return s * s / (2.0 * lr)
+    r = s / (math.sqrt(2.0) * math.sqrt(lr))
+    t = r * r
+    if not (0.0 < t < math.inf):
+        raise InvalidParameterError(
+            "noise_std",
+            s,
+            f"temperature noise_std**2/(2*learning_rate) with learning_rate="
+            f"{lr!r} is outside the float64 range",
+        )
+    return t
 
 
-def _pabi_variance(noise_std: float, convention: str) -> float:
-    """Variance entering the PABI lemma: s² (injected, correct) or ησ² = s²/2 (paper proofs)."""
-    return noise_std * noise_std if convention == "injected" else 0.5 * noise_std * noise_std
+def _pabi_log_variance(noise_std: float, convention: str) -> float:
+    """log of the PABI variance: s² (injected, correct) or ησ² = s²/2 (paper proofs).
+
+    Kept in log space: s² underflows to 0 for s below ~1.5e-162.
+    """
+    lv = 2.0 * math.log(noise_std)
+    return lv if convention == "injected" else lv - math.log(2.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,38 +211,65 @@ def pabi_coefficient(distance, *, steps, contraction, variance, allocation="opti
     a = Z²c^{2N}/(2v) (c < 1); for c = 1 the published Cor. 3.10 is again Z²/(2vN).
     N = 0 gives +inf unless Z = 0. (Altschuler & Talwar 2022, arXiv 2205.13710; Chien et al.
     2024, arXiv 2403.17105, Lemma 2.6 / Cor. 3.7 / Cor. 3.10.)
+
+    Evaluated in log space and rounded up: a positive a below the float64 range is returned
+    as the smallest positive float (never 0), one above it as +inf (never NaN).
     """
-    z = v.check_nonnegative("distance", distance) if math.isfinite(distance) else _inf_distance()
+    if isinstance(distance, float) and math.isinf(distance) and distance > 0:
+        _inf_distance()
+    z = v.check_nonnegative("distance", distance)
     n = v.check_int("steps", steps, minimum=0)
     c = v.check_in_range("contraction", contraction, 0.0, 1.0, low_open=False, high_open=False)
     var = v.check_positive("variance", variance)
     if allocation not in ("optimal", "last"):
         raise InvalidParameterError("allocation", allocation, "must be 'optimal' or 'last'")
     log_c = math.log(c) if c > 0 else -math.inf
-    return _coef(z, n, log_c, var, allocation)
+    return _coef(z, n, log_c, math.log(var), allocation)
 
 
 def _inf_distance():
     raise InvalidParameterError("distance", math.inf, "must be finite (give a finite radius)")
 
 
-def _coef(z: float, n: int, log_c: float, var: float, allocation: str) -> float:
+def _coef(z: float, n: int, log_c: float, log_var: float, allocation: str) -> float:
+    """PABI coefficient a from Z = ``z`` and log v = ``log_var`` (see :func:`pabi_coefficient`)."""
     if z == 0.0:
+        return 0.0
+    return _coef_log_z(math.log(z), n, log_c, log_var, allocation)
+
+
+def _coef_log_z(log_z: float, n: int, log_c: float, log_var: float, allocation: str) -> float:
+    """Same with log Z: every factor in log space, exp rounded up (never 0, never NaN)."""
+    if log_z == -math.inf:
         return 0.0
     if n == 0:
         return math.inf
     if log_c == -math.inf:  # c = 0: one step forgets everything
         return 0.0
-    up = 1.0 + _ROUND  # rounding allowance, toward more privacy loss
     if log_c == 0.0:
-        return z * z / (2.0 * var * n) * up
-    if allocation == "last":
-        return math.exp(2.0 * math.log(z) + 2.0 * n * log_c - math.log(2.0 * var)) * up
-    # c^{2N}(1 − c²)/(1 − c^{2N}) in log space
-    log1m_c2 = math.log(-math.expm1(2.0 * log_c))
-    log1m_c2n = math.log(-math.expm1(2.0 * n * log_c))
-    log_a = 2.0 * math.log(z) + 2.0 * n * log_c + log1m_c2 - log1m_c2n - math.log(2.0 * var)
-    return math.exp(log_a) * up
+        terms = [2.0 * log_z, -math.log(2.0), -log_var, -math.log(n)]
+    else:
+        try:
+            two_n_log_c = 2.0 * float(n) * log_c
+        except OverflowError:  # n beyond float range: c^{2N} is below every float
+            two_n_log_c = -math.inf
+        terms = [2.0 * log_z, two_n_log_c, -math.log(2.0), -log_var]
+        if allocation != "last":
+            # c^{2N}(1 − c²)/(1 − c^{2N}) in log space
+            terms += [math.log(-math.expm1(2.0 * log_c)), -math.log(-math.expm1(two_n_log_c))]
+    log_a = math.fsum(terms)
+    if log_a == -math.inf:
+        return _exp_up(log_a)
+    # each log term is within a few ulps: allow 8u per unit of magnitude, upward
+    return _exp_up(log_a + 8.0 * _EPS_MACH * (math.fsum(abs(t) for t in terms) + 1.0))
+
+
+def _exp_up(log_a: float) -> float:
+    """e^{log_a} for a positive upper bound: rounded up by _ROUND, +inf on overflow, and the
+    smallest positive float (not 0) below the float64 range (log_a = -inf included)."""
+    if log_a > _LOG_MAX:
+        return math.inf
+    return float(exp_upper(log_a)) * (1.0 + _ROUND)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,12 +446,12 @@ def _check_choice(name, value, allowed):
     return value
 
 
-def _pabi_curve(p: LangevinProblem, steps: int, variance: float, training_epochs, form: str):
+def _pabi_curve(p: LangevinProblem, steps: int, log_var: float, training_epochs, form: str):
     lc = p.log_contraction
     alloc = "optimal" if form == "tight" else "last"
     if training_epochs is None:
         z = p.distance(None)
-        a = _coef(z, steps, lc, variance, alloc)
+        a = _coef(z, steps, lc, log_var, alloc)
         desc = "PABI, well-trained regime (Chien et al. 2024, arXiv 2403.17105, Cor. 3.7" + (
             ", optimal shift allocation)" if form == "tight" else ", published form)"
         )
@@ -406,12 +467,12 @@ def _pabi_curve(p: LangevinProblem, steps: int, variance: float, training_epochs
         raise InvalidParameterError(
             "radius", p.radius, "finite training_epochs (Thm 3.2) needs a finite projection radius"
         )
-    R2 = 2.0 * p.radius
+    log_r2 = math.log(2.0) + math.log(p.radius)  # 2R may overflow; its log does not
     n_train = T * p.batches_per_epoch
     z_t = p.distance(T)
     if form == "tight":
-        a1 = _coef(R2, n_train, lc, variance, "optimal")
-        a2 = _coef(z_t, steps, lc, variance, "optimal")
+        a1 = _coef_log_z(log_r2, n_train, lc, log_var, "optimal")
+        a2 = _coef(z_t, steps, lc, log_var, "optimal")
 
         def fn(al):
             al = np.asarray(al, dtype=np.float64)
@@ -423,9 +484,12 @@ def _pabi_curve(p: LangevinProblem, steps: int, variance: float, training_epochs
 
         desc = "PABI + weak triangle inequality, finite training (derived tight form of Thm 3.2)"
     else:
-        z_b = R2 * math.exp(n_train * lc) + z_t
-        a1 = _coef(R2, n_train, lc, variance, "last")
-        a2 = _coef(z_b, steps, lc, variance, "last")
+        # Z_B = 2R·c^{T·B} + Z_T, in log space (2R may overflow, c^{T·B} underflow)
+        log_rc = log_r2 + (n_train * lc if n_train else 0.0)
+        log_zt = math.log(z_t) if z_t > 0 else -math.inf
+        log_zb = float(np.logaddexp(log_rc, log_zt))
+        a1 = _coef_log_z(log_r2, n_train, lc, log_var, "last")
+        a2 = _coef_log_z(log_zb, steps, lc, log_var, "last")
 
         def fn(al):
             al = np.asarray(al, dtype=np.float64)
@@ -462,18 +526,40 @@ def _lsi_curve(p: LangevinProblem, steps: int, noise_std: float, training_epochs
         p.forget_size,
         p.lipschitz,
     )
-    temp = noise_std * noise_std / (2.0 * eta)
+    # log of base = 4S²M²(1 − e^{−mηT})/(m σ² n²), σ² = s²/(2η): s² underflows below ~1e-162
+    log_temp = 2.0 * math.log(noise_std) - math.log(2.0 * eta)
     if training_epochs is None:
-        train = 1.0
+        log_train = 0.0
     else:
         T = v.check_int("training_epochs", training_epochs, minimum=0)
-        train = -math.expm1(-m * eta * T)
-    base = 4.0 * S * S * M * M / (m * temp * n * n) * train
-    rate = m * eta * steps
+        if T == 0:
+            log_train = -math.inf
+        else:
+            log_x = math.log(m) + math.log(eta) + math.log(T)  # x = mηT (may underflow)
+            # 1 − e^{−x} ≤ x: use x itself where it is tiny (errs upward)
+            x = math.exp(min(log_x, 700.0))
+            log_train = log_x if log_x < -40.0 else math.log(-math.expm1(-x))
+    terms = [math.log(4.0), 2.0 * math.log(S), 2.0 * math.log(M), -math.log(m), -log_temp]
+    terms += [-2.0 * math.log(n), log_train]
+    log_base = math.fsum(terms)
+    if log_base > -math.inf:  # rounding allowance of the log-space sum, upward
+        log_base += 8.0 * _EPS_MACH * (math.fsum(abs(t) for t in terms) + 1.0)
+    temp = math.exp(log_temp) if log_temp < _LOG_MAX else math.inf
+    base = _exp_up(log_base) if log_base > -math.inf else 0.0
+    rate = m * eta * steps if steps < 2**1000 else math.inf
 
     def fn(al):
+        # ρ(α) = α·base·e^{−rate/α} in log space: no 0·inf, +inf past the float range,
+        # and a positive value is never rounded to 0
         al = np.asarray(al, dtype=np.float64)
-        return al * base * np.exp(-rate / al)
+        if log_base == -math.inf:
+            return np.zeros_like(al)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            lv = np.log(al) + log_base - rate / al
+            err = 8.0 * _EPS_MACH * (np.abs(np.log(al)) + abs(log_base) + rate / al + 1.0)
+            lv = np.where(np.isfinite(lv), lv + err, lv)  # upward allowance; -inf stays
+            out = np.where(lv > _LOG_MAX, np.inf, exp_upper(np.minimum(lv, _LOG_MAX)))
+        return out * (1.0 + _ROUND)
 
     return RenyiCurve(
         fn,
@@ -502,7 +588,7 @@ def _curve(p: LangevinProblem, steps, noise_std, training_epochs, route, convent
             f"must be a multiple of batches_per_epoch={B}: the cyclic mini-batch bounds compare "
             "laws at epoch boundaries (K whole epochs, N = K*ceil(n/b), as in Chien et al.)",
         )
-    return _pabi_curve(p, n_steps, _pabi_variance(s, convention), training_epochs, form)
+    return _pabi_curve(p, n_steps, _pabi_log_variance(s, convention), training_epochs, form)
 
 
 def unlearning_curve(
@@ -639,12 +725,17 @@ def noise_std_for_steps(
     unit = _curve(p, n_steps, 1.0, training_epochs, route, convention, form)
     if unit.linear_coefficient is not None:
         a1 = unit.linear_coefficient
-        if a1 == 0.0:
-            return _smallest_positive_noise()
+        if a1 == 0.0:  # every positive noise certifies: a tiny one whose square is normal
+            return math.sqrt(float(np.finfo(np.float64).tiny))
         if math.isinf(a1):
-            raise InvalidParameterError("steps", n_steps, "no noise certifies zero steps")
+            if n_steps == 0:
+                raise InvalidParameterError("steps", n_steps, "no noise certifies zero steps")
+            raise NumericalPrecisionError("the unit-noise PABI coefficient overflows float64")
         a_max = conversions.max_linear_coefficient(epsilon=eps, delta=d, conversion=conversion)
-        s = math.sqrt(a1 / a_max)
+        log_s = 0.5 * (math.log(a1) - math.log(a_max))  # s = √(a1/a_max) without over/underflow
+        if log_s > _LOG_MAX:
+            raise NumericalPrecisionError("the calibrated noise_std exceeds the float64 range")
+        s = max(math.exp(log_s), _smallest_positive_noise())
     else:
         lo, hi = 1e-6, 1.0
         while cert(hi) > eps:
@@ -666,7 +757,7 @@ def noise_std_for_steps(
     for _ in range(80):
         if cert(s) <= eps:
             return s
-        s *= 1.0 + step
+        s = max(s * (1.0 + step), math.nextafter(s, math.inf))
         step *= 2.0
     raise NumericalPrecisionError("calibrated noise_std does not re-certify the target")
 
@@ -760,7 +851,7 @@ class DeletionOdometer:
         )
         problem.setdefault("forget_size", 1)
         self._problem = LangevinProblem.create(**problem)
-        self._variance = _pabi_variance(self.noise_std, self.convention)
+        self._log_variance = _pabi_log_variance(self.noise_std, self.convention)
         self._alloc = "optimal" if self.form == "tight" else "last"
         self._records: list[DeletionRecord] = []
         self._carry = 0.0  # c^{N_s} Z^{(s)} after the last request (W∞ to the current reference)
@@ -808,7 +899,7 @@ class DeletionOdometer:
                 raise InvalidParameterError(
                     "steps", n, f"must be a multiple of batches_per_epoch={p.batches_per_epoch}"
                 )
-        a = _coef(z, n, lc, self._variance, self._alloc)
+        a = _coef(z, n, lc, self._log_variance, self._alloc)
         if a > a_max:
             raise InvalidParameterError(
                 "steps", n, f"does not certify the per-request epsilon={self.epsilon:g}"
@@ -854,7 +945,7 @@ class DeletionOdometer:
         cap = self.max_steps // unit
 
         def ok(k):
-            return _coef(z, k * unit, lc, self._variance, self._alloc) <= a_max
+            return _coef(z, k * unit, lc, self._log_variance, self._alloc) <= a_max
 
         if ok(0):
             return 0

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as v
+from ._logspace import exp_upper
 from .errors import InvalidParameterError, NumericalPrecisionError
 from .renyi import log_a_integer_table
 
@@ -169,6 +170,8 @@ def subsampled_gaussian_step_rdp(orders, *, sensitivity_ratio, sample_rate, nois
 
     ε(α; s) = log A_α(s²/(2z²))/(α − 1), the Poisson-subsampled Gaussian with noise
     multiplier z/s (s = 0 gives 0). EXACT (binomial expansion); direction P‖Q (MTZ 2019).
+    u = (s/z)²/2 is formed without 0/0; where u or A_α leaves the float64 range (z → 0
+    relative to s: the noise vanishes) the value is +inf, a valid upper bound, never NaN.
     """
     alpha = _integer_orders(orders)
     q = v.check_sample_rate(sample_rate)
@@ -176,9 +179,21 @@ def subsampled_gaussian_step_rdp(orders, *, sensitivity_ratio, sample_rate, nois
     s = v.as_float_array("sensitivity_ratio", sensitivity_ratio)
     if np.any(s < 0) or np.any(s > 1):
         raise InvalidParameterError("sensitivity_ratio", sensitivity_ratio, "must lie in [0, 1]")
-    u = (s.reshape(-1) ** 2) / (2.0 * z * z)
-    out = np.stack([log_a_integer_table(u, int(a), q) / (a - 1.0) for a in alpha], axis=-1)
+    with np.errstate(over="ignore"):
+        u = 0.5 * (s.reshape(-1) / z) ** 2  # (s/z)² first: no s²/z² underflow, no 0/0
+    big = ~np.isfinite(u)
+    u_fin = np.where(big, 0.0, u)
+    out = np.stack([_log_a_table(u_fin, int(a), q) / (a - 1.0) for a in alpha], axis=-1)
+    out[big] = np.inf
     return np.maximum(out, 0.0).reshape(s.shape + (alpha.size,))
+
+
+def _log_a_table(u, alpha: int, q: float) -> np.ndarray:
+    """log A_α(u) with +inf (an upper bound) where a term overflows: at q = 1 a huge u makes
+    the k < α terms −inf + inf = NaN inside the log-sum-exp."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = log_a_integer_table(u, alpha, q)
+    return np.where(np.isnan(out), np.inf, out)
 
 
 def subsampled_gaussian_rdp(
@@ -200,6 +215,8 @@ def subsampled_gaussian_rdp(
     "upper" (``supremum=True``: each norm is a sup over a certified set containing the iterates
     of both runs). Per-step values come from the exact-at-the-nodes chord of a convex function
     (UPPER on the exact per-step value); cost O(n·steps) + O(grid·Σα). See the module doc.
+    Where the noise is so small that the chord reaches +inf (1/(2z²) or log A_α beyond float64)
+    a step in such a cell contributes +inf (an upper bound), never NaN.
     """
     g = _norm_array("gradient_norms", gradient_norms)
     C = v.check_positive("clip_gradient", clip_gradient)
@@ -211,23 +228,38 @@ def subsampled_gaussian_rdp(
         None if block_examples is None else v.check_int("block_examples", block_examples, minimum=1)
     )
     n, T = g.shape
-    u_max = 1.0 / (2.0 * z * z)
-    nodes = np.linspace(0.0, u_max, G)
-    h = nodes[1] - nodes[0]
-    table = np.stack([log_a_integer_table(nodes, int(a), q) / (a - 1.0) for a in alpha], axis=1)
-    table = np.maximum(table, 0.0) * (1.0 + _ROUND)  # (G, k)
+    with np.errstate(over="ignore"):
+        u_max = 0.5 / z / z  # +inf when z < ~5e-155
+    if math.isfinite(u_max):
+        nodes = np.linspace(0.0, u_max, G)
+        table = np.stack([_log_a_table(nodes, int(a), q) / (a - 1.0) for a in alpha], axis=1)
+        table = np.maximum(table, 0.0) * (1.0 + _ROUND)  # (G, k)
+    else:  # every u > 0 lies in the first cell, whose right end is +inf
+        table = np.full((G, alpha.size), np.inf)
+        table[0] = 0.0
     out = np.empty((n, alpha.size))
-    scale = 1.0 / (C * C * 2.0 * z * z * h)  # u/h = min(g/C,1)²/(2z²h)
+    # chord ends that are +inf: the values are nondecreasing in u, so per order the +inf
+    # nodes are a suffix j ≥ j_inf; a step is +inf in a cell ≥ j_inf, or in j_inf − 1 off-node
+    inf_node = ~np.isfinite(table)
+    has_inf = bool(inf_node.any())
+    j_inf = np.where(inf_node.any(axis=0), np.argmax(inf_node, axis=0), G)  # (k,)
+    table = np.where(inf_node, 0.0, table)
+    cells = np.arange(G)[:, None]
+    ge_inf = (cells >= j_inf[None, :]).astype(np.float64)  # (G, k)
+    at_edge = ((cells == j_inf[None, :] - 1) & (j_inf[None, :] < G)).astype(np.float64)
     # cell j covers [u_j, u_{j+1}); the last node (s = 1, clipped) is its own cell of slope 0
     table_slope = np.vstack([table[1:] - table[:-1], np.zeros((1, alpha.size))])
+    table_slope = np.where(ge_inf + at_edge > 0, 0.0, table_slope)
     if blk is None:
         blk = 1024
     for lo in range(0, n, blk):
         block = np.array(g[lo : lo + blk], dtype=np.float64)  # a private copy, edited in place
         _check_block("gradient_norms", block)
         m = block.shape[0]
-        np.multiply(block, block, out=block)
-        block *= scale
+        with np.errstate(over="ignore"):
+            block /= C  # (g/C)² first: C² underflows for tiny clip_gradient
+            np.multiply(block, block, out=block)
+        block *= G - 1.0  # u/h = min(g/C, 1)²·(G − 1), h = u_max/(G − 1)
         np.minimum(block, G - 1.0, out=block)  # position on the grid, in cells
         idx = block.astype(np.int64)
         block -= idx  # now the fractional part
@@ -236,7 +268,11 @@ def subsampled_gaussian_rdp(
         cnt = np.bincount(flat, minlength=m * G).astype(np.float64).reshape(m, G)
         fsum = np.bincount(flat, weights=block.ravel(), minlength=m * G).reshape(m, G)
         # Σ_t chord(u_t) = Σ_cells count·F_lo + (Σ frac)·(F_hi − F_lo)
-        out[lo : lo + m] = cnt @ table + fsum @ table_slope
+        vals = cnt @ table + fsum @ table_slope
+        if has_inf:
+            hits = cnt @ ge_inf + fsum @ at_edge  # > 0 iff some step has a +inf chord
+            vals = np.where(hits > 0, np.inf, vals)
+        out[lo : lo + m] = vals
     kind = "upper" if supremum else "estimate"
     return PerInstanceRenyi(
         orders=alpha,
@@ -277,27 +313,61 @@ def noisy_gd_rdp(
     (s² = 2ησ² in temperature units); ``learning_rate``/``noise_std`` scalar or per step.
     Kind "upper" with ``supremum=True`` (sup over a certified set, e.g. the projection ball),
     else "estimate" (realised trajectory). Linear in α. (math.md §10.3 [derived].)
+
+    Computed with the weights η_t²/(2s_t²n²) in log space and each row scaled by its largest
+    norm, so no factor underflows or overflows on its own; the coefficient is rounded up: a
+    positive a(x) below the float64 range is the smallest positive float (never 0), one above
+    it is +inf (never NaN).
     """
     g = _norm_array("gradient_differences", gradient_differences)
     n_ex, T = g.shape
     lr = _per_step("learning_rate", learning_rate, T)
     s = _per_step("noise_std", noise_std, T)
     n = v.check_int("dataset_size", dataset_size, minimum=1)
-    w = lr * lr / (2.0 * s * s * n * n)
+    log_w = 2.0 * np.log(lr) - 2.0 * np.log(s) - (math.log(2.0) + 2.0 * math.log(n))
+    lw_max = float(np.max(log_w))
+    w_rel = np.exp(log_w - lw_max)  # in (0, 1]
     coef = np.empty(n_ex)
     for lo in range(0, n_ex, block_examples):
         block = np.asarray(g[lo : lo + block_examples], dtype=np.float64)
         _check_block("gradient_differences", block)
-        coef[lo : lo + block.shape[0]] = np.einsum("ij,ij,j->i", block, block, w)
-    coef *= 1.0 + _ROUND
+        coef[lo : lo + block.shape[0]] = _scaled_quadratic(block, w_rel, log_w, lw_max)
     kind = "upper" if supremum else "estimate"
+    with np.errstate(over="ignore"):  # α·a beyond float64 is +inf (an upper bound)
+        rdp = coef[:, None] * DEFAULT_ORDERS[None, :]
     return PerInstanceRenyi(
         orders=DEFAULT_ORDERS.copy(),
-        rdp=coef[:, None] * DEFAULT_ORDERS[None, :],
+        rdp=rdp,
         kind=kind,
         description="noisy full-batch GD, composition over released iterates (math.md §10.3)",
         linear_coefficient=coef,
     )
+
+
+def _scaled_quadratic(block, w_rel, log_w, lw_max) -> np.ndarray:
+    """Σ_t g_t²·w_t per row, w_t = e^{log_w[t]} [UPPER: rounded up by _ROUND; never 0 for a
+    positive sum, +inf past float64]. Each row is scaled by its largest norm G and w by its
+    largest weight W, so Σ (g/G)²·(w/W) ≤ T; terms dropped there by underflow are < 2.3e-308
+    each, negligible once the scaled sum is ≥ 1e-250; rows below that are redone in log space."""
+    gmax = np.max(block, axis=1)
+    pos = gmax > 0
+    safe = np.where(pos, gmax, 1.0)
+    with np.errstate(under="ignore"):
+        scaled = block / safe[:, None]
+        ssum = np.einsum("ij,ij,j->i", scaled, scaled, w_rel)
+    small = pos & (ssum < 1e-250)
+    with np.errstate(divide="ignore"):
+        log_sum = np.log(np.where(pos, ssum, 1.0)) + 2.0 * np.log(safe) + lw_max
+        if np.any(small):
+            terms = 2.0 * np.log(block[small]) + log_w[None, :]
+            top = np.max(terms, axis=1)
+            log_sum[small] = top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1))
+    # log-space rounding allowance (a few ulps of each log magnitude), upward
+    log_sum = log_sum + 8.0 * 2.0**-52 * (np.abs(log_sum) + 2.0 * np.abs(np.log(safe)) + 1.0)
+    log_sum = log_sum + 8.0 * 2.0**-52 * abs(lw_max)
+    with np.errstate(over="ignore"):
+        out = exp_upper(log_sum) * (1.0 + _ROUND)
+    return np.where(pos, out, 0.0)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ _CTD_MARGIN = 1e-6
 _LOG_TAIL_FACTOR = math.log(1e-32)  # per-mechanism truncation tail (each side, per step)
 _LOG_TAIL_COMPOSED = math.log(1e-30)  # composed Chernoff tail target
 _MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
+_MAX_MU = 1e4  # from_gaussian's supported range (0, _MAX_MU]
+_MIN_NOISE_MULTIPLIER, _MAX_NOISE_MULTIPLIER = 1e-2, 1e8  # from_subsampled_gaussian's range
 _MAX_GRID_POINTS = 1 << 25  # one mechanism's discretised support (≈ 270 MB of float64 arrays)
 
 
@@ -323,14 +325,19 @@ class _Direction:
             top = (kp - _LOG_TAIL_COMPOSED) / lp
             if top < best_top:
                 best_top, best_lb = top, (kp, lp)
-        top = max(best_top, mean + 12 * sd, bottom + h)
-        kb = math.floor(min(bottom, mean - 12 * sd) / h) - 1
-        kt = math.ceil(top / h) + 1
-        log_tail = best_lb[0] - best_lb[1] * kt * h  # P(S > kt·h) bound
         k_max = sum(c * (lo + lw.size - 1) for lo, lw, _, _, c in self.items)
+        k_min = sum(c * lo for lo, _, _, _, c in self.items)
+        top = max(best_top, mean + 12 * sd, bottom + h)
+        if math.isfinite(top) and top / h < k_max:
+            kt = math.ceil(top / h) + 1
+            log_tail = best_lb[0] - best_lb[1] * kt * h  # P(S > kt·h) bound
+        else:  # no finite Chernoff window (the log-MGF overflowed): keep the whole support
+            kt = k_max
         if kt >= k_max:  # the window reaches the top of the composed support: no tail
             kt, log_tail = k_max, -np.inf
-        kb = min(kb, kt - 1)
+        low_end = min(bottom, mean - 12 * sd)
+        kb = math.floor(low_end / h) - 1 if math.isfinite(low_end) else k_min
+        kb = min(max(kb, k_min), kt - 1)
         width = kt - kb + 1
         n = _fft_len(max(width, max(lw.size for _, lw, *_ in self.items)))
         spec = None
@@ -385,8 +392,12 @@ def _epsilon_from_arrays(idx, logp, extra, h, log_target):
     # at_grid[j] = δ(loss[j] - h) (terms l >= j); non-increasing in j
     ok = at_grid <= log_target
     if not np.any(ok):
-        return math.inf, False
-    j = int(np.argmax(ok))
+        # δ(loss[-1]) = extra < target: the answer lies in (loss[-1] − h, loss[-1]] (a loss
+        # bounded above, e.g. the remove direction of a subsampled Gaussian at small noise,
+        # piles its mass on the last grid point)
+        j = len(loss)
+    else:
+        j = int(np.argmax(ok))
     if j == 0:
         # δ(bottom) <= target already: bottom is feasible, the smallest answer may lie below
         return float(loss[0] - h), True
@@ -394,7 +405,8 @@ def _epsilon_from_arrays(idx, logp, extra, h, log_target):
     i = j - 1
     top = float(np.logaddexp(extra, a[i]))
     eps = float(log_sub_exp(top, log_target) - b[i]) if top > log_target else -math.inf
-    eps = min(max(eps, float(loss[i] - h)), float(loss[j] - h))
+    eps_hi = float(loss[j] - h) if j < len(loss) else float(loss[i])
+    eps = min(max(eps, float(loss[i] - h)), eps_hi)
     return float(np.nextafter(eps, np.inf) + 4 * _U * abs(eps)), False
 
 
@@ -417,16 +429,35 @@ class PrivacyLossDistribution:
     # constructors ---------------------------------------------------------------------------
     @classmethod
     def from_gaussian(cls, *, mu) -> PrivacyLossDistribution:
-        """Gaussian mechanism N(0,1) vs N(mu,1) (symmetric; EXACT pair)."""
+        """Gaussian mechanism N(0,1) vs N(mu,1) (symmetric; EXACT pair).
+
+        Supported for mu <= 1e4 (beyond it ε exceeds 5e7 and the grid explodes; the exact
+        curve is :mod:`unlearn_theory.gaussian`): NumericalPrecisionError otherwise.
+        """
         mu = v.check_positive("mu", mu)
+        if mu > _MAX_MU:
+            raise NumericalPrecisionError(
+                f"mu={mu!r} is outside the PLD accountant's range (0, {_MAX_MU:g}]; "
+                "use unlearn_theory.gaussian for the exact curve"
+            )
         m = _GaussianPair(mu)
         return cls((((m, m), 1),))
 
     @classmethod
     def from_subsampled_gaussian(cls, *, sample_rate, noise_multiplier) -> PrivacyLossDistribution:
-        """Poisson-subsampled Gaussian (rate q, noise multiplier z, sensitivity 1, add/remove)."""
+        """Poisson-subsampled Gaussian (rate q, noise multiplier z, sensitivity 1, add/remove).
+
+        Supported for z in [1e-2, 1e8] (below, one step's ε(1e-5) already exceeds 5000 and the
+        loss range explodes; above, 1/z² is below float resolution of the loss):
+        NumericalPrecisionError otherwise (``dp_sgd_epsilon`` then uses the RDP route).
+        """
         q = v.check_sample_rate(sample_rate)
         z = v.check_positive("noise_multiplier", noise_multiplier)
+        if not _MIN_NOISE_MULTIPLIER <= z <= _MAX_NOISE_MULTIPLIER:
+            raise NumericalPrecisionError(
+                f"noise_multiplier={z!r} is outside the PLD accountant's range "
+                f"[{_MIN_NOISE_MULTIPLIER:g}, {_MAX_NOISE_MULTIPLIER:g}]"
+            )
         pair = (_SubsampledPair(q, z, "add"), _SubsampledPair(q, z, "remove"))
         return cls(((pair, 1),))
 
@@ -461,7 +492,10 @@ class PrivacyLossDistribution:
     def _grid(self, grid) -> float:
         if grid is None:
             return self._default_grid()
-        return v.check_in_range("grid", grid, 0.0, 1.0, high_open=False)
+        h = v.check_in_range("grid", grid, 0.0, 1.0, high_open=False)
+        if h < 1e-9:
+            raise InvalidParameterError("grid", grid, "must be >= 1e-9")
+        return h
 
     def _directions(self, h: float):
         if not self._factors:
@@ -532,6 +566,10 @@ class PrivacyLossDistribution:
         for d in self._directions(h):
             _, m, var = d._logmgf(0.0)
             guess = m + math.sqrt(var) * math.sqrt(2 * -lt)
+            # (the moment guess can lie far above the composed support when the loss is
+            # heavy-tailed, e.g. small noise multipliers: tilting there overflows the log-MGF)
+            top = d.h * sum(c * (lo + lw.size - 1) for lo, lw, _, _, c in d.items)
+            guess = min(guess, top)
             ups.append(self._epsilon_one(d, lt, False, guess))
             if lower:
                 lows.append(self._epsilon_one(d, lt, True, ups[-1]))

@@ -68,23 +68,84 @@ def gaussian(orders, *, mu):
 # Poisson-subsampled Gaussian
 
 
+#: largest integer order whose binomial table (α + 1 terms) is built; beyond it
+#: :func:`subsampled_gaussian` uses the joint-convexity bound, which needs no table
+MAX_TABLE_ORDER = 1_000_000
+
+#: binomial coefficients C(α, k) with min(k, α − k) up to this are formed as products
+_SMALL_K = 64
+
+#: float64 unit roundoff (rounding allowances below are multiples of it)
+_ULP = 2.2e-16
+
+
 def log_a_integer_table(u, alpha: int, sample_rate: float) -> np.ndarray:
     """EXACT log A_α(u) = log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)u} for integer α ≥ 0, for
     every u in the array ``u`` (u = s²/(2z²) for sensitivity s and noise multiplier z).
 
     Positive terms, summed in log space. Shared by :func:`subsampled_gaussian` (one u) and the
-    per-instance accountant (a table over u).
+    per-instance accountant (a table over u). Refuses α > ``MAX_TABLE_ORDER`` (the table has
+    α + 1 terms per u) with InvalidParameterError naming ``orders``.
     """
     u = np.asarray(u, dtype=np.float64)
+    base, _, kk = _log_a_base(alpha, sample_rate)
+    terms = base[None, :] + kk[None, :] * u.reshape(-1)[:, None]
+    return logsumexp(terms, axis=1).reshape(u.shape)
+
+
+def _log_a_base(alpha: int, sample_rate: float):
+    """u-free part of the term exponents, the sum of the absolute values of its float64
+    components (for rounding allowances), and k(k−1), for k = 0..α."""
+    if alpha > MAX_TABLE_ORDER:
+        raise InvalidParameterError(
+            "orders",
+            alpha,
+            f"an integer order above {MAX_TABLE_ORDER} needs a binomial table of "
+            f"{alpha + 1} terms (too large)",
+        )
     k = np.arange(alpha + 1, dtype=np.float64)
-    log_binom = gammaln(alpha + 1.0) - gammaln(k + 1.0) - gammaln(alpha - k + 1.0)
+    g_a, g_k, g_ak = gammaln(alpha + 1.0), gammaln(k + 1.0), gammaln(alpha - k + 1.0)
     lq = math.log(sample_rate)
     l1q = math.log1p(-sample_rate) if sample_rate < 1.0 else -math.inf
     with np.errstate(invalid="ignore"):  # q == 1: only k = α survives
         l1q_term = np.where(alpha - k == 0, 0.0, (alpha - k) * l1q)
+    log_binom = g_a - g_k - g_ak
+    mag_binom = abs(g_a) + np.abs(g_k) + np.abs(g_ak)
+    # k or α − k ≤ 64: log C(α, k) = Σ_{j≤k} log((α−j+1)/j), free of the gammaln cancellation
+    # (exact 0 at k = 0, α); error ≤ (k+2) ulps of the sum of |logs| (recursive summation)
+    m = min(alpha, _SMALL_K)
+    j = np.arange(1.0, m + 1.0)
+    la_j, lj = np.log(alpha - j + 1.0), np.log(j)
+    cs = np.concatenate(([0.0], np.cumsum(la_j - lj)))
+    cm = np.concatenate(([0.0], np.cumsum(np.abs(la_j) + lj))) * (np.arange(m + 1.0) + 2.0)
+    kmin = np.minimum(k, alpha - k).astype(np.int64)  # C(α, k) = C(α, α − k)
+    small = kmin <= m
+    log_binom[small], mag_binom[small] = cs[kmin[small]], cm[kmin[small]]
     base = log_binom + l1q_term + k * lq
-    terms = base[None, :] + (k * (k - 1.0))[None, :] * u.reshape(-1)[:, None]
-    return logsumexp(terms, axis=1).reshape(u.shape)
+    mag = mag_binom + np.abs(l1q_term) + np.abs(k * lq)
+    return base, mag, k * (k - 1.0)
+
+
+def _log_a_integer_upper(u: float, alpha: int, sample_rate: float) -> float:
+    """log A_α(u) for integer α plus an allowance for its float64 rounding [UPPER].
+
+    Each term exponent t_k is a sum of components (gammaln values, k·log q, ...) that can
+    cancel, so its error is a few ulps of the sum m_k of their absolute values; the error of
+    log Σ e^{t_k} is then at most Σ_k w_k·err_k (w_k = e^{t_k}/Σ, weights summing to 1), plus
+    the summation error of the log-sum-exp itself.
+    """
+    base, mag, kk = _log_a_base(alpha, sample_rate)
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = base + kk * u
+        mags = mag + kk * abs(u)
+    la = float(logsumexp(terms))
+    if not math.isfinite(la):  # a term overflowed: +inf is an upper bound
+        return math.inf
+    w = np.exp(terms - la)
+    err = 32 * _ULP * float(np.sum(w * mags)) + 8 * _ULP * (
+        max(1.0, abs(la)) + math.log2(alpha + 2.0)
+    )
+    return la + err
 
 
 def _log_a_series(alpha: float, q: float, z: float, max_terms: int = 2_000_000) -> float:
@@ -137,7 +198,10 @@ def subsampled_gaussian(orders, *, sample_rate, noise_multiplier, fractional="in
     ρ(α) = log A_α / (α−1); see the module docstring for the integer (EXACT) and fractional
     (``"interpolate"``: UPPER by convexity; ``"series"``: MTZ expansion) cases.
     Edge cases: sample_rate = 1 gives α/(2z²); noise_multiplier = 0 gives +inf.
-    Valid for every α > 1; returns +inf (never NaN) where A_α overflows.
+    Valid for every α > 1; returns +inf (never NaN) where A_α overflows. Orders α >
+    ``MAX_TABLE_ORDER`` (10⁶, where the binomial table would be too large) use the
+    joint-convexity bound log(1 − q + q·e^{α(α−1)/(2z²)})/(α−1) [UPPER], which also caps the
+    fractional orders. Every value carries an upward float64 rounding allowance and is ≥ 0.
     """
     alphas = v.check_orders(orders)
     q = v.check_sample_rate(sample_rate)
@@ -150,34 +214,51 @@ def subsampled_gaussian(orders, *, sample_rate, noise_multiplier, fractional="in
         return _shape_out(orders, np.full(flat.shape, math.inf))
     inv_2z2 = 1.0 / two_z2
     if q == 1.0:
-        with np.errstate(over="ignore"):
-            return _shape_out(orders, flat * inv_2z2)
+        with np.errstate(over="ignore"):  # α/(2z²), rounded up by 4 ulps (three roundings)
+            return _shape_out(orders, flat * inv_2z2 * (1.0 + 4 * _ULP))
     log_q, log_1mq = math.log(q), math.log1p(-q)
     cache: dict[int, float] = {}
 
     def log_a_int(k: int) -> float:
         if k not in cache:
-            cache[k] = float(log_a_integer_table(inv_2z2, k, q))
+            cache[k] = _log_a_integer_upper(inv_2z2, k, q)
         return cache[k]
 
     out = np.empty_like(flat)
-    for idx, a in enumerate(flat):
-        if float(a).is_integer():
-            la = log_a_int(int(a))
-        elif fractional == "series":
-            la = _log_a_series(float(a), q, z)
+    for idx, a in enumerate(flat.tolist()):
+        cap = _log_a_cap(a, log_q, log_1mq, inv_2z2)
+        top = int(a) if a.is_integer() else math.floor(a) + 1  # largest table order needed
+        if top > MAX_TABLE_ORDER:  # no table: the joint-convexity bound only
+            la = cap
         else:
-            lo = math.floor(a)
-            w = a - lo
-            la = (1.0 - w) * log_a_int(lo) + w * log_a_int(lo + 1)
-        # log A_α ≥ 0 always (A_α ≥ 1 by Jensen); clamp tiny negative rounding, never below 0,
-        # and allow for float64 rounding upward (positive terms: a few ulps of the sum)
-        la = max(la, 0.0) + 8 * 2.2e-16 * max(1.0, abs(la))
-        if not float(a).is_integer():
-            # joint convexity: A_α ≤ 1 − q + q·e^{α(α−1)/(2z²)}, also an UPPER bound
-            la = min(la, float(np.logaddexp(log_1mq, log_q + a * (a - 1.0) * inv_2z2)))
+            if a.is_integer():
+                la = log_a_int(int(a))
+            elif fractional == "series":
+                la = _log_a_series(a, q, z)
+            else:
+                lo = math.floor(a)
+                w = a - lo
+                la = (1.0 - w) * log_a_int(lo) + w * log_a_int(lo + 1)
+            # upward allowance for the chord / series rounding (the integer values carry
+            # their own, see _log_a_integer_upper)
+            la = la + 8 * _ULP * max(1.0, abs(la))
+            if not a.is_integer():
+                la = min(la, cap)  # both are UPPER bounds (each with its own allowance)
+        # log A_α ≥ 0 always (A_α ≥ 1 by Jensen): RDP is never negative
+        la = max(la, 0.0)
         out[idx] = la / (a - 1.0) if math.isfinite(la) else math.inf
     return _shape_out(orders, out)
+
+
+def _log_a_cap(a: float, log_q: float, log_1mq: float, inv_2z2: float) -> float:
+    """UPPER bound on log A_α for EVERY real α > 1, by joint convexity of (P, Q) ↦ E_Q[(P/Q)^α]:
+    A_α ≤ 1 − q + q·e^{α(α−1)/(2z²)}; computed in log space plus an allowance for the float64
+    rounding of its inputs (+inf where the exponent overflows)."""
+    x = a * (a - 1.0) * inv_2z2  # Python floats: overflow gives inf, no warning
+    if not math.isfinite(x):
+        return math.inf
+    val = float(np.logaddexp(log_1mq, log_q + x))
+    return val + 8 * _ULP * (1.0 + abs(val) + abs(log_q) + abs(log_1mq) + x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -236,7 +236,11 @@ def _forget_indices(indices, n) -> np.ndarray:
 
 
 def fit(features, targets, *, regularization) -> RidgeFit:
-    """Ridge fit θ̂ = A⁻¹Xᵀy, A = XᵀX + λI, with one eigendecomposition of A (O(nd² + d³))."""
+    """Ridge fit θ̂ = A⁻¹Xᵀy, A = XᵀX + λI, with one eigendecomposition of A (O(nd² + d³)).
+
+    Raises InvalidParameterError naming ``features`` (XᵀX + λI overflows float64) or
+    ``targets`` (Xᵀy overflows), NumericalPrecisionError when θ̂ itself overflows.
+    """
     X = _matrix("features", features)
     n, d = X.shape
     y = v.as_float_array("targets", targets)
@@ -247,12 +251,25 @@ def fit(features, targets, *, regularization) -> RidgeFit:
         raise InvalidParameterError(
             "regularization", lam, "must be > 0 (lambda > 0 keeps every leverage below 1)"
         )
-    A = X.T @ X
-    A[np.diag_indices(d)] += lam
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = X.T @ X
+        A[np.diag_indices(d)] += lam
+    if not np.all(np.isfinite(A)):
+        raise InvalidParameterError(
+            "features", "matrix", "X^T X + regularization*I overflows float64 (rescale the data)"
+        )
     evals, evecs = np.linalg.eigh(A)
     if not np.all(evals > 0):
         raise NumericalPrecisionError("A = XᵀX + λI is not numerically positive definite")
-    theta = evecs @ ((evecs.T @ (X.T @ y)) / evals)
+    with np.errstate(over="ignore", invalid="ignore"):
+        xty = X.T @ y
+        theta = evecs @ ((evecs.T @ xty) / evals)
+    if not np.all(np.isfinite(xty)):
+        raise InvalidParameterError(
+            "targets", "array", "X^T y overflows float64 (rescale features or targets)"
+        )
+    if not np.all(np.isfinite(theta)):
+        raise NumericalPrecisionError("the ridge solution A⁻¹Xᵀy overflows float64")
     return RidgeFit(X, y, lam, evals, evecs, theta)
 
 
@@ -287,8 +304,9 @@ class LeaveOneOut:
 def _loo_from_fit(f: RidgeFit) -> LeaveOneOut:
     X, y = f.features, f.targets
     U, lam = f.eigenvectors, f.eigenvalues
-    G = ((X @ U) / lam) @ U.T  # rows A⁻¹x_i
-    h = np.einsum("ij,ij->i", X, G)
+    with np.errstate(over="ignore", invalid="ignore"):
+        G = ((X @ U) / lam) @ U.T  # rows A⁻¹x_i
+        h = np.einsum("ij,ij->i", X, G)
     bad = np.nonzero(h >= _LEVERAGE_MAX)[0]
     if bad.size:
         i = int(bad[0])
@@ -298,10 +316,16 @@ def _loo_from_fit(f: RidgeFit) -> LeaveOneOut:
             "leverage must be < 1 (numerically 1: removing this example makes A singular "
             "at this regularization; increase regularization)",
         )
-    r = y - X @ f.theta_hat
-    coef = r / (1.0 - h)
-    shifts = G * coef[:, None]
-    norms = np.sqrt(np.einsum("ij,ij->i", G, G)) * np.abs(coef)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = y - X @ f.theta_hat
+        coef = r / (1.0 - h)
+        shifts = G * coef[:, None]
+        norms = np.sqrt(np.einsum("ij,ij->i", G, G)) * np.abs(coef)
+    for name, arr in (("leverage", h), ("residuals", r), ("shifts", shifts), ("norms", norms)):
+        if not np.all(np.isfinite(arr)):
+            raise NumericalPrecisionError(
+                f"leave-one-out {name} overflow float64 (rescale features or targets)"
+            )
     return LeaveOneOut(f, h, r, G, shifts, norms)
 
 
@@ -309,7 +333,8 @@ def leave_one_out(features, targets, *, regularization) -> LeaveOneOut:
     """θ̂_{−i}, leverages, residuals and shift norms for every i from ONE factorisation.
 
     Cost O(nd² + d³) (never n solves). Raises InvalidParameterError ("regularization" ≤ 0,
-    "leverage" numerically 1).
+    "leverage" numerically 1, "features"/"targets" when XᵀX or Xᵀy overflows float64) and
+    NumericalPrecisionError when a leave-one-out quantity overflows; never returns NaN.
     """
     return _loo_from_fit(fit(features, targets, regularization=regularization))
 
@@ -359,17 +384,20 @@ def _renyi_1d(alpha, w, ell):
     x = ell - 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ax = alpha * x
-        ok = ax > -1.0
-        denom = np.where(ok, 1.0 + ax, 1.0)
-        quad = 0.5 * alpha * w * w / denom
+        # (α/2)w²/(1 + αx) = ½(w/√(1/α + x))²: no w², no α·x overflow, no inf/inf
+        dd = 1.0 / alpha + x
+        ok = (ax > -1.0) & (dd > 0.0)
+        r = np.abs(w) / np.sqrt(np.where(ok, dd, 1.0))
+        quad = 0.5 * r * r
         # log1p(αx) − α·log1p(x) = log1p((α−1)x/ℓ) − (α−1)·log1p(x): O(α−1), so dividing by
         # α − 1 (exact in float64 for α ≤ 2) loses no digits as α → 1 (the direct difference of
         # two O(1) logs lost log10(1/(α−1)) digits: 7e-6 relative at α − 1 = 1e-9).
         am1 = alpha - 1.0
-        ratio = np.where(ok, am1 * x / ell, 0.0)
+        ratio = np.where(ok, am1 * (x / ell), 0.0)  # x/ℓ < 1: no overflow
         logdet_over = np.log1p(ratio) / am1 - np.log1p(x)
         out = quad - 0.5 * logdet_over
-    out = np.where(ok, np.maximum(out, 0.0), np.inf)
+    # NaN cannot arise from finite inputs; +inf (an upper bound) is the safe reading if it did
+    out = np.where(ok & ~np.isnan(out), np.maximum(out, 0.0), np.inf)
     return out[()] if out.ndim == 0 else out
 
 
@@ -379,12 +407,28 @@ def _whiten(mean0, cov0, mean1, cov1):
     S1, _ = _spd("cov1", cov1, dim=d)
     m0 = _vector("mean0", mean0, d)
     m1 = _vector("mean1", mean1, d)
-    Linv = np.linalg.solve(L0, np.eye(d))  # L0⁻¹
-    M = Linv @ S1 @ Linv.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        Linv = np.linalg.solve(L0, np.eye(d))  # L0⁻¹
+        M = Linv @ S1 @ Linv.T
+    if not np.all(np.isfinite(M)):
+        raise NumericalPrecisionError(
+            "the whitened covariance S0^(-1/2) S1 S0^(-T/2) overflows float64 (cov0 is too "
+            "small relative to cov1)"
+        )
     ell, Q = np.linalg.eigh(0.5 * (M + M.T))
     if not np.all(ell > 0):
         raise InvalidParameterError("cov1", "matrix", "must be positive definite")
-    c = Q.T @ (Linv @ (m0 - m1))
+    # whitened mean gap, scaled by its largest entry first: an entry is ±inf only if its
+    # true magnitude exceeds the float64 range (then every use below handles it)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dm, k = m0 - m1, 1.0
+        if not np.all(np.isfinite(dm)):  # m0 − m1 overflows: halve first
+            dm, k = m0 * 0.5 - m1 * 0.5, 2.0
+        mx = float(np.max(np.abs(dm)))
+        sc = math.ldexp(1.0, math.frexp(mx)[1] - 1) if mx > 0 else 1.0  # a power of 2: exact
+        c = (Q.T @ (Linv @ (dm / sc))) * sc * k
+    if np.any(np.isnan(c)):
+        raise NumericalPrecisionError("the whitened mean gap S0^(-1/2)(mean0 - mean1) overflows")
     return ell, c
 
 
@@ -404,12 +448,22 @@ def gaussian_renyi(orders, mean0, cov0, mean1, cov1) -> np.ndarray:
     In the S₀-whitened eigenbasis of S₁ (eigenvalues ℓ_j, whitened mean gap c):
     D_α = Σ_j [ (α/2)c_j²/(1 + α(ℓ_j−1)) − (log(1+α(ℓ_j−1)) − α log ℓ_j)/(2(α−1)) ],
     the closed form of math.md §11.3. Covariances must be symmetric positive definite
-    (InvalidParameterError naming ``cov0``/``cov1`` otherwise).
+    (InvalidParameterError naming ``cov0``/``cov1`` otherwise). Where the whitening leaves the
+    float64 range the value is +inf when provably so, else NumericalPrecisionError.
     """
     alpha = np.atleast_1d(v.check_orders(orders))
     ell, c = _whiten(mean0, cov0, mean1, cov1)
-    vals = _renyi_1d(alpha[:, None], c[None, :], ell[None, :])
-    out = np.sum(vals, axis=1)
+    big = ~np.isfinite(c)  # |c_j| beyond float64: evaluate at the largest float instead
+    c_eval = np.where(big, np.copysign(np.finfo(np.float64).max, c), c)
+    vals = _renyi_1d(alpha[:, None], c_eval[None, :], ell[None, :])
+    with np.errstate(over="ignore"):
+        out = np.sum(vals, axis=1)
+    if np.any(big) and not np.all(np.isinf(out)):
+        # D_α increases with |c_j|: +inf at the largest float is +inf at the true gap; a
+        # finite value there is only a lower bound
+        raise NumericalPrecisionError(
+            "the whitened mean gap overflows float64 and the divergence is not provably +inf"
+        )
     return float(out[0]) if np.ndim(orders) == 0 else out
 
 
@@ -545,10 +599,39 @@ def _hs1d_mpmath(eps, c, ell, dps=60):
         return max(p0 - mp.exp(e) * p1, mp.mpf(0)), p0
 
 
+def _hs1d_near_one(eps, log_abs_mu1, log_sd1) -> bool:
+    """True when δ = E_{e^ε}(N(0,1) ‖ N(μ₁, σ₁²)) ≥ 1 − 1e-17 is certified (so 1.0 is δ
+    rounded up), from log|μ₁| and log σ₁ (either may be beyond the float64 range).
+
+    δ ≥ P₀(S) − e^ε·P₁(S) for any S. S = (−20, 20): P₀(Sᶜ) < 6e-89 and P₁(S) ≤
+    min(40/(σ₁√(2π)), Q((|μ₁| − 20)/σ₁)); S = ℝ ∖ (μ₁ ± 1e-20): P₀(Sᶜ) < 8e-21 and P₁(S) =
+    2Q(1e-20/σ₁). Certified when ε + log P₁(S) < −40 (with a relative margin on the log).
+    """
+
+    def q_log(log_t):  # log Q(e^{log_t}), Q the standard normal upper tail
+        return float(log_ndtr(-math.exp(log_t))) if log_t < 709.0 else -math.inf
+
+    bounds = [math.log(40.0) - log_sd1 - 0.5 * math.log(2.0 * math.pi)]
+    if log_abs_mu1 > math.log(40.0):  # |μ₁| − 20 ≥ |μ₁|/2
+        bounds.append(q_log(log_abs_mu1 - math.log(2.0) - log_sd1))
+    bounds.append(math.log(2.0) + q_log(math.log(1e-20) - log_sd1))
+    lp = min(bounds)
+    return lp == -math.inf or eps + lp * (1.0 - 1e-12) < -40.0
+
+
 def _hs1d(eps, c, ell) -> float:
-    """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative _HS1D_ROUND)."""
+    """δ = E_{e^ε}(N(0,1) ‖ N(−c, ℓ)), rounded up (relative _HS1D_ROUND).
+
+    Raises NumericalPrecisionError where neither the float64 nor the mpmath evaluation
+    succeeds and δ is not certified to round to 1.
+    """
     if ell == 1.0:  # equal variances: the exact Gaussian-shift profile
         return 0.0 if c == 0.0 else float(gaussian.delta(eps, mu=abs(c)))
+    log_c = math.log(abs(c)) if c != 0.0 else -math.inf
+    if (abs(c) > 1e150 or not 1e-300 < ell < 1e300) and _hs1d_near_one(
+        eps, log_c, 0.5 * math.log(ell)
+    ):
+        return 1.0  # far outside the float path's range and δ ≥ 1 − 1e-17
     ld, ok = _hs1d_float(eps, c, ell)
     if ok:
         if ld == -math.inf:
@@ -557,10 +640,18 @@ def _hs1d(eps, c, ell) -> float:
         return min(1.0, float(exp_upper(ld)) * (1.0 + _HS1D_ROUND))
     import mpmath as mp
 
-    d, p0 = _hs1d_mpmath(eps, c, ell)
-    if 0 < d < p0 * mp.mpf(10) ** -30:  # heavy cancellation: redo with digits to spare
-        extra = min(int(mp.log10(p0 / d)), 2000)
-        d, p0 = _hs1d_mpmath(eps, c, ell, dps=60 + extra)
+    try:
+        d, p0 = _hs1d_mpmath(eps, c, ell)
+        if 0 < d < p0 * mp.mpf(10) ** -30:  # heavy cancellation: redo with digits to spare
+            extra = min(int(mp.log10(p0 / d)), 2000)
+            d, p0 = _hs1d_mpmath(eps, c, ell, dps=60 + extra)
+    except (OverflowError, ValueError, ZeroDivisionError) as exc:  # mpmath beyond its range
+        if _hs1d_near_one(eps, log_c, 0.5 * math.log(ell)):
+            return 1.0
+        raise NumericalPrecisionError(
+            f"hockey-stick between N(0,1) and N({-c!r}, {ell!r}) at epsilon={eps!r} cannot be "
+            f"certified (mpmath: {exc})"
+        ) from None
     if d <= 0:
         return 0.0
     # a positive δ below the float64 range is reported as the smallest positive float
@@ -572,7 +663,9 @@ def hockey_stick_1d(epsilon, *, mean0, var0, mean1, var1) -> float:
 
     {p₀ > e^ε p₁} is an interval or the complement of one (roots of a quadratic); δ =
     P₀(S) − e^ε P₁(S) by log-space Φ-differences, re-evaluated in mpmath (60 digits) where the
-    subtraction cancels. Relative error ≤ 1e-9 upward.
+    subtraction cancels. Relative error ≤ 1e-9 upward. Where the standardised shift or the
+    variance ratio leaves the float64 range the answer is 1.0 when δ ≥ 1 − 1e-17 is certified
+    (see ``_hs1d_near_one``), else NumericalPrecisionError; never a rounded-down value.
     """
     eps = v.check_epsilon(epsilon)
     m0 = v.check_real("mean0", mean0)
@@ -581,7 +674,19 @@ def hockey_stick_1d(epsilon, *, mean0, var0, mean1, var1) -> float:
     s1 = v.check_positive("var1", var1)
     sd0 = math.sqrt(s0)
     # standardise P₀: y = (x − m0)/sd0; then P₁ = N((m1 − m0)/sd0, s1/s0) = N(−c, ℓ)
-    return _hs1d(eps, (m0 - m1) / sd0, s1 / s0)
+    c = (m0 - m1) / sd0
+    ell = s1 / s0
+    if not (math.isfinite(c) and 1e-300 < ell < math.inf):
+        # c or ℓ overflowed / underflowed: work from the logs of the raw inputs
+        dm = abs(m0 * 0.5 - m1 * 0.5)
+        log_mu1 = (math.log(dm) + math.log(2.0) - 0.5 * math.log(s0)) if dm > 0 else -math.inf
+        if _hs1d_near_one(eps, log_mu1, 0.5 * (math.log(s1) - math.log(s0))):
+            return 1.0
+        raise NumericalPrecisionError(
+            f"hockey_stick_1d: the standardised shift or variance ratio var1/var0={ell!r} is "
+            "outside the float64 range and delta is not certified to round to 1"
+        )
+    return _hs1d(eps, c, ell)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,7 +910,17 @@ def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> di
         raise InvalidParameterError("rtol", rtol, "must lie in (0, 1)")
     ell, c = _whiten(mean0, cov0, mean1, cov1)
     nonunit = np.abs(ell - 1.0) > 1e-12
-    mu = float(np.sqrt(np.sum(c[~nonunit] ** 2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = float(np.sqrt(np.sum(c[~nonunit] ** 2)))
+        big = not (math.isfinite(mu) and np.all(np.isfinite(c * c)))
+    if big:  # a whitened gap beyond float64: the trivial bound δ ≤ 1 (true δ is 1 − tiny)
+        return {
+            "delta": 1.0,
+            "kind": "upper",
+            "method": "trivial bound delta <= 1 (whitened mean gap beyond float64)",
+            "error_bound": math.nan,
+            "details": {"mu": mu},
+        }
     if not np.any(nonunit):
         from . import gaussian
 

@@ -20,6 +20,7 @@ from unlearn_theory._validate import (
     check_in_range,
     check_int,
     check_positive,
+    check_real,
 )
 from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 
@@ -57,6 +58,30 @@ def _clean(scores, name):
     if not np.all(np.isfinite(x)):
         raise InvalidParameterError(name, "array with NaN/inf", "must be finite")
     return np.sort(x)
+
+
+def _thresholds(thresholds):
+    """A pre-registered threshold grid: non-empty, finite (InvalidParameterError otherwise)."""
+    if thresholds is None:
+        raise InvalidParameterError("thresholds", None, "a pre-registered grid is required")
+    try:
+        t = np.asarray(thresholds, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InvalidParameterError("thresholds", thresholds, "must be real numbers") from None
+    if t.size == 0:
+        raise InvalidParameterError("thresholds", thresholds, "must be a non-empty grid")
+    if not np.all(np.isfinite(t)):
+        raise InvalidParameterError("thresholds", thresholds, "must be finite")
+    return t
+
+
+def _exp_times(epsilon, p):
+    """e^ε·p (p ≥ 0 array), never rounded down: +inf past float64, 0 where p = 0."""
+    if epsilon < 709.0:
+        return math.exp(epsilon) * p
+    with np.errstate(over="ignore", divide="ignore"):
+        out = np.exp(epsilon + np.log(np.where(p > 0, p, 1.0))) * (1.0 + 1e-12)
+    return np.where(p > 0, out, 0.0)
 
 
 def _rates(s0, s1, t):
@@ -99,7 +124,7 @@ def threshold_epsilon_lower(
             raise InvalidParameterError(
                 "thresholds", None, "bonferroni needs a pre-registered grid"
             )
-        t = np.asarray(thresholds, dtype=float).ravel()
+        t = _thresholds(thresholds)
         eps = _eps_at(s0, s1, t, delta, alpha / (2 * t.size))
         val = float(np.max(eps))
     elif protocol == "split":
@@ -107,7 +132,7 @@ def threshold_epsilon_lower(
             raise InvalidParameterError("rng", None, "split protocol needs a numpy Generator")
         a0, b0 = _halves(s0, rng)
         a1, b1 = _halves(s1, rng)
-        grid = np.asarray(thresholds, float) if thresholds is not None else np.unique(a0)
+        grid = _thresholds(thresholds) if thresholds is not None else np.unique(a0)
         est = _eps_at(a0, a1, grid, delta, alpha / 2)
         t = grid[int(np.argmax(est))]
         val = float(_eps_at(b0, b1, np.array([t]), delta, alpha / 2)[0])
@@ -125,25 +150,30 @@ def _halves(s, rng):
 def threshold_delta_lower(scores0, scores1, *, epsilon, thresholds, alpha=0.05):
     """Certified lower bound on delta(eps) (both orientations): TPR_lo - e^eps FPR_up,
     Bonferroni over a pre-registered grid: both orientations use only the 2K upper bounds
-    (FPR_up, FNR_up at each threshold), each at alpha/(2K)."""
+    (FPR_up, FNR_up at each threshold), each at alpha/(2K). e^eps·FPR_up is rounded up (+inf
+    past float64, so a huge epsilon gives the trivial lower bound 0)."""
     epsilon = check_epsilon(epsilon)
     alpha = check_in_range("alpha", alpha, 0.0, 1.0)
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
-    t = np.asarray(thresholds, dtype=float).ravel()
+    t = _thresholds(thresholds)
     a = alpha / (2 * t.size)
     fp, fn = _rates(s0, s1, t)
     fpr_up = clopper_pearson_upper(fp, s0.size, alpha=a)
     fnr_up = clopper_pearson_upper(fn, s1.size, alpha=a)
-    d1 = (1 - fnr_up) - math.exp(epsilon) * fpr_up  # orientation P1 || P0
+    d1 = (1 - fnr_up) - _exp_times(epsilon, fpr_up)  # orientation P1 || P0
     # reversed test: answer 0 when S <= t : TPR under P0 = 1 - FPR, FPR under P1 = FNR
-    d2 = (1 - fpr_up) - math.exp(epsilon) * fnr_up
+    d2 = (1 - fpr_up) - _exp_times(epsilon, fnr_up)
     return Bound(
         max(float(np.max(np.fmax(d1, d2))), 0.0), "lower", "threshold-bonferroni", 1 - alpha
     )
 
 
 def threshold_estimate(scores0, scores1, *, delta):
-    """Max over all thresholds on the same data, WITHOUT confidence. kind="estimate", never certified."""
+    """Max over all thresholds on the same data, WITHOUT confidence. kind="estimate", never certified.
+
+    ``delta`` must lie in (0, 1) (InvalidParameterError otherwise).
+    """
+    delta = check_delta(delta)
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
     t = np.unique(np.concatenate([s0, s1]))
     fp, fn = _rates(s0, s1, t)
@@ -160,8 +190,9 @@ def gdp_mu_lower(scores0, scores1, *, threshold, alpha=0.05):
     for Gaussian-shift pairs (see ``gdp_epsilon_lower``).
     """
     alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    threshold = check_real("threshold", threshold)
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
-    fp, fn = _rates(s0, s1, np.array([float(threshold)]))
+    fp, fn = _rates(s0, s1, np.array([threshold]))
     fpr = float(clopper_pearson_upper(fp, s0.size, alpha=alpha / 2)[0])
     fnr = float(clopper_pearson_upper(fn, s1.size, alpha=alpha / 2)[0])
     mu = float(special.ndtri(1 - fpr) - special.ndtri(fnr))
@@ -274,6 +305,12 @@ def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
     is valid at joint level 1 - alpha (alpha/2 per side) and maps monotonically to D_alpha.
     Only for bounded losses (e.g. Laplace, b = eps0); unbounded losses are heavy-tailed and
     this route is invalid there. Returns (lower Bound, upper Bound, estimate Bound).
+
+    Numerics: with k = alpha - 1, r = L/b and x = 2kb the summand is normalised to
+    y = expm1(kb(r+1))/expm1(x) in [0, 1] and a mean u in [0, 1] maps back to
+    D(u) = b(2h - 1), h = log1p(u expm1(x))/x, all without forming e^{kb}: valid for every
+    finite b and order (no 0/0 as kb -> 0, no overflow as kb -> inf). The upper value is
+    rounded up and clamped at 0 (D_alpha >= 0), the lower value rounded down, never NaN.
     """
     order = check_in_range("order", order, 1.0, math.inf)
     b = check_positive("loss_bound", loss_bound)
@@ -283,19 +320,67 @@ def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
         raise InvalidParameterError("losses", "array", "need >= 2 finite values")
     if np.max(np.abs(L)) > b * (1 + 1e-12):
         raise InvalidParameterError("loss_bound", b, "a loss exceeds the declared bound")
-    lo_v, hi_v = math.exp(-(order - 1) * b), math.exp((order - 1) * b)
-    y = (np.exp((order - 1) * np.clip(L, -b, b)) - lo_v) / (hi_v - lo_v)
-    half = math.sqrt(math.log(2.0 / alpha) / (2.0 * y.size))
-    m = float(y.mean())
-    to_m = lambda u: lo_v + (hi_v - lo_v) * min(max(u, 0.0), 1.0)  # noqa: E731
-    lo = max(_renyi_from_mgf(to_m(m - half), order), 0.0)
-    hi = _renyi_from_mgf(to_m(m + half), order)
-    est = _renyi_from_mgf(to_m(m), order)
+    k = order - 1.0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        kb = k * b  # may overflow to +inf or be subnormal: both handled below
+        r = np.clip(L / b, -1.0, 1.0)
+        y = _normalised_summand(r, kb)
+    # Hoeffding half-width, plus an allowance for the rounding of y and of the mean
+    half = math.sqrt(math.log(2.0 / alpha) / (2.0 * y.size)) + 64 * _EPS_MACH
+    m = float(np.clip(y.mean(), 0.0, 1.0))
+    lo = max(_renyi_at_mean(max(m - half, 0.0), k, b, kb, "lower"), 0.0)
+    hi = max(_renyi_at_mean(min(m + half, 1.0), k, b, kb, "upper"), 0.0)
+    est = max(_renyi_at_mean(m, k, b, kb, "estimate"), 0.0)
     return (
         Bound(lo, "lower", "renyi-hoeffding(bounded loss)", 1 - alpha),
         Bound(hi, "upper", "renyi-hoeffding(bounded loss)", 1 - alpha),
         Bound(est, "estimate", "renyi-plugin"),
     )
+
+
+_EPS_MACH = 2.0**-52
+
+
+def _expm1_ratio(t):
+    """expm1(t)/t (1 at t = 0), for 0 <= t <= 700."""
+    t = np.asarray(t, dtype=float)
+    safe = np.where(t > 0, t, 1.0)
+    return np.where(t > 0, np.expm1(safe) / safe, 1.0)
+
+
+def _normalised_summand(r, kb):
+    """y = (e^{kbr} − e^{−kb})/(e^{kb} − e^{−kb}) in [0, 1] for r in [−1, 1], any kb > 0."""
+    if 2.0 * kb <= 700.0:  # y = (r+1)·f(kb(r+1))/(2 f(2kb)), f(t) = expm1(t)/t: no 0/0
+        return np.clip(
+            (r + 1.0) * _expm1_ratio(kb * (r + 1.0)) / (2.0 * _expm1_ratio(2.0 * kb)), 0, 1
+        )
+    # y = e^{kb(r−1)}·(1 − e^{−kb(r+1)})/(1 − e^{−2kb}): no overflow; r = ±1 exact (kb may be inf)
+    e_top = np.exp(np.where(r == 1.0, 0.0, kb * (r - 1.0)))
+    e_bot = -np.expm1(-np.where(r == -1.0, 0.0, kb * (r + 1.0)))
+    return np.clip(e_top * e_bot / -math.expm1(-2.0 * kb), 0.0, 1.0)
+
+
+def _renyi_at_mean(u, k, b, kb, side):
+    """D(u) = log(e^{−kb}(1 − u) + e^{kb}u)/k for a mean u of the normalised summand,
+    rounded up ("upper") or down ("lower"); always >= −b, never NaN."""
+    x = 2.0 * kb
+    if u <= 0.0:
+        return -b
+    if x <= 700.0:
+        if x < 1e-150:  # h = u + u(1 − u)x/2 + O(x²): u ≤ h ≤ u(1 + x)
+            h = u * (1.0 + x) if side == "upper" else u
+        else:
+            h = math.log1p(u * math.expm1(x)) / x
+        d = b * (2.0 * h - 1.0)
+    else:  # D = b + ℓ/k, ℓ = log(u + (1 − u)e^{−x}) ∈ [log u, 0]
+        ell = float(np.logaddexp(math.log(u), math.log1p(-u) - x)) if u < 1.0 else 0.0
+        d = b + ell / k
+    err = 16.0 * _EPS_MACH * abs(d) + 16.0 * _EPS_MACH * b  # no overflow of |d| + b
+    if side == "upper":
+        return d + err
+    if side == "lower":
+        return max(d - err, -b)
+    return d
 
 
 def renyi_plain_estimate(losses, *, order):

@@ -239,3 +239,43 @@ def test_composed_gaussians_never_below_exact(mu1, steps, log10_delta):
     exact = gaussian.epsilon(delta, mu=math.sqrt(steps) * mu1)
     res = PLD.from_gaussian(mu=mu1).self_compose(steps).epsilon(delta, lower=False)
     assert exact <= res.upper <= exact * (1 + 1e-4) + 1e-6
+
+
+def _subsampled_exact_epsilon(delta, q, s):
+    """ε(δ) of one Poisson-subsampled Gaussian, both orderings, by 50-digit mpmath bisection."""
+    import mpmath as mp
+
+    mp.mp.dps = 50
+    q, s = mp.mpf(q), mp.mpf(s)
+
+    def dl(e):
+        e = mp.mpf(e)
+        x = s * s * mp.log((mp.exp(e) - (1 - q)) / q) + mp.mpf(1) / 2
+        d1 = (1 - q) * mp.ncdf(-x / s) + q * mp.ncdf(-(x - 1) / s) - mp.exp(e) * mp.ncdf(-x / s)
+        t = mp.exp(-e) - (1 - q)
+        d2 = mp.mpf(0)
+        if t > 0:
+            x = s * s * mp.log(t / q) + mp.mpf(1) / 2
+            d2 = mp.ncdf(x / s) - mp.exp(e) * ((1 - q) * mp.ncdf(x / s) + q * mp.ncdf((x - 1) / s))
+        return max(d1, d2)
+
+    lo, hi = mp.mpf(0), mp.mpf(1)
+    while dl(hi) > delta:
+        hi *= 2
+    for _ in range(70):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if dl(mid) > delta else (lo, mid)
+    return float(lo), float(hi)
+
+
+@pytest.mark.parametrize("z,q", [(0.3, 0.5), (0.1, 0.01), (0.05, 0.5), (0.2, 0.9)])
+def test_small_noise_multiplier_brackets_the_exact_epsilon(z, q):
+    """Small noise multipliers: heavy-tailed add direction (the moment guess of the tilt lay
+    far above the support and overflowed) and a remove direction whose bounded loss piles its
+    mass on the last grid point (the inversion found no feasible grid point). Both once failed."""
+    lo, hi = _subsampled_exact_epsilon(1e-5, q, z)
+    r = PrivacyLossDistribution.from_subsampled_gaussian(sample_rate=q, noise_multiplier=z).epsilon(
+        1e-5
+    )
+    assert r.lower <= lo and hi <= r.upper
+    assert r.upper <= hi * (1 + 1e-4) + 1e-6
