@@ -30,6 +30,9 @@ from .pld import PrivacyLossDistribution
 __all__ = ["dp_sgd_epsilon", "dp_sgd_noise_multiplier"]
 
 _RDP_ORDERS = 1.0 + np.geomspace(1e-2, 1023.0, 160)
+#: noise multipliers below this are not searched by dp_sgd_noise_multiplier (the PLD accountant's
+#: supported range starts there; a feasible z found at the floor is returned as is)
+_MIN_SEARCHED = 1e-2
 
 
 def _rdp_epsilon(q: float, z: float, steps: int, delta: float) -> float:
@@ -127,13 +130,20 @@ def dp_sgd_noise_multiplier(
                 f"no noise_multiplier <= {max_noise} certifies epsilon={eps}, delta={delta}"
             )
     lo = hi / 2.0
-    while lo > 1e-3 and ok_rdp(lo):
+    while lo > _MIN_SEARCHED and ok_rdp(lo):
         hi, lo = lo, lo / 2.0
+    if lo <= _MIN_SEARCHED:  # RDP certifies down to the search floor: no PLD refinement
+        return hi
     for _ in range(60):
         if hi - lo <= 1e-3 * hi:
             break
         mid = 0.5 * (lo + hi)
         hi, lo = (mid, lo) if ok_rdp(mid) else (hi, mid)
+    z_rdp = hi  # RDP-feasible, hence feasible for dp_sgd_epsilon (min(PLD, RDP) <= RDP)
+
+    def land(z):  # re-check z at the default grid; fall back to the RDP answer if it fails
+        return z if f(z, coarse=False) <= 0 else z_rdp
+
     # 2. the tight bound needs less noise: bracket its root below the RDP answer
     f_hi = f(hi)
     if f_hi > 0:  # pragma: no cover - min(PLD, RDP) <= RDP
@@ -141,16 +151,16 @@ def dp_sgd_noise_multiplier(
     lo = hi * 0.9
     while f(lo) <= 0:
         hi, lo = lo, lo * 0.9
-        if lo < 1e-3:
-            return hi
+        if lo < _MIN_SEARCHED:
+            return land(hi)
     # 3. Brent on the (monotone) certified ε, then land on the feasible side
     try:
         root = brentq(f, lo, hi, xtol=rtol * hi / 4.0, maxiter=60)
     except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
-        return hi
+        return land(hi)
     z = min(root * (1.0 + rtol / 2.0), hi)
     for _ in range(8):  # final check at the default grid; step up by rtol if needed
         if f(z, coarse=False) <= 0:
             return z
         z = min(z * (1.0 + rtol), hi)
-    return hi
+    return land(hi)

@@ -60,7 +60,7 @@ _LOG_TAIL_COMPOSED = math.log(1e-30)  # composed Chernoff tail target
 _MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
 _MAX_MU = 1e4  # from_gaussian's supported range (0, _MAX_MU]
 _MIN_NOISE_MULTIPLIER, _MAX_NOISE_MULTIPLIER = 1e-2, 1e8  # from_subsampled_gaussian's range
-_MAX_GRID_POINTS = 1 << 25  # one mechanism's discretised support (≈ 270 MB of float64 arrays)
+_MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: seconds per query)
 
 
 @dataclass(frozen=True)
