@@ -80,17 +80,30 @@ _ULP = 2.2e-16
 
 
 def log_a_integer_table(u, alpha: int, sample_rate: float) -> np.ndarray:
-    """EXACT log A_α(u) = log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)u} for integer α ≥ 0, for
-    every u in the array ``u`` (u = s²/(2z²) for sensitivity s and noise multiplier z).
+    """log A_α(u) = log Σ_k C(α,k)(1−q)^{α−k} q^k e^{k(k−1)u} for integer α ≥ 0, for every u in
+    the array ``u`` (u = s²/(2z²) for sensitivity s and noise multiplier z) [UPPER: the exact
+    value plus the float64 rounding allowance of :func:`_log_a_integer_upper`, per u].
 
-    Positive terms, summed in log space. Shared by :func:`subsampled_gaussian` (one u) and the
-    per-instance accountant (a table over u). Refuses α > ``MAX_TABLE_ORDER`` (the table has
-    α + 1 terms per u) with InvalidParameterError naming ``orders``.
+    Positive terms, summed in log space. Used by the per-instance accountant (a table over u).
+    Refuses α > ``MAX_TABLE_ORDER`` (the table has α + 1 terms per u) with
+    InvalidParameterError naming ``orders``. A term that overflows gives +inf (or NaN where
+    −inf + inf meets; callers map NaN to +inf).
     """
     u = np.asarray(u, dtype=np.float64)
-    base, _, kk = _log_a_base(alpha, sample_rate)
-    terms = base[None, :] + kk[None, :] * u.reshape(-1)[:, None]
-    return logsumexp(terms, axis=1).reshape(u.shape)
+    base, mag, kk = _log_a_base(alpha, sample_rate)
+    uu = u.reshape(-1)[:, None]
+    terms = base[None, :] + kk[None, :] * uu
+    la = logsumexp(terms, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = np.exp(terms - la[:, None])
+        mags = mag[None, :] + kk[None, :] * np.abs(uu)
+        wm = np.where(w > 0.0, w * mags, 0.0)  # (q = 1: −inf terms carry infinite magnitudes)
+        err = 32 * _ULP * np.sum(wm, axis=1) + 8 * _ULP * (
+            np.maximum(1.0, np.abs(la)) + math.log2(alpha + 2.0)
+        )
+    out = np.where(np.isfinite(la), la + err, la)
+    out = np.where(uu[:, 0] == 0.0, 0.0, out)  # A_α(0) = ((1 − q) + q)^α = 1 exactly
+    return out.reshape(u.shape)
 
 
 def _log_a_base(alpha: int, sample_rate: float):

@@ -271,3 +271,22 @@ def test_loss_barrier_is_a_labelled_diagnostic():
         P.loss_barrier(3.0, np.zeros(2), np.ones(2))
     with pytest.raises(InvalidParameterError, match="theta_b"):
         P.loss_barrier(double_well, np.zeros(2), np.ones(3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    alpha=st.integers(2, 40),
+    q=st.floats(1e-4, 0.9),
+    z=st.floats(0.5, 5.0),
+    s=st.floats(0.05, 1.0),
+)
+def test_step_rdp_never_below_the_mpmath_binomial_sum(alpha, q, z, s):
+    """The shared log-A table carries a float64 allowance: per-instance values are UPPER bounds
+    (without it, gammaln cancellation put some 1e-10 relative below the exact sum)."""
+    got = P.subsampled_gaussian_step_rdp(
+        [alpha], sensitivity_ratio=s, sample_rate=q, noise_multiplier=z
+    )
+    with mp.workdps(40):
+        exact = mp_subsampled_rdp(alpha, q, z, s)
+    assert float(got[0]) >= exact
+    assert float(got[0]) == pytest.approx(exact, rel=1e-9, abs=1e-13)
