@@ -153,7 +153,7 @@ def _refined_step(log_e: float, eps: float, log_em1: float, r: float) -> float:
     nxt = max(log_e + _log_theta_scalar(eps_t, r), _LOG_FLOOR)  # (θ can be 0: log θ = −inf)
     # Clamping log δ from below at _LOG_FLOOR only raises the bound (sound), and keeps ε̃ finite.
     # θ ≤ 1, so δ_{t+1} ≤ δ_t: never let the rounding margin make the bound grow.
-    return min(max(nxt + _margin(nxt), _LOG_FLOOR), max(log_e, _LOG_FLOOR))
+    return min(nxt + _margin(nxt), max(log_e, _LOG_FLOOR))
 
 
 def model_clipping_log_deltas(

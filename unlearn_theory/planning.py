@@ -1075,11 +1075,7 @@ class BlockwiseGradientClipping(MethodAccountant):
     def _allocation(params, accounting="tight"):
         """ "per_block" (default; the published argument) or "joint" (the block parts of the
         initial gap share the 2C0 ball; docs/blockwise_joint_allocation.md)."""
-        alloc = params.get("allocation", "per_block")
-        if alloc not in subspace.ALLOCATIONS:
-            raise InvalidParameterError(
-                "allocation", alloc, f"must be one of {subspace.ALLOCATIONS}"
-            )
+        alloc = subspace.check_allocation(params.get("allocation", "per_block"))
         if accounting == "paper" and alloc != "per_block":
             raise InvalidParameterError(
                 "allocation", alloc, "paper mode reproduces the per-block allocation"

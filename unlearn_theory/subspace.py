@@ -52,6 +52,7 @@ from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
     "ALLOCATIONS",
+    "check_allocation",
     "BlockwiseSchedule",
     "per_block_coefficient_budget",
     "blockwise_noise_std",
@@ -101,7 +102,8 @@ def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
 ALLOCATIONS = ("per_block", "joint")
 
 
-def _check_allocation(allocation) -> str:
+def check_allocation(allocation) -> str:
+    """Return ``allocation`` if it is one of :data:`ALLOCATIONS`, else InvalidParameterError."""
     if allocation not in ALLOCATIONS:
         raise InvalidParameterError("allocation", allocation, f"must be one of {ALLOCATIONS}")
     return allocation
@@ -112,7 +114,7 @@ def _block_params(p: dict, k: int, allocation: str) -> dict:
 
     (C0/√k is rounded up by 2 ulps so that the substitution never lowers the bound.)
     """
-    if _check_allocation(allocation) == "per_block" or k == 1:
+    if check_allocation(allocation) == "per_block" or k == 1:
         return p
     return dict(p, clip_initial=p["clip_initial"] / math.sqrt(k) * (1.0 + 4.5e-16))
 
@@ -201,7 +203,7 @@ def blockwise_epsilon(
     k = v.check_int("blocks", blocks, minimum=1)
     T = v.check_int("steps_per_block", steps_per_block, minimum=1)
     p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
-    tag = "" if _check_allocation(allocation) == "per_block" else ", joint allocation"
+    tag = "" if check_allocation(allocation) == "per_block" else ", joint allocation"
     if T == 1:
         b = iteration.constant_B(steps=1, **_block_params(p, k, allocation))
         mu = math.sqrt(k) * b / s
@@ -241,7 +243,7 @@ def blockwise_schedule(
     d = v.check_delta(delta)
     k = v.check_int("blocks", blocks, minimum=1)
     p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
-    a = dict(blocks=k, allocation=_check_allocation(allocation))
+    a = dict(blocks=k, allocation=check_allocation(allocation))
     if steps_per_block is None:
         cands = iteration.candidate_steps(
             max_steps=max_steps_per_block, **_block_params(p, k, allocation)
