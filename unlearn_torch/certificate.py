@@ -1,0 +1,475 @@
+r"""Certificates: what ran, the guarantee the accountant gives for it, and their verification.
+
+A certificate is a JSON object (schema ``"unlearn-certificate"``, :data:`SCHEMA_VERSION`) written
+atomically (temporary file in the same folder, then :func:`os.replace`). It records
+
+* ``plan`` (the plan or spec object as given) and ``plan_sha256`` (SHA-256 of its canonical
+  JSON), ``spec`` (the planned method spec);
+* ``ran``: status ("completed" or "stopped"), steps planned and run, the spec of what ran
+  (``spec`` with the steps actually run; None when what ran is not a run of the method, e.g. a
+  block-wise run stopped before its last block), its update rule (phases are the run-length
+  encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
+  radii), projection norms before and after and the fraction of steps clipped, the partition,
+  batch sizes, coverage (noised and public parameters, buffer policy), dtype and device;
+* ``noise``: key scheme, the salted seed commitment and the guard's statistics;
+* ``model``: SHA-256 of the model state before, after the noisy phase and at the end
+  (after optional noiseless fine-tuning on retain data, which is post-processing);
+* ``data``: SHA-256 of the sorted retain and forget ids and their sizes;
+* ``environment``: library, torch, CUDA and Python versions;
+* ``guarantee``: the (ε, δ) that ``unlearn_theory.certify`` gives for the spec that ran, its
+  bound kind and accountant -- ε is an UPPER bound (or exact) on the privacy loss of what ran;
+* ``content_sha256``: SHA-256 of the canonical JSON of every other field (detects accidental
+  edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
+  guarantee instead of trusting it).
+
+This module imports torch only to hash a model file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import unlearn_theory
+from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.methods import MethodSpec, spec_class, spec_from_dict
+from unlearn_theory.update_rule import (
+    AddNoise,
+    ClipGradient,
+    Gradient,
+    GradientStep,
+    ProjectBall,
+    UpdateRule,
+    WeightDecay,
+)
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "canonical_json",
+    "sha256_json",
+    "jsonable",
+    "write_json_atomic",
+    "state_sha256",
+    "spec_of_plan",
+    "spec_for_steps",
+    "schedule_rle",
+    "guarantee_of",
+    "verify_certificate",
+    "verify_plan",
+]
+
+SCHEMA = "unlearn-certificate"
+SCHEMA_VERSION = 1
+_REL_TOL = 1e-9
+
+
+# -- JSON helpers -----------------------------------------------------------------------------
+def jsonable(value):
+    """Plain JSON value: non-finite floats as "inf"/"-inf"/None, tuples as lists."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(x) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(x) for x in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    try:  # numpy / torch scalars
+        return jsonable(value.item())
+    except AttributeError:
+        return str(value)
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_json(obj) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def write_json_atomic(path, obj, *, mode: int | None = None) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (temporary file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return True
+
+
+def state_sha256(state: dict) -> str:
+    """SHA-256 of a state dict: for each key in sorted order, its name, dtype, shape and the
+    raw bytes of the tensor (on the CPU, contiguous)."""
+    import torch
+
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key]
+        if not isinstance(t, torch.Tensor):
+            h.update(f"{key}|object|{t!r}\n".encode())
+            continue
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+# -- specs, plans and the accountant ----------------------------------------------------------
+def spec_of_plan(plan) -> MethodSpec:
+    """The MethodSpec of ``plan``: ``plan.spec`` when present, a spec itself, a spec dict, a
+    plan dict with a "spec" entry, or (older plans without a spec) one rebuilt from the plan's
+    method, noise_std, steps, inputs and details."""
+    if isinstance(plan, MethodSpec):
+        return plan
+    spec = getattr(plan, "spec", None)
+    if isinstance(spec, MethodSpec):
+        return spec
+    if isinstance(spec, dict):
+        return spec_from_dict(spec)
+    data = plan.to_dict() if hasattr(plan, "to_dict") else plan
+    if not isinstance(data, dict):
+        raise InvalidParameterError(
+            "plan", type(plan).__name__, "must be an UnlearningPlan, a MethodSpec or a dict"
+        )
+    if isinstance(data.get("spec"), dict):
+        return spec_from_dict(data["spec"])
+    if "method" in data and "accounting" not in data:
+        return spec_from_dict(data)
+    if "method" not in data:
+        raise InvalidParameterError("plan", sorted(data)[:8], "has no 'method' or 'spec' field")
+    cls = spec_class(data["method"])
+    fields = set(cls.field_names())
+    params = {}
+    for source in (data.get("details") or {}, data.get("inputs") or {}):
+        for k, val in source.items():
+            if k in fields and k not in params and val is not None:
+                params[k] = tuple(val) if isinstance(val, list) else val
+    params["noise_std"] = data["noise_std"]
+    if "steps" in fields:
+        params["steps"] = data["steps"]
+    if "noise_std" not in fields:
+        params.pop("noise_std")
+    return cls.from_params(**params)
+
+
+def _certify_spec(spec: MethodSpec, delta: float):
+    """The ONE call into the accountant: certified (ε, δ) of ``spec`` (a CertifiedEpsilon).
+
+    Uses the spec-taking form ``unlearn_theory.certify(spec, delta=...)`` when the installed
+    theory layer accepts a spec, else the keyword form with the spec's fields.
+    """
+    try:
+        return unlearn_theory.certify(spec, delta=delta)
+    except (InvalidParameterError, TypeError, AttributeError, KeyError):
+        pass
+    fields = {k: val for k, val in spec.to_dict().items() if k != "method"}
+    if spec.method == "blockwise_gradient_clipping":
+        fields["steps"] = spec.steps
+    if spec.method == "dp_sgd_group":
+        fields.pop("learning_rate", None)
+        fields["noise_std"] = spec.noise_std
+    fields = {k: (tuple(val) if isinstance(val, list) else val) for k, val in fields.items()}
+    return unlearn_theory.certify(spec.method, delta=delta, **fields)
+
+
+def guarantee_of(spec: MethodSpec | None, delta: float, *, target_epsilon=None) -> dict:
+    """The certificate's ``guarantee`` block for ``spec`` (None: nothing certified, ε = inf)."""
+    reason = "what ran is not a complete run of the method (no bound applies)"
+    res = None
+    if spec is not None:
+        try:
+            res = _certify_spec(spec, delta)
+        except InvalidParameterError as exc:
+            reason = f"the accountant does not certify what ran: {exc}"
+    if res is None:
+        return {
+            "epsilon": math.inf,
+            "delta": float(delta),
+            "bound_kind": None,
+            "accountant": None,
+            "certified": False,
+            "target_epsilon": target_epsilon,
+            "certifies_target": False,
+            "reason": reason,
+        }
+    eps = float(res.epsilon)
+    return {
+        "epsilon": eps,
+        "delta": float(res.delta),
+        "bound_kind": res.kind,
+        "accountant": res.accountant,
+        "certified": res.kind in ("exact", "upper") and math.isfinite(eps),
+        "target_epsilon": target_epsilon,
+        "certifies_target": bool(target_epsilon is None or eps <= target_epsilon),
+    }
+
+
+def spec_for_steps(spec: MethodSpec, steps: int) -> MethodSpec | None:
+    """The spec of a run of ``spec`` stopped after ``steps`` noisy steps (the prologue ran),
+    or None when that is not a run of the method (no bound applies)."""
+    total = spec.steps_total
+    if steps == total:
+        return spec
+    if steps > total or steps < 0:
+        raise InvalidParameterError("steps", steps, f"the spec has {total} steps")
+    method = spec.method
+    if method == "gradient_clipping":
+        if steps < 1:
+            return None
+        changes = {"steps": steps}
+        for name in ("clip_gradient", "learning_rate", "weight_decay", "noise_std"):
+            val = getattr(spec, name)
+            if isinstance(val, tuple):
+                changes[name] = val[:steps]
+        return spec.replace(**changes)
+    if method in ("model_clipping", "langevin"):
+        return spec.replace(steps=steps)
+    if method == "dp_sgd_group":
+        return spec.replace(steps=steps) if steps >= 1 else None
+    return None  # block-wise stopped before its last block; output perturbation has no steps
+
+
+_QUANTITIES = (
+    (AddNoise, "std", "noise_std"),
+    (GradientStep, "learning_rate", "learning_rate"),
+    (WeightDecay, "weight_decay", "weight_decay"),
+    (ClipGradient, "clip", "clip_gradient"),
+    (ProjectBall, "radius", "projection_radius"),
+    (Gradient, "per_example_clip", "per_example_clip"),
+)
+
+
+def schedule_rle(rule: UpdateRule) -> dict:
+    """Per-quantity run-length encoding over the noisy steps: name -> [[value, steps], ...]
+    (values per step in order; a step with two ops of one kind lists both values as a list)."""
+    out: dict[str, list] = {}
+    for ph in rule.phases:
+        for cls, attr, name in _QUANTITIES:
+            vals = [getattr(op, attr) for op in ph.ops if isinstance(op, cls)]
+            vals = [x for x in vals if x is not None]
+            if not vals:
+                continue
+            val = vals[0] if len(vals) == 1 else vals
+            runs = out.setdefault(name, [])
+            if runs and runs[-1][0] == val:
+                runs[-1][1] += ph.steps
+            else:
+                runs.append([val, ph.steps])
+    blocks = [[ph.block, ph.steps] for ph in rule.phases]
+    if any(b is not None for b, _ in blocks):
+        out["block"] = blocks
+    return out
+
+
+# -- verification -----------------------------------------------------------------------------
+def _close(a: float, b: float) -> bool:
+    return a == b or abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
+
+
+def _as_float(x):
+    if x == "inf":
+        return math.inf
+    return float(x)
+
+
+def _check_guarantee(claimed: dict, spec, delta, problems: list[str], what: str) -> None:
+    try:
+        fresh = guarantee_of(spec, delta)
+    except Exception as exc:  # the accountant refuses the spec: nothing certified
+        problems.append(f"{what}: the accountant refuses the recorded spec: {exc}")
+        return
+    eps_claim = _as_float(claimed.get("epsilon", math.inf))
+    eps_true = fresh["epsilon"]
+    if eps_claim < eps_true and not _close(eps_claim, eps_true):
+        problems.append(
+            f"{what}: recorded epsilon {eps_claim:.6g} is below the certified epsilon "
+            f"{eps_true:.6g} of the recorded spec at delta={delta:g}"
+        )
+    elif not _close(eps_claim, eps_true):
+        problems.append(
+            f"{what}: recorded epsilon {eps_claim:.6g} differs from the recomputed {eps_true:.6g}"
+        )
+    if claimed.get("bound_kind") != fresh["bound_kind"]:
+        problems.append(
+            f"{what}: recorded bound kind {claimed.get('bound_kind')!r} differs from "
+            f"{fresh['bound_kind']!r}"
+        )
+
+
+def _load_json(path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidParameterError(
+            "path", str(path), f"is not a readable JSON file: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidParameterError("path", str(path), "does not hold a JSON object")
+    return data
+
+
+def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
+    """Re-derive a certificate's guarantee and hashes; return the problems (empty: valid).
+
+    Checks: schema; content hash; plan hash; the planned spec against the plan; the spec that
+    ran against the planned spec and the steps run; the recorded schedule against the spec's
+    update rule; the (ε, δ) and bound kind recomputed by the accountant (a recorded ε below the
+    certified one is a problem); the target when the certificate claims it; the noise guard;
+    with ``model_path``, the SHA-256 of the model file (loaded with ``weights_only=True``)
+    against the recorded final model hash; with ``seed_path``, the seed against the commitment.
+    """
+    problems: list[str] = []
+    try:
+        cert = _load_json(path)
+    except InvalidParameterError as exc:
+        return [str(exc)]
+    if cert.get("schema") != SCHEMA:
+        return [f"not an unlearn certificate (schema={cert.get('schema')!r})"]
+    if cert.get("schema_version") != SCHEMA_VERSION:
+        return [f"unsupported schema_version {cert.get('schema_version')!r}"]
+    body = {k: val for k, val in cert.items() if k != "content_sha256"}
+    if sha256_json(body) != cert.get("content_sha256"):
+        problems.append("content_sha256 does not match the certificate's content (edited)")
+    if sha256_json(cert.get("plan")) != cert.get("plan_sha256"):
+        problems.append("plan_sha256 does not match the recorded plan")
+    guarantee = cert.get("guarantee") or {}
+    try:
+        delta = float(guarantee["delta"])
+        spec = spec_from_dict(cert["spec"])
+    except Exception as exc:
+        return problems + [f"unreadable spec or delta: {exc}"]
+    try:
+        plan_spec = spec_of_plan(cert.get("plan"))
+        if canonical_json(plan_spec.to_dict()) != canonical_json(spec.to_dict()):
+            problems.append("the recorded spec differs from the plan's spec")
+    except Exception as exc:
+        problems.append(f"the recorded plan does not give a spec: {exc}")
+    ran = cert.get("ran") or {}
+    steps_run = ran.get("steps_run")
+    spec_ran = None
+    if ran.get("spec") is not None:
+        try:
+            spec_ran = spec_from_dict(ran["spec"])
+        except Exception as exc:
+            problems.append(f"unreadable spec of what ran: {exc}")
+    try:
+        expected = spec_for_steps(spec, int(steps_run))
+    except Exception as exc:
+        problems.append(f"steps_run={steps_run!r} is not a step count of the spec: {exc}")
+        expected = None
+    exp_dict = None if expected is None else canonical_json(expected.to_dict())
+    got_dict = None if spec_ran is None else canonical_json(spec_ran.to_dict())
+    if exp_dict != got_dict:
+        problems.append("the spec of what ran is not the planned spec run for steps_run steps")
+    if spec_ran is not None:
+        rule = spec_ran.update_rule()
+        if canonical_json(schedule_rle(rule)) != canonical_json(ran.get("schedule")):
+            problems.append("the recorded schedule (noise, steps, radii) differs from the spec's")
+        if canonical_json(rule.to_dict()) != canonical_json(ran.get("update_rule")):
+            problems.append("the recorded update rule differs from the spec's")
+    _check_guarantee(guarantee, spec_ran, delta, problems, "guarantee")
+    if guarantee.get("certifies_target"):
+        target = guarantee.get("target_epsilon")
+        eps = _as_float(guarantee.get("epsilon", math.inf))
+        if target is not None and eps > float(target):
+            problems.append(f"claims to certify target {target} but epsilon is {eps:.6g}")
+    guard = (cert.get("noise") or {}).get("guard") or {}
+    if not guard.get("passed"):
+        problems.append("the noise guard did not pass")
+    model = cert.get("model") or {}
+    if model_path is not None:
+        try:
+            import torch
+
+            state = torch.load(model_path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                problems.append("the model file does not hold a state dict")
+            elif state_sha256(state) != model.get("sha256_final"):
+                problems.append("the model file's SHA-256 differs from the certificate's")
+        except Exception as exc:
+            problems.append(f"cannot load the model file with weights_only=True: {exc}")
+    if seed_path is not None:
+        from .noise import check_commitment
+
+        try:
+            seed = int(_load_json(seed_path)["seed"])
+            if not check_commitment(seed, (cert.get("noise") or {}).get("seed_commitment", {})):
+                problems.append("the seed file does not open the certificate's seed commitment")
+        except Exception as exc:
+            problems.append(f"unreadable seed file: {exc}")
+    return problems
+
+
+def verify_plan(path) -> list[str]:
+    """Re-certify a plan file; return the problems (empty: it certifies what it claims).
+
+    The plan's spec (its ``spec`` field, or one rebuilt from method, noise_std, steps and
+    inputs) is certified again at the plan's δ; a recorded ε below the recomputed one, a
+    ``certifies_target`` that the recomputed ε does not support, or a spec whose noise or steps
+    differ from the plan's top-level fields is a problem.
+    """
+    try:
+        data = _load_json(path)
+    except InvalidParameterError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    try:
+        spec = spec_of_plan(data)
+    except Exception as exc:
+        return [f"the plan does not give a method spec: {exc}"]
+    try:
+        delta = float(data["delta"])
+        eps_claim = _as_float(data["epsilon"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return [f"the plan lacks a readable epsilon/delta: {exc}"]
+    for name in ("noise_std", "steps"):
+        if name in data and isinstance(data.get("spec"), dict) and hasattr(spec, name):
+            val = getattr(spec, name)
+            if not isinstance(val, tuple) and not _close(float(val), float(data[name])):
+                problems.append(f"plan {name}={data[name]} differs from its spec's {val}")
+    if data.get("accounting", "tight") == "paper" and not data.get("certifies_target"):
+        pass  # a paper-mode plan may honestly not certify its target; the ε check still runs
+    _check_guarantee(
+        {"epsilon": eps_claim, "bound_kind": data.get("bound_kind")}, spec, delta, problems, "plan"
+    )
+    if data.get("certifies_target"):
+        try:
+            fresh = float(_certify_spec(spec, delta).epsilon)
+            target = float(data["target_epsilon"])
+            if fresh > target and not _close(fresh, target):
+                problems.append(
+                    f"plan claims to certify target epsilon {target:g} but its spec certifies "
+                    f"only {fresh:.6g}"
+                )
+        except Exception as exc:
+            problems.append(f"cannot re-certify the plan: {exc}")
+    return problems
