@@ -277,11 +277,13 @@ def _finite_check(interp: Interpreter, step: int):
 
 def _warn_if_noise_large(spec, rule, x: torch.Tensor, d: int) -> dict:
     """Expected noise norm after the noisy phase against the parameter norm; warn when the
-    noise dominates (accuracy near chance is then to be expected before fine-tuning)."""
-    var = 0.0  # per-coordinate accumulated noise variance (decay shrinks older draws)
-    for op in rule.prologue:
-        if isinstance(op, AddNoise):
-            var += op.std**2
+    noise dominates (accuracy near chance is then to be expected before fine-tuning).
+
+    Per-coordinate accumulated variance: v ← ρ^{2s}·v + σ²(1 − ρ^{2s})/(1 − ρ²) over a phase of
+    s steps with decay ρ (σ²s when ρ = 1); a block phase only adds to its block's coordinates.
+    Projections are ignored (the estimate errs on the large side)."""
+    base = sum(op.std**2 for op in rule.prologue if isinstance(op, AddNoise))
+    var = {b: base for b in range(rule.blocks)}
     for ph in rule.phases:
         rho = 1.0
         std = 0.0
@@ -290,12 +292,14 @@ def _warn_if_noise_large(spec, rule, x: torch.Tensor, d: int) -> dict:
                 rho = op.factor
             if isinstance(op, AddNoise):
                 std = op.std
-        frac = 1.0 / max(rule.blocks, 1) if ph.block is not None else 1.0
-        if rho < 1.0:
-            var = var * rho ** (2 * ph.steps) + std**2 * (1 - rho ** (2 * ph.steps)) / (1 - rho**2)
-        else:
-            var += std**2 * ph.steps
-        del frac
+        targets = range(rule.blocks) if ph.block is None else (ph.block,)
+        for b in targets:
+            if rho < 1.0:
+                r2 = rho ** (2 * ph.steps)
+                var[b] = var[b] * r2 + std**2 * (1 - r2) / (1 - rho**2)
+            else:
+                var[b] += std**2 * ph.steps
+    var = sum(var.values()) / rule.blocks
     noise_norm = math.sqrt(var * d)
     x_norm = float(torch.linalg.vector_norm(x))
     ratio = noise_norm / x_norm if x_norm > 0 else math.inf
