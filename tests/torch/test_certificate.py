@@ -1,0 +1,243 @@
+"""Certificates and plans: verification recomputes the guarantee and the hashes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.nn import functional as F  # noqa: E402
+
+import unlearn_theory as ut  # noqa: E402
+from unlearn_cli.verify import add_verify_arguments, run_verify  # noqa: E402
+from unlearn_theory.methods import GradientClippingSpec  # noqa: E402
+from unlearn_torch import unlearn, verify_certificate, verify_plan  # noqa: E402
+from unlearn_torch.certificate import sha256_json, spec_of_plan  # noqa: E402
+
+from .helpers import data, mlp  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::unlearn_torch.run.LargeNoiseWarning")
+DELTA = 1e-5
+
+
+@pytest.fixture(scope="module")
+def certified(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    X, y = data(n=40)
+    p = ut.plan(
+        "gradient_clipping",
+        epsilon=4.0,
+        delta=DELTA,
+        clip_initial=5.0,
+        clip_gradient=1.0,
+        learning_rate=0.05,
+        weight_decay=0.5,
+        steps=5,
+    )
+    unlearn(mlp(), (X, y), p, loss_fn=F.cross_entropy, seed=31, out=out, forget_ids=range(5))
+    return out
+
+
+def _edit(src, dst, fn, *, rehash=True):
+    cert = json.loads(src.read_text())
+    fn(cert)
+    if rehash:  # an adversary recomputes the content hash: the real checks must still fail
+        body = {k: v for k, v in cert.items() if k != "content_sha256"}
+        cert["content_sha256"] = sha256_json(body)
+    dst.write_text(json.dumps(cert))
+    return dst
+
+
+def test_valid_certificate_verifies(certified):
+    cert = json.loads((certified / "certificate.json").read_text())
+    assert cert["schema"] == "unlearn-certificate" and cert["schema_version"] == 1
+    for key in (
+        "plan",
+        "plan_sha256",
+        "spec",
+        "ran",
+        "noise",
+        "model",
+        "data",
+        "environment",
+        "guarantee",
+    ):
+        assert key in cert
+    assert cert["environment"]["torch"] == torch.__version__
+    assert cert["ran"]["schedule"]["noise_std"][0][1] == 5
+    assert (
+        verify_certificate(
+            certified / "certificate.json",
+            certified / "model.pt",
+            seed_path=certified / "seed.json",
+        )
+        == []
+    )
+
+
+def test_edited_sigma_is_detected(certified, tmp_path):
+    def bigger(c):
+        for s in (c["spec"], c["ran"]["spec"], c["plan"]):
+            s["noise_std"] = s["noise_std"] * 10
+
+    bad = _edit(certified / "certificate.json", tmp_path / "c.json", bigger)
+    problems = verify_certificate(bad)
+    assert any("epsilon" in p for p in problems)
+    assert any("schedule" in p or "update rule" in p for p in problems)
+
+
+def test_edited_sigma_in_the_schedule_only_is_detected(certified, tmp_path):
+    def sched(c):
+        c["ran"]["schedule"]["noise_std"][0][0] = 100.0
+
+    problems = verify_certificate(_edit(certified / "certificate.json", tmp_path / "c.json", sched))
+    assert any("schedule" in p for p in problems)
+
+
+def test_lowered_epsilon_is_detected(certified, tmp_path):
+    def lower(c):
+        c["guarantee"]["epsilon"] = c["guarantee"]["epsilon"] / 2
+
+    problems = verify_certificate(_edit(certified / "certificate.json", tmp_path / "c.json", lower))
+    assert any("below the certified epsilon" in p for p in problems)
+
+
+def test_unrehashed_edit_is_detected(certified, tmp_path):
+    def note(c):
+        c["data"]["forget_size"] = 4
+
+    problems = verify_certificate(
+        _edit(certified / "certificate.json", tmp_path / "c.json", note, rehash=False)
+    )
+    assert any("content_sha256" in p for p in problems)
+
+
+def test_edited_model_hash_or_model_file_is_detected(certified, tmp_path):
+    def model_hash(c):
+        c["model"]["sha256_final"] = "0" * 64
+
+    bad = _edit(certified / "certificate.json", tmp_path / "c.json", model_hash)
+    assert any("model file" in p for p in verify_certificate(bad, certified / "model.pt"))
+    state = torch.load(certified / "model.pt", weights_only=True)
+    state["0.weight"][0, 0] += 1e-3
+    torch.save(state, tmp_path / "m.pt")
+    problems = verify_certificate(certified / "certificate.json", tmp_path / "m.pt")
+    assert any("model file" in p for p in problems)
+
+
+def test_wrong_seed_file_is_detected(certified, tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"seed": 32}))
+    problems = verify_certificate(certified / "certificate.json", seed_path=tmp_path / "s.json")
+    assert any("commitment" in p for p in problems)
+
+
+def _plan_file(tmp_path, edit=None):
+    p = ut.plan(
+        "model_clipping",
+        epsilon=2.0,
+        delta=DELTA,
+        clip_initial=1.0,
+        clip_model=1.0,
+        learning_rate=0.1,
+        steps=10,
+    )
+    d = json.loads(p.to_json())
+    if edit is not None:
+        d["noise_std"] = edit
+        if isinstance(d.get("spec"), dict):
+            d["spec"]["noise_std"] = edit
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(d))
+    return path, p
+
+
+def test_verify_plan_accepts_a_true_plan_and_refuses_edited_noise(tmp_path):
+    path, p = _plan_file(tmp_path)
+    assert verify_plan(path) == []
+    assert spec_of_plan(p).noise_std == pytest.approx(p.noise_std)
+    bad, _ = _plan_file(tmp_path, edit=0.01)
+    problems = verify_plan(bad)
+    assert problems and any("epsilon" in x for x in problems)
+
+
+def test_verify_plan_of_a_bare_spec_dict(tmp_path):
+    spec = GradientClippingSpec(
+        clip_initial=1.0, clip_gradient=1.0, learning_rate=0.1, steps=3, noise_std=1.0
+    )
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"spec": spec.to_dict(), "delta": DELTA, "epsilon": 1.0}))
+    assert verify_plan(f)  # ε = 1 is far below what this spec certifies
+
+
+def test_cli_glue_exit_codes(certified, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_verify_arguments(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["verify", str(certified / "certificate.json"), "--model", str(certified / "model.pt")]
+    )
+    assert run_verify(args) == 0
+    assert "valid certificate" in capsys.readouterr().out
+
+    def lower(c):
+        c["guarantee"]["epsilon"] = 0.0
+
+    bad = _edit(certified / "certificate.json", tmp_path / "c.json", lower)
+    assert run_verify(parser.parse_args(["verify", str(bad), "--json"])) == 1
+    assert json.loads(capsys.readouterr().out)["valid"] is False
+    path, _ = _plan_file(tmp_path, edit=0.01)
+    assert run_verify(parser.parse_args(["verify", str(path)])) == 1
+    (tmp_path / "junk.json").write_text("not json")
+    assert run_verify(parser.parse_args(["verify", str(tmp_path / "junk.json")])) == 2
+
+
+@pytest.mark.parametrize(
+    "method,kw",
+    [
+        (
+            "gradient_clipping",
+            dict(
+                clip_initial=5.0, clip_gradient=1.0, learning_rate=0.05, weight_decay=0.5, steps=20
+            ),
+        ),
+        ("model_clipping", dict(clip_initial=1.0, clip_model=1.0, learning_rate=0.1, steps=10)),
+        ("output_perturbation", dict(clip_initial=5.0)),
+        (
+            "blockwise_gradient_clipping",
+            dict(
+                clip_initial=5.0,
+                clip_gradient=1.0,
+                learning_rate=0.05,
+                weight_decay=0.5,
+                blocks=2,
+                steps=20,
+            ),
+        ),
+        (
+            "langevin",
+            dict(
+                learning_rate=0.1,
+                strong_convexity=0.1,
+                smoothness=1.0,
+                lipschitz=1.0,
+                dataset_size=100,
+                radius=5.0,
+                steps=20,
+            ),
+        ),
+    ],
+)
+def test_every_planner_plan_verifies_and_its_noise_edit_does_not(method, kw, tmp_path):
+    p = ut.plan(method, epsilon=2.0, delta=DELTA, **kw)
+    f = tmp_path / "p.json"
+    f.write_text(p.to_json())
+    assert verify_plan(f) == []
+    d = json.loads(p.to_json())
+    d["noise_std"] = d["noise_std"] / 50
+    if isinstance(d.get("spec"), dict):
+        for k in ("noise_std", "noise_multiplier"):
+            if k in d["spec"]:
+                d["spec"][k] = d["spec"][k] / 50
+    f.write_text(json.dumps(d))
+    assert verify_plan(f) != []
