@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import copy
 import math
 
 import torch
@@ -98,88 +99,125 @@ def check_rule_supported(rule: UpdateRule) -> None:
             raise UnsupportedMethodError("prologue", op, "a gradient op must be inside a phase")
 
 
+def _new_stats() -> dict:
+    return {"count": 0, "min": None, "max": None, "sum": 0.0, "last": None}
+
+
+def _update_stats(st: dict, val: float) -> None:
+    st["count"] += 1
+    st["min"] = val if st["min"] is None else min(st["min"], val)
+    st["max"] = val if st["max"] is None else max(st["max"], val)
+    st["sum"] += val
+    st["last"] = val
+
+
+def _show_stats(st: dict) -> dict | None:
+    if not st["count"]:
+        return None
+    return {"min": st["min"], "max": st["max"], "mean": st["sum"] / st["count"], "last": st["last"]}
+
+
 class StepRecords:
-    """Per-op statistics kept on the device and summarised on demand."""
+    """Per-op statistics: device scalars queued per step, folded into running host summaries
+    (count, min, max, mean, last) at each :meth:`flush` -- one device sync per flush, O(1)
+    memory per op whatever the number of steps."""
 
     def __init__(self):
         self.proj: dict[str, dict] = {}
         self.clip: dict[str, dict] = {}
-        self.losses: list[torch.Tensor] = []  # mean batch loss of each step with a gradient
-        self.loss_host: list[float] = []
+        self._pending: list[tuple[str, str, torch.Tensor]] = []
+        self.losses: list[float] = []  # mean batch loss of each step with a gradient (host)
         self.loss_steps: list[int] = []  # the step of each loss
+        self._pending_loss: list[tuple[int, torch.Tensor]] = []
         self.batch_sizes: dict[int, int] = {}
         self.per_example_mode: str | None = None
 
     def add_proj(self, key: str, radius: float, before: torch.Tensor, after: torch.Tensor):
-        rec = self.proj.setdefault(key, {"radius": radius, "before": [], "after": []})
-        rec["before"].append(before)
-        rec["after"].append(after)
+        if key not in self.proj:
+            self.proj[key] = {
+                "radius": radius,
+                "above": 0,
+                "before": _new_stats(),
+                "after": _new_stats(),
+            }
+        self._pending.append(("proj", key, torch.stack([before, after])))
 
     def add_clip(self, key: str, clip: float, norm: torch.Tensor):
-        rec = self.clip.setdefault(key, {"clip": clip, "norms": []})
-        rec["norms"].append(norm)
+        if key not in self.clip:
+            self.clip[key] = {"clip": clip, "above": 0, "norms": _new_stats()}
+        self._pending.append(("clip", key, norm.reshape(1)))
+
+    def add_loss(self, step: int, loss: torch.Tensor):
+        self._pending_loss.append((step, loss))
 
     def flush(self) -> None:
-        """Move device tensors to host floats (one sync)."""
-        for rec in self.proj.values():
-            for k in ("before", "after"):
-                rec[k] = [float(t) for t in _host(rec[k])]
-        for rec in self.clip.values():
-            rec["norms"] = [float(t) for t in _host(rec["norms"])]
-        self.loss_host.extend(float(t) for t in _host(self.losses))
-        self.losses = []
+        """Fold the queued device scalars into the host summaries (one sync)."""
+        if self._pending:
+            vals = torch.cat([t.detach().double().reshape(-1) for _, _, t in self._pending])
+            vals = vals.cpu().tolist()
+            i = 0
+            for kind, key, _t in self._pending:
+                if kind == "proj":
+                    rec = self.proj[key]
+                    before, after = vals[i], vals[i + 1]
+                    i += 2
+                    _update_stats(rec["before"], before)
+                    _update_stats(rec["after"], after)
+                    rec["above"] += int(before > rec["radius"])
+                else:
+                    rec = self.clip[key]
+                    nrm = vals[i]
+                    i += 1
+                    _update_stats(rec["norms"], nrm)
+                    rec["above"] += int(nrm > rec["clip"])
+            self._pending = []
+        if self._pending_loss:
+            vals = torch.stack([t.detach().double().reshape(()) for _, t in self._pending_loss])
+            self.losses.extend(vals.cpu().tolist())
+            self.loss_steps.extend(step for step, _ in self._pending_loss)
+            self._pending_loss = []
 
     def state(self) -> dict:
         self.flush()
         return {
             "proj": self.proj,
             "clip": self.clip,
-            "loss": [x if math.isfinite(x) else str(x) for x in self.loss_host],
+            "loss": [x if math.isfinite(x) else str(x) for x in self.losses],
             "loss_steps": list(self.loss_steps),
             "batch_sizes": {str(k): v for k, v in self.batch_sizes.items()},
             "per_example_mode": self.per_example_mode,
         }
 
     def load_state(self, state: dict) -> None:
-        self.proj = {k: dict(v) for k, v in state["proj"].items()}
-        self.clip = {k: dict(v) for k, v in state["clip"].items()}
-        self.loss_host = [float(x) for x in state["loss"]]
+        self.proj = copy.deepcopy(state["proj"])
+        self.clip = copy.deepcopy(state["clip"])
+        self.losses = [float(x) for x in state["loss"]]
         self.loss_steps = [int(x) for x in state["loss_steps"]]
         self.batch_sizes = {int(k): int(v) for k, v in state["batch_sizes"].items()}
         self.per_example_mode = state.get("per_example_mode")
 
     def summary(self) -> dict:
         self.flush()
-
-        def stats(xs):
-            if not xs:
-                return None
-            return {"min": min(xs), "max": max(xs), "mean": sum(xs) / len(xs), "last": xs[-1]}
-
         proj = {
             k: {
                 "radius": r["radius"],
-                "count": len(r["before"]),
+                "count": r["before"]["count"],
                 "fraction_projected": (
-                    sum(b > r["radius"] for b in r["before"]) / len(r["before"])
-                    if r["before"]
-                    else None
+                    r["above"] / r["before"]["count"] if r["before"]["count"] else None
                 ),
-                "norm_before": stats(r["before"]),
-                "norm_after": stats(r["after"]),
+                "norm_before": _show_stats(r["before"]),
+                "norm_after": _show_stats(r["after"]),
             }
             for k, r in self.proj.items()
         }
         clip = {
             k: {
                 "clip": r["clip"],
-                "count": len(r["norms"]),
-                "fraction_clipped": (
-                    sum(nm > r["clip"] for nm in r["norms"]) / len(r["norms"])
-                    if r["norms"]
-                    else None
-                ),
-                "gradient_norm": stats(r["norms"]),
+                "count": r["norms"]["count"],
+                "fraction_clipped": r["above"] / r["norms"]["count"]
+                if r["norms"]["count"]
+                else None,
+                "gradient_norm": _show_stats(r["norms"]),
             }
             for k, r in self.clip.items()
         }
@@ -189,18 +227,6 @@ class StepRecords:
             "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
             "per_example_gradients": self.per_example_mode,
         }
-
-
-def _host(ts: list) -> list:
-    """Host floats of a list of 0-d device tensors (already-host floats pass through)."""
-    pos = [i for i, t in enumerate(ts) if isinstance(t, torch.Tensor)]
-    if not pos:
-        return list(ts)
-    vals = torch.stack([ts[i].detach().reshape(()).double() for i in pos]).cpu().tolist()
-    out = list(ts)
-    for i, val in zip(pos, vals):
-        out[i] = val
-    return out
 
 
 class Interpreter:
@@ -232,6 +258,8 @@ class Interpreter:
         self.device = flat.x.device
         self.records = StepRecords()
         self._per_example_vmap_ok = True
+        self._noise_bufs: dict = {}
+        self._noise_turn: dict = {}
         self._phase_ends = []
         total = 0
         for ph in rule.phases:
@@ -292,9 +320,15 @@ class Interpreter:
         idx = self._batch_indices(op, step)
         B = int(idx.numel())
         self.records.batch_sizes[B] = self.records.batch_sizes.get(B, 0) + 1
+        chunk = self.chunk_size
+        if op.per_example_clip is None and B <= chunk:  # one batch: one backward, no copy
+            X, y = self.data.get(idx)
+            g, loss = self._batch_grad(X, y)
+            if op.reduction == "sum":
+                g.mul_(B)
+            return g, loss
         g = torch.zeros_like(self.flat.x)
         loss_sum = torch.zeros((), device=self.device)
-        chunk = self.chunk_size
         if op.per_example_clip is not None:
             chunk = max(1, min(chunk, (1 << 26) // max(self.flat.dim, 1)))
         for start in range(0, B, chunk):
@@ -319,10 +353,21 @@ class Interpreter:
 
     # -- execution ----------------------------------------------------------------------------
     def _noise(self, n, std, *, kind, step, block, slot):
+        # two buffers per (block, length), used in turn: the guard keeps a reference to the
+        # previous draw of the block (no copy) and the next draw goes into the other buffer
+        key = (block, n)
+        bufs = self._noise_bufs.get(key)
+        if bufs is None:
+            bufs = self._noise_bufs[key] = [
+                torch.empty(n, dtype=torch.float32, device=self.device) for _ in range(2)
+            ]
+            self._noise_turn[key] = 0
+        i = self._noise_turn[key]
+        self._noise_turn[key] = 1 - i
         xi = self.noise.draw(
-            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device
+            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device, out=bufs[i]
         )
-        self.guard.observe(xi, std, block=block, step=step)
+        self.guard.observe(xi, std, block=block, step=step, keep_reference=True)
         return xi
 
     def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
@@ -413,5 +458,4 @@ class Interpreter:
                 phase.ops, kind="step", step=step, block=phase.block, key_prefix="step"
             )
         if loss is not None:
-            self.records.losses.append(loss)
-            self.records.loss_steps.append(step)
+            self.records.add_loss(step, loss)

@@ -191,8 +191,19 @@ class NoiseGuard:
             self._bands[n] = (lo, hi, cb)
         return self._bands[n]
 
-    def observe(self, xi: torch.Tensor, std: float, *, block: int = -1, step: int = 0) -> None:
-        """Record q = ‖ξ‖²/(nσ²) and the cosine with the previous draw of ``block``."""
+    def observe(
+        self,
+        xi: torch.Tensor,
+        std: float,
+        *,
+        block: int = -1,
+        step: int = 0,
+        keep_reference: bool = False,
+    ) -> None:
+        """Record q = ‖ξ‖²/(nσ²) and the cosine with the previous draw of ``block``.
+
+        ``keep_reference``: the caller guarantees ``xi`` is not overwritten before the next
+        draw of this block, so the guard keeps it without a copy."""
         n = xi.numel()
         nrm = torch.linalg.vector_norm(xi)
         self._pending_q.append(nrm.square() / (n * float(std) ** 2))
@@ -202,7 +213,7 @@ class NoiseGuard:
             self._pending_c.append(torch.dot(xi, prev) / den)
         else:
             self._pending_c.append(torch.full((), math.nan, device=xi.device))
-        self._prev[block] = xi.detach().clone()
+        self._prev[block] = xi.detach() if keep_reference else xi.detach().clone()
         self._pending_meta.append((n, block, step))
 
     def check(self) -> None:

@@ -261,18 +261,17 @@ def _recompute_norm_stats(model, data: IndexedData, chunk_size: int) -> None:
             m.momentum = mom
 
 
-def _finite_check(interp: Interpreter, step: int):
-    """Raise NonFiniteError when a recorded loss or the parameters are NaN or infinite."""
-    interp.records.flush()
-    bad = [
-        s
-        for s, val in zip(interp.records.loss_steps, interp.records.loss_host)
-        if not math.isfinite(val)
-    ]
-    if bad:
-        raise NonFiniteError(f"non-finite loss at step {bad[0]} of the noisy phase")
+def _finite_check(interp: Interpreter, step: int, start: int = 0) -> int:
+    """Raise NonFiniteError when a loss recorded since index ``start`` or the parameters are
+    NaN or infinite; return the index to start from next time."""
+    rec = interp.records
+    rec.flush()
+    for s, val in zip(rec.loss_steps[start:], rec.losses[start:]):
+        if not math.isfinite(val):
+            raise NonFiniteError(f"non-finite loss at step {s} of the noisy phase")
     if not bool(torch.isfinite(interp.flat.x).all()):
         raise NonFiniteError(f"non-finite parameters by step {step} of the noisy phase")
+    return len(rec.losses)
 
 
 def _warn_if_noise_large(spec, rule, x: torch.Tensor, d: int) -> dict:
@@ -653,7 +652,8 @@ def unlearn(
     bar = _progress(T, f"unlearn[{spec.method}]", progress)
     if bar is not None and start:
         bar.update(start)
-    last_logged = len(interp.records.loss_host) + len(interp.records.losses)
+    interp.records.flush()
+    last_logged = checked = len(interp.records.losses)
     try:
         with _StopFlag() as flag:
             work.train()
@@ -665,11 +665,11 @@ def unlearn(
                 step += 1
                 if step % check_every == 0 or step == T:
                     guard.check()
-                    _finite_check(interp, step)
+                    checked = _finite_check(interp, step, checked)
                 if ev is not None and (step % eval_every == 0 or step == T):
                     interp.records.flush()
-                    losses = [x for x in interp.records.loss_host[last_logged:] if x == x]
-                    last_logged = len(interp.records.loss_host)
+                    losses = interp.records.losses[last_logged:]
+                    last_logged = len(interp.records.losses)
                     e = evaluate(work, ev, loss_fn, chunk_size=chunk_size)
                     history.append(
                         {
@@ -680,12 +680,12 @@ def unlearn(
                         }
                     )
                 if checkpoint is not None and step < T and step % checkpoint_every == 0:
-                    _finite_check(interp, step)
+                    checked = _finite_check(interp, step, checked)
                     save(step)
                 if bar is not None:
                     bar.update(1)
         guard.finish()
-        _finite_check(interp, step)
+        _finite_check(interp, step, checked)
     except (RunFailedError, UnsupportedMethodError) as exc:
         if isinstance(exc, RunFailedError) and exc.record is None:
             exc.record = fail_record(step, "failed")
