@@ -64,7 +64,7 @@ def emit_plan(label, p):
 
 def emit_certify(label, res):
     emit(f"{label}.epsilon", getattr(res, "epsilon", res))
-    emit(f"{label}.kind", getattr(res, "kind", None))
+    emit(f"{label}.kind", str(getattr(res, "kind", None)))
     order = getattr(res, "order", None)
     emit(f"{label}.order", order)
     claim = getattr(res, "claim_holds", None)

@@ -122,9 +122,7 @@ def certify(
     if isinstance(method, str) and method == "auto":
         raise InvalidParameterError("method", method, "certify needs a concrete method")
     accountant = get_method(method)
-    _check_keywords(
-        accountant, params, accountant.certify_parameters | accountant.certify_options
-    )
+    _check_keywords(accountant, params, accountant.certify_parameters | accountant.certify_options)
     options = {k: val for k, val in params.items() if k in accountant.certify_options}
     configuration = {k: val for k, val in params.items() if k not in accountant.certify_options}
     if noise_std is not None:
@@ -200,9 +198,7 @@ def _plan_auto(*, epsilon, delta, accounting, **params):
         name = accountant.name
         if not accountant.auto_compare:
             if accountant.applicable(params):
-                alternatives.append(
-                    {"method": name, "reason": accountant.auto_not_compared_reason}
-                )
+                alternatives.append({"method": name, "reason": accountant.auto_not_compared_reason})
             continue
         if not accountant.applicable(params):
             alternatives.append({"method": name, "reason": "not applicable: parameters missing"})

@@ -244,7 +244,9 @@ class MethodAccountant:
             if key not in self.certify_options:
                 accepted = ", ".join(sorted(self.certify_options)) or "none"
                 raise InvalidParameterError(
-                    key, val, f"is not a certify option of method {self.name!r}; accepted: {accepted}"
+                    key,
+                    val,
+                    f"is not a certify option of method {self.name!r}; accepted: {accepted}",
                 )
         result = self.certify_spec(spec, delta=delta, **options)
         if claimed_epsilon is not None:
@@ -254,7 +256,9 @@ class MethodAccountant:
     def certify_spec(self, spec, *, delta, **options) -> CertifiedEpsilon:  # pragma: no cover
         raise NotImplementedError
 
-    def certified(self, spec, epsilon, *, delta, kind="upper", accountant, order=None, details=None):
+    def certified(
+        self, spec, epsilon, *, delta, kind="upper", accountant, order=None, details=None
+    ):
         """Shorthand for :func:`make_certified` with this method's name and ``spec``."""
         return make_certified(
             epsilon,

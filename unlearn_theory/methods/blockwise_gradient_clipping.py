@@ -146,9 +146,7 @@ class BlockwiseGradientClipping(MethodAccountant):
         blocks = v.check_int("blocks", require(params, "blocks", self.name), minimum=1)
         params = dict(params)
         steps = params.pop("steps", None)
-        params["steps_per_block"] = _steps_per_block(
-            blocks, steps, params.get("steps_per_block")
-        )
+        params["steps_per_block"] = _steps_per_block(blocks, steps, params.get("steps_per_block"))
         return super().build_spec(**params)
 
     @property

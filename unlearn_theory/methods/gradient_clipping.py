@@ -99,8 +99,17 @@ class GradientClippingSpec(MethodSpec):
                 object.__setattr__(self, name, check(name, val))
         if not self.is_schedule and self.noise_std == 0.0:
             raise InvalidParameterError("noise_std", self.noise_std, "must be > 0")
-        for lr, wd in zip(_per_step(self, "learning_rate", T), _per_step(self, "weight_decay", T)):
-            if lr * wd >= 1.0:
+        if _is_schedule(self.learning_rate) or _is_schedule(self.weight_decay):
+            products = [
+                lr * wd
+                for lr, wd in zip(
+                    _per_step(self, "learning_rate", T), _per_step(self, "weight_decay", T)
+                )
+            ]
+        else:  # scalars: one check (T can be huge; never expand it)
+            products = [self.learning_rate * self.weight_decay]
+        for product in products:
+            if product >= 1.0:
                 raise InvalidParameterError(
                     "weight_decay",
                     self.weight_decay,
@@ -114,7 +123,9 @@ class GradientClippingSpec(MethodSpec):
 
     def update_rule(self) -> UpdateRule:
         T = self.steps
-        per = [_per_step(self, k, T) for k in _SCHEDULE_FIELDS]
+        # scalars: one phase of T steps (T can be huge; never expand it)
+        per = [_per_step(self, k, 1 if not self.is_schedule else T) for k in _SCHEDULE_FIELDS]
+        repeat = 1 if self.is_schedule else T
         phases: list[Phase] = []
         for c1, lr, wd, s in zip(*per):  # run-length encode equal consecutive steps
             ops = (
@@ -125,9 +136,9 @@ class GradientClippingSpec(MethodSpec):
                 AddNoise(s),
             )
             if phases and phases[-1].ops == ops:
-                phases[-1] = Phase(phases[-1].steps + 1, ops)
+                phases[-1] = Phase(phases[-1].steps + repeat, ops)
             else:
-                phases.append(Phase(1, ops))
+                phases.append(Phase(repeat, ops))
         return UpdateRule(
             prologue=(ProjectBall(self.clip_initial),),
             phases=tuple(phases),
@@ -240,7 +251,10 @@ def paper_gradient_clipping_steps(
         steps_real = math.inf
     if learning_rate * weight_decay > 0.0:  # (γλ can underflow to 0: then the rule is λ = 0's)
         decayed = (
-            math.log(2.0) + math.log(weight_decay) + math.log(clip_initial) - math.log(positive_clip)
+            math.log(2.0)
+            + math.log(weight_decay)
+            + math.log(clip_initial)
+            - math.log(positive_clip)
         ) / (learning_rate * weight_decay)
         if decayed > 0.0:
             steps_real = min(steps_real, decayed)
@@ -398,7 +412,9 @@ class GradientClipping(MethodAccountant):
         return iteration.constant_coefficient(steps=steps, noise_std=noise_std, **problem)
 
     def _epsilon_at(self, problem, noise_std, steps, delta) -> float:
-        return self.certify(self.spec(problem, noise_std=noise_std, steps=steps), delta=delta).epsilon
+        return self.certify(
+            self.spec(problem, noise_std=noise_std, steps=steps), delta=delta
+        ).epsilon
 
     def _fewest_steps_for_noise(self, eps, delta, noise_std, problem, max_steps, max_coefficient):
         """Smallest T ≤ max_steps whose certified ε at noise ``noise_std`` is ≤ eps.
@@ -416,9 +432,7 @@ class GradientClipping(MethodAccountant):
         candidates = {max_steps} | {
             t for t in iteration.candidate_steps(max_steps=max_steps, **problem) if t >= 2
         }
-        best_steps = min(
-            sorted(candidates), key=lambda t: self._coefficient(t, noise_std, problem)
-        )
+        best_steps = min(sorted(candidates), key=lambda t: self._coefficient(t, noise_std, problem))
         if self._coefficient(best_steps, noise_std, problem) > max_coefficient:
             raise InvalidParameterError("noise_std", noise_std, too_small)
         low, high = 2, best_steps  # a is non-increasing on [1, best_steps]; a(high) <= a_max

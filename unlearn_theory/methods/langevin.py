@@ -228,7 +228,10 @@ class Langevin(MethodAccountant):
         elif steps is None:
             noise_std = v.check_positive("noise_std", noise_std)
             steps = langevin.steps_needed(
-                epsilon=epsilon, delta=delta, noise_std=noise_std, max_steps=max_steps,
+                epsilon=epsilon,
+                delta=delta,
+                noise_std=noise_std,
+                max_steps=max_steps,
                 **bound_options,
             )
             certified = certify_at(noise_std, steps)
