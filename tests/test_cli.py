@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
+from unlearn_cli import audit as audit_cli
+from unlearn_cli.cli import main
 from unlearn_theory import UnlearningPlan, certify
-from unlearn_theory.cli import main
 
 GC = [
     "--clip-initial",
@@ -31,7 +33,7 @@ def run(argv, capsys):
 
 def test_help_via_console_entry_point():
     res = subprocess.run(
-        [sys.executable, "-m", "unlearn_theory.cli", "--help"],
+        [sys.executable, "-m", "unlearn_cli", "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -160,7 +162,7 @@ def test_bad_input_subprocess_has_no_traceback():
         [
             sys.executable,
             "-m",
-            "unlearn_theory.cli",
+            "unlearn_cli",
             "plan",
             "gradient_clipping",
             "--epsilon",
@@ -185,7 +187,7 @@ def test_demo_runs(capsys):
 
 def test_audit_help_is_loaded_lazily():
     res = subprocess.run(
-        [sys.executable, "-m", "unlearn_theory.cli", "audit", "--help"],
+        [sys.executable, "-m", "unlearn_cli", "audit", "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -213,3 +215,64 @@ def test_certify_exposes_a_flat_alpha_label(capsys):
     )
     assert code == 0
     assert "NOT CERTIFIED" in out and "flat-alpha" in out
+
+
+def test_cli_help_and_audit_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "unlearn_cli", "audit", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "--noise-std" in out.stdout
+    p = argparse.ArgumentParser()
+    audit_cli.add_audit_arguments(p)
+    args = p.parse_args(
+        [
+            "model_clipping",
+            "--noise-std",
+            "1",
+            "--steps",
+            "5",
+            "--learning-rate",
+            "1",
+            "--clip-gradient",
+            "2",
+            "--loss",
+            "repel",
+            "--samples",
+            "50000",
+            "--plot",
+            str(tmp_path / "a.png"),
+        ]
+    )
+    assert audit_cli.run_audit_command(args) == 0
+    assert (tmp_path / "a.png").exists()
+    args = p.parse_args(
+        [
+            "model_clipping",
+            "--noise-std",
+            "1",
+            "--steps",
+            "6",
+            "--learning-rate",
+            "1",
+            "--clip-gradient",
+            "2",
+            "--loss",
+            "repel",
+            "--samples",
+            "50000",
+            "--inject-fault",
+            "reuse_noise",
+        ]
+    )
+    assert audit_cli.run_audit_command(args) == 1
+
+
+def test_cli_hooks(capsys):
+    p = argparse.ArgumentParser()
+    audit_cli.add_audit_arguments(p)
+    args = p.parse_args(["output_perturbation", "--noise-std", "2", "--samples", "20000", "--json"])
+    assert audit_cli.run_audit_command(args) == 0
+    assert '"epsilon_certified"' in capsys.readouterr().out
