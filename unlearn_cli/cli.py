@@ -121,13 +121,13 @@ def _integer(name: str):
 
 
 def _schedule(name: str):
-    """One number, or a per-step schedule of comma-separated numbers (a tuple)."""
+    """One number, or a per-step schedule of comma-separated numbers (a list)."""
     one = _finite_float(name)
 
     def parse(text: str):
         parts = [p for p in text.split(",") if p.strip()]
         if len(parts) > 1:
-            return tuple(one(p.strip()) for p in parts)
+            return [one(p.strip()) for p in parts]
         return one(text)
 
     return parse
@@ -298,10 +298,11 @@ def _add_certify_method(sub, method: str, options, summary: str) -> None:
 def _configure_certify(p, method: str, options) -> None:
     p.add_argument("--delta", type=_finite_float("delta"), required=True, help="target delta")
     req = {o.name for o in options if o.required}
+    kinds = {o.name: o.kind for o in options}
     p.add_argument(
         "--noise-std",
         dest="noise_std",
-        type=_finite_float("noise_std"),
+        type=_PARSERS[kinds.get("noise_std", "float")]("noise_std"),
         default=None,
         help="sigma: noise std" + (" [required]" if "noise_std" in req else ""),
     )
