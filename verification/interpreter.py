@@ -125,6 +125,13 @@ class NumpyBackend:
         np.divide(r, norm, out=out, where=norm > r)
         return out
 
+    def clip_rows(self, x, r: float):
+        """x·min(1, r/‖x‖₂) per row; a 1-coordinate row is clipped to [-r, r] (the same map,
+        exactly)."""
+        if x.shape[1] == 1:
+            return np.clip(x, -r, r)
+        return x * self.shrink(self.row_norm(x), r)
+
     def all_finite(self, x) -> bool:
         return bool(np.all(np.isfinite(x)))
 
@@ -204,6 +211,11 @@ class TorchBackend:
         ones = t.ones_like(norm)
         return t.where(norm > r, r / t.where(norm > r, norm, ones), ones)
 
+    def clip_rows(self, x, r: float):
+        if x.shape[1] == 1:
+            return self.torch.clamp(x, -r, r)
+        return x * self.shrink(self.row_norm(x), r)
+
     def all_finite(self, x) -> bool:
         return bool(self.torch.isfinite(x).all())
 
@@ -281,8 +293,7 @@ class OracleContext:
 
     def clip_rows(self, g, clip: float):
         """g·min(1, clip/‖g‖₂) per row (e.g. a per-example clip)."""
-        b = self.backend
-        return g * b.shrink(b.row_norm(g), clip)
+        return self.backend.clip_rows(g, clip)
 
 
 Oracle = Callable[[Any, int, OracleContext], Any]
@@ -298,7 +309,9 @@ class _Run:
         if len(shape) != 2 or shape[0] < 1:
             raise InvalidParameterError("x0", shape, "must be an (n, d) array with n >= 1")
         self.n, self.d = shape
-        self.parts = [backend.index(p) for p in _check_partition(partition, self.d, rule.blocks)]
+        parts = _check_partition(partition, self.d, rule.blocks)
+        self.widths = [len(range(self.d)[p]) if isinstance(p, slice) else len(p) for p in parts]
+        self.parts = [backend.index(p) for p in parts]
         self.cached = None  # the reused draw of the "reuse_noise" fault
 
     # helpers
@@ -311,12 +324,9 @@ class _Run:
         else:
             self.x[:, cols] = value
 
-    def _width(self, cols):
-        return self.d if cols is None else self.b.shape(self.x[:, cols])[1]
-
-    def _noise(self, std, cols, in_phase):
+    def _noise(self, std, block, in_phase):
         s = std / 2.0 if self.fault == "half_noise" else std
-        w = self._width(cols)
+        w = self.d if block is None else self.widths[block]
         if self.fault == "reuse_noise" and in_phase:
             if self.cached is None:
                 self.cached = self.b.randn(self.n, self.d)
@@ -359,10 +369,9 @@ class _Run:
         """Run one op; returns the (possibly new) gradient buffer."""
         b = self.b
         if isinstance(op, ProjectBall):
-            x = self._get(cols)
-            self._set(cols, x * b.shrink(b.row_norm(x), op.radius))
+            self._set(cols, b.clip_rows(self._get(cols), op.radius))
         elif isinstance(op, AddNoise):
-            self._set(cols, self._get(cols) + self._noise(op.std, cols, in_phase))
+            self._set(cols, self._get(cols) + self._noise(op.std, block, in_phase))
         elif isinstance(op, WeightDecay):
             self._set(cols, op.factor * self._get(cols))
         elif isinstance(op, Gradient):
@@ -373,9 +382,9 @@ class _Run:
                     "op", op, "needs a Gradient op earlier in the same step"
                 )
             if isinstance(op, ClipGradient):
-                return g * b.shrink(b.row_norm(g), op.clip)
+                return b.clip_rows(g, op.clip)
             if isinstance(op, GradientNoise):
-                return g + self._noise(op.std, cols, in_phase)
+                return g + self._noise(op.std, block, in_phase)
             self._set(cols, self._get(cols) - op.learning_rate * g)
         else:
             raise InvalidParameterError("op", op, "is not an operation this interpreter knows")
