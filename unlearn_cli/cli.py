@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -133,17 +134,18 @@ def _schedule(name: str):
     return parse
 
 
-def _field_kind(annotation) -> tuple[str, str]:
-    """(kind, metavar) of a spec field from its annotation: schedule, int, float or str."""
+def _field_kind(annotation) -> str:
+    """Kind of a spec field from its annotation: "schedule" (a number or a per-step tuple),
+    "int", "float" or "str"."""
     args = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
     bases = {typing.get_origin(a) or a for a in args} - {type(None)}
     if tuple in bases:
-        return "schedule", "X[,X...]"
+        return "schedule"
     if int in bases and float not in bases:
-        return "int", "N"
+        return "int"
     if float in bases or int in bases:
-        return "float", "X"
-    return "str", "NAME"
+        return "float"
+    return "str"
 
 
 def _is_union(annotation) -> bool:
@@ -151,6 +153,7 @@ def _is_union(annotation) -> bool:
 
 
 _PARSERS = {"schedule": _schedule, "int": _integer, "float": _finite_float, "str": lambda n: str}
+_METAVARS = {"schedule": "X[,X...]", "int": "N", "float": "X", "str": "NAME"}
 
 
 # -- per-method options from the spec classes -----------------------------------------------------
@@ -169,7 +172,8 @@ class MethodOption:
         return "--" + self.name.replace("_", "-")
 
 
-def method_options(method: str, *, command: str = "certify") -> list[MethodOption]:
+@functools.cache
+def method_options(method: str, *, command: str = "certify") -> tuple[MethodOption, ...]:
     """The options of ``unlearn COMMAND METHOD``, read from the method's spec class.
 
     ``required`` is the spec's ``required_fields()``; on ``plan`` the fields the planner
@@ -182,11 +186,11 @@ def method_options(method: str, *, command: str = "certify") -> list[MethodOptio
         required -= set(_CHOSEN_BY_PLAN)
     out = []
     for f in dataclasses.fields(cls):
-        kind, _ = _field_kind(hints[f.name])
+        kind = _field_kind(hints[f.name])
         default = None if f.default is dataclasses.MISSING else f.default
         text = _VOCABULARY.get(f.name, f"parameter {f.name} of {cls.__name__}")
         out.append(MethodOption(f.name, kind, f.name in required, default, text))
-    return out
+    return tuple(out)
 
 
 def _option_help(opt: MethodOption) -> str:
@@ -222,7 +226,7 @@ def _add_method_options(parser: argparse.ArgumentParser, options, method: str) -
             dest=opt.name,
             type=_PARSERS[opt.kind](opt.name),
             default=None,
-            metavar=_field_kind_metavar(opt.kind),
+            metavar=_METAVARS[opt.kind],
             help=_option_help(opt),
         )
     # every other parameter of the vocabulary stays accepted (hidden from --help), so that the
@@ -244,10 +248,6 @@ def _add_method_options(parser: argparse.ArgumentParser, options, method: str) -
         metavar="NAME=VALUE",
         help="any method parameter as NAME=VALUE (e.g. --param strong_convexity=0.1), repeatable",
     )
-
-
-def _field_kind_metavar(kind: str) -> str:
-    return {"schedule": "X[,X...]", "int": "N", "float": "X", "str": "NAME"}[kind]
 
 
 def _add_plan_method(sub, method: str, options, summary: str) -> None:

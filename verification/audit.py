@@ -275,7 +275,8 @@ def _certify(chains: MethodChains, delta):
     key = (chains.method, float(delta), tuple(sorted(kw.items())))
     if key not in _CERTIFY_CACHE:
         res = certify(chains.method, delta=delta, **kw)
-        _CERTIFY_CACHE[key] = (float(res), f"certify: {res.accountant} [{str(res.kind)}]")
+        accountant = getattr(res, "accountant", None) or getattr(res, "source", "")
+        _CERTIFY_CACHE[key] = (float(res), f"certify: {accountant} [{str(res.kind)}]")
     return _CERTIFY_CACHE[key]
 
 
