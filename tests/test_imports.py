@@ -215,3 +215,33 @@ def test_every_package_module_is_on_disk():
         mod = __import__(pkg)
         names = {f"{pkg}.{m.name}" for m in pkgutil.iter_modules(mod.__path__)}
         assert names <= set(MODULES), names - set(MODULES)
+
+
+def _import_time_imports(path: Path) -> list[tuple[str, int]]:
+    """Modules imported when the file is imported (function bodies excluded)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            out.append((node.module or "", node.lineno))
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+@pytest.mark.parametrize(
+    "name", sorted(m for m in MODULES if m.split(".")[0] in ("unlearn_theory", "verification"))
+)
+def test_torch_and_plotting_are_optional(name):
+    """torch (verification's GPU sampling) and matplotlib (plots) load only inside the functions
+    that need them, never when a module of the two lower layers is imported."""
+    bad = [
+        f"line {line}: {mod}"
+        for mod, line in _import_time_imports(MODULES[name])
+        if mod.split(".")[0] in ("torch", "matplotlib", "sympy")
+    ]
+    assert not bad, f"{name} imports an optional dependency at import time: {bad}"
