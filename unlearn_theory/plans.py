@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ._version import __version__
 from .bounds import BoundKind, certifies
 from .errors import InvalidParameterError, UnlearnError
 from .methods import MethodSpec, get_method, spec_from_dict
@@ -35,8 +36,6 @@ _ACCOUNTING = ("tight", "paper")
 
 
 def _library_version() -> str:
-    from . import __version__
-
     return __version__
 
 
