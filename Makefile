@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/unlearn demo
+	$(BIN)/python -m unlearn_cli demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
+from unlearn_cli import audit as audit_cli
+from unlearn_cli.cli import main, method_options
 from unlearn_theory import UnlearningPlan, certify
-from unlearn_theory.cli import main
+from unlearn_theory.methods import SPEC_CLASSES
 
 GC = [
     "--clip-initial",
@@ -31,7 +34,7 @@ def run(argv, capsys):
 
 def test_help_via_console_entry_point():
     res = subprocess.run(
-        [sys.executable, "-m", "unlearn_theory.cli", "--help"],
+        [sys.executable, "-m", "unlearn_cli", "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -160,7 +163,7 @@ def test_bad_input_subprocess_has_no_traceback():
         [
             sys.executable,
             "-m",
-            "unlearn_theory.cli",
+            "unlearn_cli",
             "plan",
             "gradient_clipping",
             "--epsilon",
@@ -185,7 +188,7 @@ def test_demo_runs(capsys):
 
 def test_audit_help_is_loaded_lazily():
     res = subprocess.run(
-        [sys.executable, "-m", "unlearn_theory.cli", "audit", "--help"],
+        [sys.executable, "-m", "unlearn_cli", "audit", "--help"],
         capture_output=True,
         text=True,
         check=False,
@@ -213,3 +216,199 @@ def test_certify_exposes_a_flat_alpha_label(capsys):
     )
     assert code == 0
     assert "NOT CERTIFIED" in out and "flat-alpha" in out
+
+
+def test_cli_help_and_audit_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "unlearn_cli", "audit", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "--noise-std" in out.stdout
+    p = argparse.ArgumentParser()
+    audit_cli.add_audit_arguments(p)
+    args = p.parse_args(
+        [
+            "model_clipping",
+            "--noise-std",
+            "1",
+            "--steps",
+            "5",
+            "--learning-rate",
+            "1",
+            "--clip-gradient",
+            "2",
+            "--loss",
+            "repel",
+            "--samples",
+            "50000",
+            "--plot",
+            str(tmp_path / "a.png"),
+        ]
+    )
+    assert audit_cli.run_audit_command(args) == 0
+    assert (tmp_path / "a.png").exists()
+    args = p.parse_args(
+        [
+            "model_clipping",
+            "--noise-std",
+            "1",
+            "--steps",
+            "6",
+            "--learning-rate",
+            "1",
+            "--clip-gradient",
+            "2",
+            "--loss",
+            "repel",
+            "--samples",
+            "50000",
+            "--inject-fault",
+            "reuse_noise",
+        ]
+    )
+    assert audit_cli.run_audit_command(args) == 1
+
+
+def test_cli_hooks(capsys):
+    p = argparse.ArgumentParser()
+    audit_cli.add_audit_arguments(p)
+    args = p.parse_args(["output_perturbation", "--noise-std", "2", "--samples", "20000", "--json"])
+    assert audit_cli.run_audit_command(args) == 0
+    assert '"epsilon_certified"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["plan", "certify"])
+@pytest.mark.parametrize("method", sorted(SPEC_CLASSES))
+def test_method_help_lists_the_spec_fields_and_marks_the_required(command, method, capsys):
+    with pytest.raises(SystemExit) as ex:
+        main([command, method, "--help"])
+    assert ex.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    cls = SPEC_CLASSES[method]
+    required = set(cls.required_fields())
+    if command == "plan":
+        required -= {"steps", "noise_std", "noise_multiplier", "steps_per_block"}
+    for name in cls.field_names():
+        flag = "--" + name.replace("_", "-")
+        assert flag in text, flag
+    for opt in method_options(method, command=command):
+        assert opt.required == (opt.name in required)
+        if opt.name in ("steps", "noise_std"):
+            continue
+        # the option's help line ends in [required] exactly for the required ones
+        i = text.index(opt.flag + " ", text.index("parameters of " + method))
+        line = text[i : i + 400].split(" --")[0]
+        assert ("[required]" in line) == opt.required, line
+
+
+def test_plan_langevin_help_via_subprocess_lists_required_parameters():
+    res = subprocess.run(
+        [sys.executable, "-m", "unlearn_cli", "plan", "langevin", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0
+    assert "required parameters of langevin" in res.stdout
+    for flag in ("--strong-convexity", "--smoothness", "--lipschitz", "--dataset-size"):
+        assert flag in res.stdout.split("optional parameters of langevin")[0]
+    assert "--route" in res.stdout and "--radius" in res.stdout
+
+
+def test_option_types_come_from_the_annotations():
+    kinds = {o.name: o.kind for o in method_options("langevin")}
+    assert kinds["dataset_size"] == "int" and kinds["batch_size"] == "int"
+    assert kinds["radius"] == "float" and kinds["route"] == "str"
+    kinds = {o.name: o.kind for o in method_options("gradient_clipping")}
+    assert kinds["clip_gradient"] == "schedule" and kinds["clip_initial"] == "float"
+
+
+def test_flags_and_param_give_the_same_plan(capsys):
+    base = ["plan", "langevin", "--epsilon", "1", "--delta", "1e-5", "--steps", "10", "--json"]
+    lang = dict(
+        learning_rate="0.5",
+        strong_convexity="0.01",
+        smoothness="1.1",
+        lipschitz="1",
+        dataset_size="10000",
+        batch_size="1000",
+        radius="10",
+    )
+    flags = [x for k, v in lang.items() for x in ("--" + k.replace("_", "-"), v)]
+    params = [x for k, v in lang.items() for x in ("--param", f"{k}={v}")]
+    code1, out1, _ = run(base + flags, capsys)
+    code2, out2, _ = run(base + params, capsys)
+    assert code1 == code2 == 0
+    a, b = json.loads(out1), json.loads(out2)
+    assert a["noise_std"] == b["noise_std"] and a["epsilon"] == b["epsilon"]
+
+
+def test_certify_takes_a_per_step_schedule(capsys):
+    code, out, err = run(
+        ["certify", "gradient_clipping", "--delta", "1e-5", "--steps", "2", "--noise-std", "3,4"]
+        + ["--clip-initial", "1", "--clip-gradient", "100,50", "--learning-rate", "0.001"],
+        capsys,
+    )
+    assert code == 0 and out.startswith("certified epsilon = "), err
+    eps = float(out.split("=")[1].split()[0])
+    ref = certify(
+        "gradient_clipping",
+        delta=1e-5,
+        steps=2,
+        noise_std=[3.0, 4.0],
+        clip_initial=1.0,
+        clip_gradient=[100.0, 50.0],
+        learning_rate=0.001,
+    )
+    assert eps == pytest.approx(float(ref), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["plan"], "METHOD"),
+        (["certify", "no_such_method", "--delta", "1e-5"], "method"),
+        (
+            ["plan", "langevin", "--epsilon", "1", "--delta", "1e-5", "--dataset-size", "1.5"],
+            "dataset_size",
+        ),
+        (
+            [
+                "plan",
+                "output_perturbation",
+                "--epsilon",
+                "1",
+                "--delta",
+                "1e-5",
+                "--clip-initial",
+                "1",
+                "--clip-gradient",
+                "3",
+            ],
+            "clip_gradient",
+        ),
+        (
+            [
+                "plan",
+                "gradient_clipping",
+                "--epsilon",
+                "1",
+                "--delta",
+                "1e-5",
+                "--param",
+                "novalue",
+            ],
+            "NAME=VALUE",
+        ),
+    ],
+)
+def test_more_bad_input_is_one_line_exit_2(argv, needle, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 
 from . import gaussian
+from ._version import __version__
 from .errors import InvalidParameterError, NumericalPrecisionError, UnlearnError
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "renyi": ("unlearn_theory.renyi", None),

@@ -5,30 +5,37 @@ A plan is frozen. It stores every input the planner saw, the noise and step coun
 calibration), the kind of that bound and the accountant that produced it, and -- for comparison --
 the noise the published closed form would use ("paper mode") where that is defined.
 
+A plan carries its spec (``plan.spec``, a :class:`~unlearn_theory.methods.MethodSpec`): the
+complete configuration, so ``certify(plan.spec, delta=plan.delta).epsilon == plan.epsilon``.
+
 Serialisation is JSON (``to_json`` / ``from_json``), never pickle. ``from_json`` validates the
 schema version, the field set, the types and the ranges, and raises
-:class:`~unlearn_theory.errors.InvalidParameterError` naming the offending field.
+:class:`~unlearn_theory.errors.InvalidParameterError` naming the offending field. Schema 2 adds
+the ``spec`` object; a schema-1 file is upgraded on load by rebuilding the spec from its method,
+inputs, noise_std and steps (or refused with a message saying how to re-plan).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import InvalidParameterError
+from ._version import __version__
+from .bounds import BoundKind, certifies
+from .errors import InvalidParameterError, UnlearnError
+from .methods import MethodSpec, get_method, spec_from_dict
 
 __all__ = ["UnlearningPlan", "SCHEMA_VERSION", "BOUND_KINDS"]
 
-SCHEMA_VERSION = 1
-BOUND_KINDS = ("exact", "upper")  # only these may certify
+SCHEMA_VERSION = 2
+#: the bound kinds a plan may report: those that certify (bounds.certifies)
+BOUND_KINDS = tuple(kind.value for kind in BoundKind if certifies(kind))
 _ACCOUNTING = ("tight", "paper")
 
 
 def _library_version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -81,6 +88,8 @@ class UnlearningPlan:
     inputs : every argument the planner received. details : method-specific extras (coefficient,
         order, steps_per_block, noise_multiplier, ...). alternatives : for "auto", the other
         methods considered. notes : human-readable remarks (side conditions, flags).
+    spec : the method's spec (the complete configuration; JSON: its ``to_dict()``), or None for
+        a plan built by hand.
     """
 
     method: str
@@ -101,6 +110,7 @@ class UnlearningPlan:
     notes: tuple = ()
     schema_version: int = SCHEMA_VERSION
     library_version: str = field(default_factory=_library_version)
+    spec: MethodSpec | None = None
 
     def __post_init__(self):
         # Normalise the free-form fields to their JSON form (lists, plain floats, "inf"), so that
@@ -121,6 +131,8 @@ class UnlearningPlan:
             val = self.__dict__[name]
             if _is_real(val):
                 object.__setattr__(self, name, float(val))
+        if isinstance(self.spec, dict):
+            object.__setattr__(self, "spec", spec_from_dict(self.spec))
         _validate_fields(self.__dict__)
 
     # dict fields make the default hash unusable; plans are compared by value.
@@ -128,7 +140,9 @@ class UnlearningPlan:
 
     def to_dict(self) -> dict:
         """Plain-JSON dictionary (floats, ints, strings, lists, dicts; inf as "inf")."""
-        return _jsonable(asdict(self))
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["spec"] = None if self.spec is None else self.spec.to_dict()
+        return _jsonable(out)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """JSON text; ``UnlearningPlan.from_json(p.to_json()) == p``."""
@@ -159,13 +173,15 @@ class UnlearningPlan:
         missing = required - set(data)
         if missing:
             raise InvalidParameterError("plan", sorted(missing), "missing fields in plan JSON")
-        if data["schema_version"] != SCHEMA_VERSION:
+        kwargs = dict(data)
+        if data["schema_version"] == 1:
+            kwargs = _upgrade_schema_1(kwargs)
+        elif data["schema_version"] != SCHEMA_VERSION:
             raise InvalidParameterError(
                 "schema_version",
                 data["schema_version"],
-                f"unsupported plan schema (this library reads version {SCHEMA_VERSION})",
+                f"unsupported plan schema (this library reads versions 1 and {SCHEMA_VERSION})",
             )
-        kwargs = dict(data)
         for name in ("epsilon", "paper_epsilon", "paper_noise_std"):
             if kwargs.get(name) == "inf":
                 kwargs[name] = math.inf
@@ -185,6 +201,35 @@ class UnlearningPlan:
                 "text", str(text)[:60], f"is not valid JSON: {exc}"
             ) from exc
         return cls.from_dict(data)
+
+
+def _upgrade_schema_1(data: dict) -> dict:
+    """A schema-1 plan (no spec) as schema 2: its spec rebuilt from method, inputs, noise, steps."""
+    data = dict(data)
+    method = data.get("method")
+    try:
+        accountant = get_method(method)
+        accepted = accountant.certify_parameters
+        inputs = data.get("inputs") or {}
+        params = {k: val for k, val in inputs.items() if k in accepted and val is not None}
+        for key, val in params.items():
+            if val == "inf":
+                params[key] = math.inf
+        params.pop("noise_multiplier", None)
+        params["noise_std"] = data["noise_std"]
+        params["steps"] = data["steps"]
+        spec = accountant.build_spec(**params)
+    except (UnlearnError, TypeError, ValueError, KeyError) as err:
+        raise InvalidParameterError(
+            "schema_version",
+            1,
+            f"this plan was written with plan schema 1 (no spec) and its spec cannot be rebuilt "
+            f"({err}); re-plan it with unlearn_theory.plan({method!r}, epsilon=..., delta=..., "
+            "**inputs) and save the new plan",
+        ) from None
+    data["spec"] = spec
+    data["schema_version"] = SCHEMA_VERSION
+    return data
 
 
 def _is_real(x) -> bool:
@@ -258,3 +303,10 @@ def _validate_fields(d: dict) -> None:
         f"must be {SCHEMA_VERSION}",
     )
     need(isinstance(d["library_version"], str), "library_version", "must be a string")
+    spec = d["spec"]
+    need(spec is None or isinstance(spec, MethodSpec), "spec", "must be a method spec or null")
+    need(
+        spec is None or spec.method == d["method"],
+        "spec",
+        f"must be a spec of method {d['method']!r}",
+    )

@@ -1,19 +1,20 @@
-"""Monte Carlo audits of each planner method's exact update rule (math.md §6, §5, §12.6 item 6).
+"""Monte Carlo audits of each planner method's exact update rule (docs/theory.md §6, §5, §12.6).
 
 Two chains start from the worst-case points +C0 and -C0 (1-D; block-wise: along block 1 of R^k)
-and run the method's update with the retain-set gradient oracles of two neighbouring worlds; the
-final iterates are the two output laws. Vectorised over runs, in numpy or torch (``device``). The threshold audit (runner.run_audit, Bonferroni, Clopper–Pearson) gives a
+and run the method's own update rule -- ``spec.update_rule()``, executed by
+:mod:`verification.interpreter` -- with the retain-set gradient oracles of two neighbouring
+worlds; the final iterates are the two output laws. Vectorised over runs, in numpy or torch
+(``device``). The threshold audit (runner.run_audit, Bonferroni, Clopper–Pearson) gives a
 certified LOWER bound on epsilon at delta, reported beside the certified UPPER bound of the
 accountant and the exact value where the toy has one. A correct accountant satisfies
 lower <= certified; a simulation with a bug (noise reused, wrong noise scale) can violate it.
+The command line (``unlearn audit``) lives in the ``unlearn_cli`` package.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -26,8 +27,10 @@ from unlearn_theory._validate import (
     check_sample_rate,
 )
 from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.methods import MethodSpec, spec_class
+from unlearn_theory.update_rule import UpdateRule
 
-from . import toys
+from . import interpreter, toys
 from .runner import epsilon_lower_curve, run_audit
 
 __all__ = [
@@ -38,8 +41,6 @@ __all__ = [
     "exact_toy",
     "tightness_rows",
     "profile_curves",
-    "add_audit_arguments",
-    "run_audit_command",
     "LOSSES",
     "METHODS",
     "FAULTS",
@@ -53,69 +54,15 @@ METHODS = (
     "dp_sgd_group",
 )
 LOSSES = ("sign", "repel", "quadratic", "logistic", "zero", "saturating")
-FAULTS = ("reuse_noise", "half_noise")
+FAULTS = interpreter.FAULTS
 
 
-class _NumpyOps:
-    def __init__(self, rng):
-        self.rng = rng
-
-    def randn(self, *shape):
-        return self.rng.standard_normal(shape)
-
-    def binomial(self, k, q, n):
-        return self.rng.binomial(k, q, n).astype(float)
-
-    def full(self, shape, value):
-        return np.full(shape, float(value))
-
-    clip = staticmethod(np.clip)
-    sign = staticmethod(np.sign)
-
-    def sigmoid_neg(self, x):  # 1/(1 + e^x)
-        return 1.0 / (1.0 + np.exp(np.clip(x, -700, 700)))
-
-    def to_numpy(self, x):
-        return x
-
-
-class _TorchOps:
-    def __init__(self, seed_seq, device):
-        self.g, self.torch = toys._torch_generator(seed_seq, device)
-        self.device = device
-
-    def randn(self, *shape):
-        t = self.torch
-        return t.randn(shape, generator=self.g, device=self.device, dtype=t.float64)
-
-    def binomial(self, k, q, n):
-        t = self.torch
-        cnt = t.full((n,), float(k), device=self.device, dtype=t.float64)
-        prob = t.full((n,), float(q), device=self.device, dtype=t.float64)
-        return t.binomial(cnt, prob, generator=self.g)
-
-    def full(self, shape, value):
-        return self.torch.full(shape, float(value), device=self.device, dtype=self.torch.float64)
-
-    def clip(self, x, lo, hi):
-        return self.torch.clamp(x, lo, hi)
-
-    def sign(self, x):
-        return self.torch.sign(x)
-
-    def sigmoid_neg(self, x):
-        return self.torch.sigmoid(-x)
-
-    def to_numpy(self, x):
-        return x.detach().to("cpu").numpy()
-
-
-def _grad(ops, loss, x, world, clip_gradient, anchor):
-    """Retain-set gradient oracle g(x) (1-D, per coordinate).
+def _field(b, loss, x, world, clip_gradient, anchor):
+    """Retain-set gradient field g(x), per coordinate, on backend ``b``.
 
     After deletion both worlds train on the SAME retain set, so every loss but "saturating" is
     one oracle shared by both worlds; the worlds differ only in their start:
-    - "sign": g(x) = C1 sign(x - a), the non-smooth field of math.md §12.6 item 6;
+    - "sign": g(x) = C1 sign(x - a), the non-smooth field of docs/theory.md §12.6 item 6;
     - "repel": g(x) = -C1 sign(x - a): pushes chains that straddle a apart by the full
       2 gamma C1 allowance per step;
     - "quadratic": g = x - a; "logistic": g = -C1/(1 + e^{x - a}); "zero": g = 0;
@@ -125,34 +72,50 @@ def _grad(ops, loss, x, world, clip_gradient, anchor):
     """
     if loss == "saturating":
         s = 1.0 if world == 1 else -1.0
-        return ops.full(x.shape, -s * 2.0 * clip_gradient)
+        return b.full(b.shape(x), -s * 2.0 * clip_gradient)
     if loss == "quadratic":
         return x - anchor
     if loss == "logistic":
-        return -clip_gradient * ops.sigmoid_neg(x - anchor)
+        return -clip_gradient * b.sigmoid_neg(x - anchor)
     if loss == "sign":
-        return clip_gradient * ops.sign(x - anchor)
+        return clip_gradient * b.sign(x - anchor)
     if loss == "repel":
-        return -clip_gradient * ops.sign(x - anchor)
+        return -clip_gradient * b.sign(x - anchor)
     if loss == "zero":
         return 0.0 * x
     raise InvalidParameterError("loss", loss, f"must be one of {LOSSES}")
+
+
+#: Audit setup (not dynamics): methods whose world-1 model was trained on the forget set itself
+#: (DP-SGD + group privacy: add/remove adjacency, both worlds start at 0 and world 1 holds the
+#: forget records). The unlearning methods start the two worlds at the worst-case pair
+#: +-C0 e_1 and train both on the same retain set.
+_TRAINED_ON_FORGET_SET = frozenset({"dp_sgd_group"})
 
 
 @dataclass
 class MethodChains:
     """Vectorised simulator of the two worlds of one method's exact update rule.
 
-    - output_perturbation: x = +-C0 + N(0, s^2).
-    - gradient_clipping: x_0 = +-C0; x <- rho x - gamma Pi_{C1}(g(x)) + N(0, s^2), T steps.
-    - model_clipping: x_0 = +-C0 (+ N(0, s0^2)); x <- Pi_{C2}(rho x - gamma g(x)) + N(0, s^2).
-    - blockwise_gradient_clipping: R^k, coordinate blocks, start -+C0 e_1; phase i runs
-      T_b = steps/blocks gradient-clipping steps on coordinate i only, noise s on it.
-    - dp_sgd_group: x_0 = 0; T steps x <- x - gamma(Pi_{C1} g(x) - C1 J_t + s xi), with
-      J_t ~ Bin(forget_size, sample_rate) forget-set records (aligned, at the clip) in world 1
-      and J_t = 0 in world 0 (add/remove, Poisson sampling).
-    rho = 1 - gamma lambda. ``fault`` injects a bug: "reuse_noise" (one noise draw reused at
-    every step) or "half_noise" (noise_std / 2). Output: (n,) or (n, blocks) arrays.
+    The dynamics are the method's own: :meth:`spec` builds the method's spec
+    (:mod:`unlearn_theory.methods`) from these fields and :mod:`verification.interpreter` runs
+    ``spec.update_rule()`` on n chains, with the retain-set gradient field ``loss`` as oracle.
+    What the audit sets up itself is only the two worlds:
+
+    - the unlearning methods start from the worst-case pair x_0 = +-C0 e_1 (1-D, or block 1 of
+      R^k for block-wise) and both worlds train on the same retain set;
+    - dp_sgd_group (add/remove adjacency, Poisson sampling): both worlds start at 0; world 1
+      holds the forget_size forget records, each in a step's batch with probability
+      sample_rate and contributing -C1 (aligned, at the clip); world 0 holds none.
+
+    For reference, the rules run are: output_perturbation x = +-C0 + N(0, s^2);
+    gradient_clipping x <- rho x - gamma Pi_{C1}(g(x)) + N(0, s^2), T steps; model_clipping
+    x <- Pi_{C2}(rho x - gamma g(x)) + N(0, s^2) after an optional N(0, s0^2); block-wise: phase
+    i runs steps/blocks gradient-clipping steps on coordinate i only; dp_sgd_group
+    x <- x - gamma(Pi_{C1} g(x) - C1 J_t + s xi), J_t ~ Bin(forget_size, sample_rate) in world 1
+    (rho = 1 - gamma lambda). ``steps`` is ignored (set to 0) for output perturbation.
+    ``fault`` injects a bug: "reuse_noise" (one noise draw reused at every step) or
+    "half_noise" (every noise std halved). Output: (n,) or (n, blocks) arrays.
     """
 
     method: str
@@ -180,6 +143,8 @@ class MethodChains:
             raise InvalidParameterError("fault", self.fault, f"must be None or one of {FAULTS}")
         check_positive("noise_std", self.noise_std)
         check_int("steps", self.steps, minimum=0 if self.method == "output_perturbation" else 1)
+        if self.method == "output_perturbation":
+            self.steps = 0  # one draw, no steps: what runs is what the params report
         check_positive("clip_initial", self.clip_initial)
         check_nonnegative("clip_gradient", self.clip_gradient)
         check_positive("clip_model", self.clip_model)
@@ -197,53 +162,62 @@ class MethodChains:
         if self.method == "blockwise_gradient_clipping" and self.steps % self.blocks:
             raise InvalidParameterError("steps", self.steps, "must be a multiple of blocks")
 
-    # -- simulation -------------------------------------------------------------------------
-    def _world(self, n, ops, world):
-        s = self.noise_std / 2.0 if self.fault == "half_noise" else self.noise_std
-        sgn = 1.0 if world == 1 else -1.0
-        gam, c1, loss, a = self.learning_rate, self.clip_gradient, self.loss, self.anchor
-        rho = 1.0 - gam * self.weight_decay
-        m = self.method
-        if m == "output_perturbation":
-            return ops.full((n,), sgn * self.clip_initial) + s * ops.randn(n)
-        if m == "blockwise_gradient_clipping":
-            k = self.blocks
-            reused = ops.randn(n) if self.fault == "reuse_noise" else None
-            cols = [ops.full((n,), sgn * self.clip_initial)]
-            cols += [ops.full((n,), 0.0) for _ in range(k - 1)]
-            for i in range(k):
-                x = cols[i]
-                for _ in range(self.steps // k):
-                    g = ops.clip(_grad(ops, loss, x, world, c1, a), -c1, c1)
-                    xi = reused if reused is not None else ops.randn(n)
-                    x = rho * x - gam * g + s * xi
-                cols[i] = x
-            if isinstance(ops, _NumpyOps):
-                return np.stack(cols, axis=1)
-            return ops.torch.stack(cols, dim=1)
-        x = ops.full((n,), 0.0 if m == "dp_sgd_group" else sgn * self.clip_initial)
-        if m == "model_clipping" and self.initial_noise_std:
-            x = x + self.initial_noise_std * ops.randn(n)
-        reused = ops.randn(n) if self.fault == "reuse_noise" else None
-        for _ in range(self.steps):
-            g = _grad(ops, loss, x, world, c1, a)
-            xi = reused if reused is not None else ops.randn(n)
-            if m == "gradient_clipping":
-                x = rho * x - gam * ops.clip(g, -c1, c1) + s * xi
-            elif m == "model_clipping":
-                x = ops.clip(rho * x - gam * g, -self.clip_model, self.clip_model) + s * xi
-            else:  # dp_sgd_group
-                j = ops.binomial(self.forget_size, self.sample_rate, n) if world == 1 else 0.0
-                x = x - gam * (ops.clip(g, -c1, c1) - c1 * j + s * xi)
-        return x
+    # -- the method's spec and update rule ----------------------------------------------------
+    def spec(self) -> MethodSpec:
+        """The method's spec with these fields (the spec's own names; derived: steps_per_block
+        = steps/blocks and noise_multiplier = noise_std/clip_gradient)."""
+        cls = spec_class(self.method)
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["steps_per_block"] = self.steps // self.blocks
+        if self.clip_gradient > 0:
+            values["noise_multiplier"] = self.noise_std / self.clip_gradient
+        names = cls.field_names()
+        return cls.from_params(**{k: val for k, val in values.items() if k in names})
+
+    def update_rule(self) -> UpdateRule:
+        return self.spec().update_rule()
+
+    def _oracle(self, x, world, ctx):
+        """Retain-set field, each example clipped if the op says so, and this world's sampled
+        forget records (-C1 each along e_1: aligned, at the clip)."""
+        b = ctx.backend
+        g = _field(b, self.loss, x, world, self.clip_gradient, self.anchor)
+        clip = ctx.op.per_example_clip
+        if clip is not None:
+            g = ctx.clip_rows(g, clip)
+        if ctx.sampled_records is not None:
+            if clip is None:
+                raise InvalidParameterError(
+                    "per_example_clip", None, "forget records sit at the per-example clip"
+                )
+            g = g - (clip * ctx.sampled_records) * b.unit_row(b.shape(x)[1], 0)
+        return g
+
+    def _world(self, n, backend, world):
+        rule = self.update_rule()
+        d = rule.blocks
+        from_scratch = self.method in _TRAINED_ON_FORGET_SET
+        x0 = backend.full((n, d), 0.0)
+        if not from_scratch:
+            x0[:, 0] = (1.0 if world == 1 else -1.0) * self.clip_initial
+        x = interpreter.run(
+            rule,
+            x0,
+            self._oracle,
+            world=world,
+            backend=backend,
+            fault=self.fault,
+            forget_records=self.forget_size if (from_scratch and world == 1) else 0,
+        )
+        return x[:, 0] if d == 1 else x
 
     def sample(self, n, rng):
-        ops = _NumpyOps(rng)
-        return self._world(n, ops, 0), self._world(n, ops, 1)
+        b = interpreter.NumpyBackend(rng)
+        return self._world(n, b, 0), self._world(n, b, 1)
 
     def sample_torch(self, n, seed_seq, device):
-        ops = _TorchOps(seed_seq, device)
-        return ops.to_numpy(self._world(n, ops, 0)), ops.to_numpy(self._world(n, ops, 1))
+        b = interpreter.TorchBackend.from_seed_sequence(seed_seq, device)
+        return b.to_numpy(self._world(n, b, 0)), b.to_numpy(self._world(n, b, 1))
 
     def score(self, x):
         """Pre-registered test statistic: the output itself (1-D); block-wise: the
@@ -301,7 +275,8 @@ def _certify(chains: MethodChains, delta):
     key = (chains.method, float(delta), tuple(sorted(kw.items())))
     if key not in _CERTIFY_CACHE:
         res = certify(chains.method, delta=delta, **kw)
-        _CERTIFY_CACHE[key] = (float(res), f"certify: {res.accountant} [{res.kind}]")
+        accountant = getattr(res, "accountant", None) or getattr(res, "source", "")
+        _CERTIFY_CACHE[key] = (float(res), f"certify: {accountant} [{str(res.kind)}]")
     return _CERTIFY_CACHE[key]
 
 
@@ -496,106 +471,6 @@ def tightness_rows(*, delta=1e-5):
             }
         )
     return rows
-
-
-def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``unlearn audit METHOD ...`` (the CLI imports this lazily)."""
-    parser.add_argument("method", choices=METHODS, help="method whose update rule is simulated")
-    parser.add_argument("--delta", type=float, default=1e-3)
-    parser.add_argument("--noise-std", dest="noise_std", type=float, required=True)
-    parser.add_argument("--steps", type=int, default=None, help="default: 1 (0 for output)")
-    parser.add_argument("--clip-initial", dest="clip_initial", type=float, default=1.0)
-    parser.add_argument("--clip-gradient", dest="clip_gradient", type=float, default=1.0)
-    parser.add_argument("--clip-model", dest="clip_model", type=float, default=1.0)
-    parser.add_argument("--learning-rate", dest="learning_rate", type=float, default=0.1)
-    parser.add_argument("--weight-decay", dest="weight_decay", type=float, default=0.0)
-    parser.add_argument("--initial-noise-std", dest="initial_noise_std", type=float, default=None)
-    parser.add_argument("--blocks", type=int, default=1)
-    parser.add_argument("--sample-rate", dest="sample_rate", type=float, default=1.0)
-    parser.add_argument("--forget-size", dest="forget_size", type=int, default=1)
-    parser.add_argument("--loss", choices=LOSSES, default="sign", help="retain-set gradient field")
-    parser.add_argument("--anchor", type=float, default=0.0, help="a in g(x) = C1 sign(x - a)")
-    parser.add_argument("--samples", type=int, default=1_000_000, help="draws per world")
-    parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--min-epsilon",
-        dest="min_epsilon",
-        type=float,
-        default=None,
-        help="required lower bound; below it the audit reports insufficient precision",
-    )
-    parser.add_argument("--device", default=None, help="torch device (e.g. cpu, cuda)")
-    parser.add_argument(
-        "--inject-fault",
-        dest="fault",
-        choices=FAULTS,
-        default=None,
-        help="simulate a buggy loop (to see the audit catch it)",
-    )
-    parser.add_argument("--plot", default=None, help="write a privacy-profile PNG here")
-    parser.add_argument(
-        "--tightness",
-        action="store_true",
-        help="also print the certified/exact table of every method on its exact toy",
-    )
-    parser.add_argument("--json", action="store_true")
-
-
-def run_audit_command(args) -> int:
-    """Run ``unlearn audit METHOD ...``; exit status 0 when consistent, 1 when a violation."""
-    steps = args.steps
-    if steps is None:
-        steps = 0 if args.method == "output_perturbation" else 1
-    out = audit_method(
-        args.method,
-        delta=args.delta,
-        samples=args.samples,
-        seed=args.seed,
-        confidence=args.confidence,
-        min_epsilon=args.min_epsilon,
-        device=args.device,
-        noise_std=args.noise_std,
-        steps=steps,
-        clip_initial=args.clip_initial,
-        clip_gradient=args.clip_gradient,
-        clip_model=args.clip_model,
-        learning_rate=args.learning_rate,
-        weight_decay=check_nonnegative("weight_decay", args.weight_decay),
-        initial_noise_std=args.initial_noise_std,
-        blocks=args.blocks,
-        sample_rate=args.sample_rate,
-        forget_size=args.forget_size,
-        loss=args.loss,
-        anchor=args.anchor,
-        fault=args.fault,
-    )
-    if args.plot:
-        from .report import plot_audit
-
-        plot_audit(out, path=args.plot)
-    rows = tightness_rows(delta=args.delta) if getattr(args, "tightness", False) else None
-    if args.json:
-        from .report import audit_report
-
-        print(json.dumps(audit_report([out], tightness=rows), indent=2))
-    else:
-        lo = "n/a" if out["epsilon_lower"] is None else f"{out['epsilon_lower']:.4f}"
-        ex = "n/a" if out["epsilon_exact"] is None else f"{out['epsilon_exact']:.4f}"
-        print(f"audit {out['method']} (loss={out['loss']}) at delta={out['delta']:g}")
-        print(
-            f"  empirical lower bound ({out['confidence']:.0%}, {out['samples']} samples/side): {lo}"
-        )
-        print(f"  exact epsilon:      {ex}")
-        print(f"  certified epsilon:  {out['epsilon_certified']:.4f}  [{out['certified_source']}]")
-        print(f"  consistent (lower <= certified): {out['consistent']}  status={out['status']}")
-        if out["message"]:
-            print(f"  {out['message']}")
-        if rows:
-            from .report import tightness_table
-
-            print(tightness_table(rows))
-    return 0 if out["consistent"] else 1
 
 
 def profile_curves(out, *, deltas=None):

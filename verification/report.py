@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from .audit import profile_curves
+
 __all__ = ["to_json", "tightness_table", "plot_profile", "plot_audit", "audit_report"]
 
 
@@ -67,8 +69,6 @@ def plot_audit(out, *, path=None, deltas=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .audit import profile_curves
 
     c = profile_curves(out, deltas=deltas)
     fig, ax = plt.subplots(figsize=(5, 3.5))

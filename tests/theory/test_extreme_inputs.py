@@ -142,7 +142,7 @@ def test_model_clipping_recursions_never_nan_when_contraction_is_total(kw):
             out = fn(epsilon=1.0, steps=5, **kw)
         assert not np.any(np.isnan(out)) and np.all(out <= 0.0)
     res = certify("model_clipping", delta=1e-100, steps=3, learning_rate=0.09, **kw)
-    assert math.isfinite(res) and res >= 0.0
+    assert math.isfinite(res.epsilon) and res.epsilon >= 0.0
 
 
 _pos = st.one_of(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from unlearn_theory import langevin as L
 from unlearn_theory import planning
 from unlearn_theory.errors import InvalidParameterError
-from unlearn_theory.langevin_method import LangevinAccountant
+from unlearn_theory.methods.langevin import Langevin as LangevinAccountant
 
 BASE = dict(
     learning_rate=0.1, strong_convexity=1.0, smoothness=2.0, lipschitz=1.0, dataset_size=100

@@ -230,7 +230,7 @@ def test_joint_plans_certify_and_need_less_noise():
             allocation="joint",
             **kw,
         )
-        assert e <= 1.0
+        assert e.epsilon <= 1.0
         # λ = 0: T* and σ_b² scale as C0 (math.md §6.4), so joint σ_b is k^{-1/4} of per-block
         assert joint.noise_std == pytest.approx(per.noise_std * k**-0.25, rel=2e-2)
     with pytest.raises(InvalidParameterError, match="allocation"):

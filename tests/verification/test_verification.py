@@ -3,7 +3,6 @@ audits catch injected bugs, bad input."""
 
 from __future__ import annotations
 
-import argparse
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -240,75 +239,6 @@ def test_torch_and_numpy_simulators_agree_in_law():
     a0, a1 = ch.sample(100_000, np.random.default_rng(0))
     b0, b1 = ch.sample_torch(100_000, np.random.SeedSequence(1), "cpu")
     assert stats.ks_2samp(a0, b0).pvalue > 1e-4 and stats.ks_2samp(a1, b1).pvalue > 1e-4
-
-
-def test_cli_help_and_audit_command(tmp_path):
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-m", "unlearn_theory.cli", "audit", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if out.returncode != 0 or "--noise-std" not in out.stdout:
-        from unlearn_theory import cli
-
-        with pytest.raises(SystemExit) as ex:
-            cli.main(["audit", "--help"])
-        assert ex.value.code == 0
-    p = argparse.ArgumentParser()
-    audit.add_audit_arguments(p)
-    args = p.parse_args(
-        [
-            "model_clipping",
-            "--noise-std",
-            "1",
-            "--steps",
-            "5",
-            "--learning-rate",
-            "1",
-            "--clip-gradient",
-            "2",
-            "--loss",
-            "repel",
-            "--samples",
-            "50000",
-            "--plot",
-            str(tmp_path / "a.png"),
-        ]
-    )
-    assert audit.run_audit_command(args) == 0
-    assert (tmp_path / "a.png").exists()
-    args = p.parse_args(
-        [
-            "model_clipping",
-            "--noise-std",
-            "1",
-            "--steps",
-            "6",
-            "--learning-rate",
-            "1",
-            "--clip-gradient",
-            "2",
-            "--loss",
-            "repel",
-            "--samples",
-            "50000",
-            "--inject-fault",
-            "reuse_noise",
-        ]
-    )
-    assert audit.run_audit_command(args) == 1
-
-
-def test_cli_hooks(capsys):
-    p = argparse.ArgumentParser()
-    audit.add_audit_arguments(p)
-    args = p.parse_args(["output_perturbation", "--noise-std", "2", "--samples", "20000", "--json"])
-    assert audit.run_audit_command(args) == 0
-    assert '"epsilon_certified"' in capsys.readouterr().out
 
 
 def test_report_json_table_and_plot(tmp_path):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from .. import _validate as v
+from .. import subspace
+from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError
 from ..update_rule import (
     AddNoise,
@@ -22,9 +24,12 @@ from ..update_rule import (
     UpdateRule,
     WeightDecay,
 )
+from .accountant import MethodAccountant, PlanDraft, require
 from .base import MethodSpec
+from .gradient_clipping import DEFAULT_MAX_STEPS, problem_parameters
+from .registry import register_method
 
-__all__ = ["BlockwiseGradientClippingSpec", "ALLOCATIONS"]
+__all__ = ["BlockwiseGradientClippingSpec", "BlockwiseGradientClipping", "ALLOCATIONS"]
 
 ALLOCATIONS = ("per_block", "joint")
 
@@ -101,3 +106,171 @@ class BlockwiseGradientClippingSpec(MethodSpec):
                 "block i; weight decay is applied after clipping",
             ),
         )
+
+
+def _steps_per_block(blocks, steps, steps_per_block):
+    """T_b from ``steps_per_block`` or from the total ``steps`` (a multiple of ``blocks``)."""
+    if steps_per_block is not None:
+        per_block = v.check_int("steps_per_block", steps_per_block, minimum=1)
+        if steps is not None and steps != blocks * per_block:
+            raise InvalidParameterError("steps", steps, "must equal blocks * steps_per_block")
+        return per_block
+    if steps is None:
+        return None
+    steps = v.check_int("steps", steps, minimum=1)
+    if steps % blocks:
+        raise InvalidParameterError(
+            "steps", steps, f"total steps must be a multiple of blocks={blocks}"
+        )
+    return steps // blocks
+
+
+class BlockwiseGradientClipping(MethodAccountant):
+    """Block-wise gradient clipping (Dolgova & Stich 2026, arXiv 2601.05134).
+
+    Tight accounting: each block's gradient-clipping curve, composed over the blocks
+    (:func:`unlearn_theory.subspace.blockwise_epsilon`), with the published per-block allocation
+    of the initial distance or the proved joint one (docs/blockwise_joint_allocation.md). Paper
+    accounting: the authors' code (σ for the real T*, run with ⌊T*⌋ steps per block),
+    re-certified. ``steps`` (total) is accepted in place of ``steps_per_block``.
+    """
+
+    name = "blockwise_gradient_clipping"
+    spec_class = BlockwiseGradientClippingSpec
+    plan_parameters = frozenset({"steps", "max_steps"})
+    description = "gradient clipping run one orthogonal block at a time (Dolgova & Stich 2026)"
+    auto_priority = 3
+    auto_required = ("clip_initial", "clip_gradient", "learning_rate", "blocks")
+
+    def build_spec(self, **params):
+        blocks = v.check_int("blocks", require(params, "blocks", self.name), minimum=1)
+        params = dict(params)
+        steps = params.pop("steps", None)
+        params["steps_per_block"] = _steps_per_block(blocks, steps, params.get("steps_per_block"))
+        return super().build_spec(**params)
+
+    @property
+    def certify_parameters(self):
+        return super().certify_parameters | {"steps"}
+
+    def certify_spec(self, spec, *, delta):
+        eps, accountant, order = subspace.blockwise_epsilon(
+            delta=delta,
+            noise_std=spec.noise_std,
+            blocks=spec.blocks,
+            steps_per_block=spec.steps_per_block,
+            allocation=spec.allocation,
+            clip_initial=spec.clip_initial,
+            clip_gradient=spec.clip_gradient,
+            learning_rate=spec.learning_rate,
+            weight_decay=spec.weight_decay,
+        )
+        return self.certified(
+            spec,
+            eps,
+            delta=delta,
+            accountant=accountant,
+            order=order,
+            details={
+                "steps_per_block": spec.steps_per_block,
+                "blocks": spec.blocks,
+                "allocation": spec.allocation,
+            },
+        )
+
+    def plan(self, *, epsilon, delta, accounting, **params):
+        problem = problem_parameters(params, self.name)
+        blocks = v.check_int("blocks", require(params, "blocks", self.name), minimum=1)
+        if "noise_std" in params:
+            raise InvalidParameterError("noise_std", params["noise_std"], "the planner chooses it")
+        per_block = _steps_per_block(blocks, params.get("steps"), params.get("steps_per_block"))
+        max_steps = v.check_int("max_steps", params.get("max_steps", DEFAULT_MAX_STEPS), minimum=1)
+        allocation = subspace.check_allocation(params.get("allocation", "per_block"))
+        if accounting == "paper" and allocation != "per_block":
+            raise InvalidParameterError(
+                "allocation", allocation, "paper mode reproduces the per-block allocation"
+            )
+        inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
+        notes = [
+            "noise cadence: fresh N(0, noise_std^2 I) on the active block at every step; "
+            "steps = blocks * steps_per_block"
+        ]
+
+        def certify_at(noise_std, steps_per_block):
+            spec = BlockwiseGradientClippingSpec(
+                noise_std=noise_std,
+                blocks=blocks,
+                steps_per_block=steps_per_block,
+                allocation=allocation,
+                **problem,
+            )
+            return self.certify(spec, delta=delta)
+
+        paper = None
+        try:
+            paper = subspace.dolgova_stich_schedule(
+                epsilon=epsilon, delta=delta, blocks=blocks, **problem
+            )
+        except InvalidParameterError as err:
+            if accounting == "paper":
+                raise
+            notes.append(f"paper-mode noise undefined: {err}")
+        if accounting == "paper":
+            run_per_block = paper["steps_per_block"] if per_block is None else per_block
+            certified = certify_at(paper["noise_std"], run_per_block)
+            notes.append(
+                f"paper mode: code's sigma for real T*={paper['real_steps']:.6g}, run with "
+                f"steps_per_block={run_per_block} (floored)"
+            )
+            return PlanDraft(
+                spec=certified.spec,
+                certified=certified,
+                accounting="paper",
+                target_epsilon=epsilon,
+                inputs=inputs,
+                paper_noise_std=paper["noise_std"],
+                paper_epsilon=certified.epsilon,
+                details={"real_steps": paper["real_steps"]},
+                notes=tuple(notes),
+            )
+        schedule = subspace.blockwise_schedule(
+            epsilon=epsilon,
+            delta=delta,
+            blocks=blocks,
+            steps_per_block=per_block,
+            max_steps_per_block=max_steps,
+            allocation=allocation,
+            **problem,
+        )
+        _, certified = calibrate_decreasing(
+            lambda x: certify_at(x, schedule.steps_per_block),
+            epsilon,
+            schedule.noise_std,
+            what=self.name,
+        )
+        paper_noise = paper_epsilon = None
+        if paper is not None:
+            paper_noise = paper["noise_std"]
+            paper_epsilon = certify_at(paper_noise, paper["steps_per_block"]).epsilon
+        if allocation == "joint":
+            notes.append(
+                "joint allocation: the blocks share the initial-distance ball (sum of squared "
+                "block gaps <= (2 clip_initial)^2); docs/blockwise_joint_allocation.md"
+            )
+        return PlanDraft(
+            spec=certified.spec,
+            certified=certified,
+            accounting="tight",
+            target_epsilon=epsilon,
+            inputs=inputs,
+            paper_noise_std=paper_noise,
+            paper_epsilon=paper_epsilon,
+            details={
+                "per_block_coefficient": schedule.per_block_coefficient,
+                "total_coefficient": schedule.total_coefficient,
+            },
+            notes=tuple(notes),
+        )
+
+
+register_method(BlockwiseGradientClipping())

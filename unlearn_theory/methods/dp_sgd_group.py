@@ -9,12 +9,22 @@ rate q, clip each example's gradient to C1, sum, add N(0, (zC1)²I), step.
 from __future__ import annotations
 
 import dataclasses
+import math
+
+import numpy as np
+from scipy.optimize import brentq
 
 from .. import _validate as v
+from .. import dp_sgd, group, renyi
+from ..calibration import calibrate_decreasing
+from ..errors import InvalidParameterError, NumericalPrecisionError
+from ..pld import PrivacyLossDistribution
 from ..update_rule import Gradient, GradientNoise, GradientStep, Phase, UpdateRule
+from .accountant import MethodAccountant, PlanDraft
 from .base import MethodSpec
+from .registry import register_method
 
-__all__ = ["DPSGDGroupSpec"]
+__all__ = ["DPSGDGroupSpec", "DPSGDGroup"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,3 +87,180 @@ class DPSGDGroupSpec(MethodSpec):
             )
             + (("learning_rate not given: 1.0 shown",) if self.learning_rate is None else ()),
         )
+
+
+def _rdp_group_epsilon(rdp, forget_size, log_target) -> float:
+    """Smallest per-record ε' (RDP route) with log δ'(ε') + log Σ_{i<k} e^{iε'} ≤ log δ.
+
+    Any evaluated ε' meeting the condition certifies (soundness does not need monotonicity);
+    the scan + Brent refinement only makes it small. Returns +inf if none is found.
+    """
+
+    def excess(per_record):
+        log_delta, _ = renyi.to_log_delta(dp_sgd.RDP_ORDERS, rdp, epsilon=per_record)
+        return log_delta + group.log_group_delta_factor(per_record, forget_size) - log_target
+
+    previous = 0.0
+    for per_record in np.geomspace(1e-4, 64.0, 40):
+        if excess(per_record) <= 0.0:
+            low, high = previous, float(per_record)
+            if excess(low) > 0.0 and high - low > 1e-6 * high:
+                try:
+                    root = brentq(excess, low, high, xtol=1e-7 * high, maxiter=100)
+                    for candidate in (root, root * (1 + 1e-6), root * (1 + 1e-4)):
+                        if candidate < high and excess(candidate) <= 0.0:
+                            return candidate
+                except (ValueError, RuntimeError):  # pragma: no cover
+                    pass
+            return high
+        previous = float(per_record)
+    return math.inf
+
+
+class DPSGDGroup(MethodAccountant):
+    """Baseline: train with DP-SGD, then group privacy over the forget set (docs/theory.md §7.2).
+
+    Per-record accounting of T Poisson-subsampled Gaussian steps (add/remove adjacency) by the
+    library's DP-SGD accountant (:mod:`unlearn_theory.dp_sgd`: its RDP grid, RDP curve and PLD);
+    group privacy over k = forget_size records by the exact geometric-sum form
+    δ_k = δ'·Σ_{i<k} e^{iε'} (:mod:`unlearn_theory.group`). Tight mode splits the budget exactly
+    (ε' = ε/k, δ' = δ(e^{ε'} − 1)/(e^{kε'} − 1)); paper mode reproduces the authors' split
+    δ' = δ·e^{−(k−1)ε'} (which drops a factor 1/k, docs/theory.md §13.4) and re-certifies.
+    Shuffled fixed-size batches are NOT certified (Poisson sampling only).
+    """
+
+    name = "dp_sgd_group"
+    spec_class = DPSGDGroupSpec
+    description = "baseline: train with DP-SGD (Poisson, add/remove), group privacy over D_f"
+    auto_required = ("sample_rate", "steps", "forget_size")
+    #: auto hint: never compared (its noise is spent during training, not unlearning)
+    auto_compare = False
+    auto_not_compared_reason = (
+        "baseline not compared: its noise is added during training, not during unlearning "
+        "(plan it explicitly)"
+    )
+
+    def build_spec(self, **params):
+        params = dict(params)
+        noise_std = params.pop("noise_std", None)
+        if params.get("noise_multiplier") is None and noise_std is not None:
+            clip_gradient = v.check_positive("clip_gradient", params.get("clip_gradient", 1.0))
+            params["noise_multiplier"] = v.check_positive("noise_std", noise_std) / clip_gradient
+        if params.get("noise_multiplier") is None:
+            raise InvalidParameterError(
+                "noise_std", None, "give noise_std (= noise_multiplier * clip_gradient)"
+            )
+        return super().build_spec(**params)
+
+    @property
+    def certify_parameters(self):
+        return super().certify_parameters | {"noise_std"}
+
+    def certify_spec(self, spec, *, delta):
+        z, q, steps, forget_size = (
+            spec.noise_multiplier,
+            spec.sample_rate,
+            spec.steps,
+            spec.forget_size,
+        )
+        log_target = math.log(delta)
+        rdp = dp_sgd.rdp_curve(sample_rate=q, noise_multiplier=z, steps=steps)
+        per_record = _rdp_group_epsilon(rdp, forget_size, log_target)
+        route = "rdp"
+        if math.isfinite(per_record):
+            # PLD refinement: ε_P(δ/F(ε_R)) ≤ ε_R implies F(ε_P) ≤ F(ε_R), so ε_P certifies;
+            # iterating keeps certifying: each new ε_P is below the previous one.
+            try:
+                pld = PrivacyLossDistribution.from_subsampled_gaussian(
+                    sample_rate=q, noise_multiplier=z
+                ).self_compose(steps)
+                for _ in range(3):
+                    log_record_delta = log_target - group.log_group_delta_factor(
+                        per_record, forget_size
+                    )
+                    pld_epsilon = float(pld.epsilon(math.exp(log_record_delta), lower=False).upper)
+                    if not pld_epsilon < per_record:
+                        break
+                    improvement = per_record - pld_epsilon
+                    per_record, route = pld_epsilon, "pld"
+                    if improvement <= 1e-4 * per_record:
+                        break
+            except (NumericalPrecisionError, InvalidParameterError):
+                pass
+        if not math.isfinite(per_record):
+            raise NumericalPrecisionError("no finite group epsilon is certified")
+        return self.certified(
+            spec,
+            forget_size * per_record,
+            delta=delta,
+            accountant=f"dp_sgd({route}, Poisson, add/remove)+group_privacy(geometric sum)",
+            details={
+                "per_record_epsilon": per_record,
+                "noise_multiplier": z,
+                "forget_size": forget_size,
+            },
+        )
+
+    def plan(self, *, epsilon, delta, accounting, **params):
+        if "noise_std" in params or "noise_multiplier" in params:
+            raise InvalidParameterError(
+                "noise_std", params.get("noise_std"), "the planner chooses it"
+            )
+        for key in ("sample_rate", "forget_size", "steps"):
+            if params.get(key) is None:
+                raise InvalidParameterError(key, None, f"is required for method {self.name!r}")
+        q = v.check_sample_rate(params["sample_rate"])
+        forget_size = v.check_int("forget_size", params["forget_size"], minimum=1)
+        clip_gradient = v.check_positive("clip_gradient", params.get("clip_gradient", 1.0))
+        steps = v.check_int("steps", params["steps"], minimum=1)
+        inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
+        notes = ["Poisson sampling, add/remove adjacency; shuffled batches are not certified"]
+        if accounting == "paper":
+            record_epsilon, record_delta = group.stair_lab_split(epsilon, delta, forget_size)
+            notes.append(
+                "paper mode: the authors' split delta' = delta*exp(-(k-1)*epsilon/k) (drops 1/k, "
+                "docs/theory.md §13.4), re-certified with the exact group-privacy sum"
+            )
+        else:
+            record_epsilon, record_delta = group.split_group_budget(epsilon, delta, forget_size)
+            notes.append(
+                "paper-mode noise not computed in tight mode (cost); use accounting='paper'"
+            )
+        z = dp_sgd.dp_sgd_noise_multiplier_coarse(
+            epsilon=record_epsilon, delta=record_delta, sample_rate=q, steps=steps
+        )
+
+        def certify_at(noise_multiplier):
+            spec = DPSGDGroupSpec(
+                sample_rate=q,
+                steps=steps,
+                forget_size=forget_size,
+                noise_multiplier=noise_multiplier,
+                clip_gradient=clip_gradient,
+                learning_rate=params.get("learning_rate"),
+            )
+            return self.certify(spec, delta=delta)
+
+        if accounting == "tight":
+            z, certified = calibrate_decreasing(certify_at, epsilon, z, what=self.name)
+        else:
+            certified = certify_at(z)
+        paper = accounting == "paper"
+        return PlanDraft(
+            spec=certified.spec,
+            certified=certified,
+            accounting=accounting,
+            target_epsilon=epsilon,
+            inputs=inputs,
+            paper_noise_std=certified.spec.noise_std if paper else None,
+            paper_epsilon=certified.epsilon if paper else None,
+            details={
+                "noise_multiplier": z,
+                "per_record_epsilon_target": record_epsilon,
+                "per_record_delta": record_delta,
+            },
+            notes=tuple(notes),
+        )
+
+
+register_method(DPSGDGroup())

@@ -13,11 +13,15 @@ from __future__ import annotations
 import dataclasses
 
 from .. import _validate as v
+from .. import langevin
+from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError
 from ..update_rule import AddNoise, Gradient, GradientStep, Phase, ProjectBall, UpdateRule
+from .accountant import MethodAccountant, PlanDraft
 from .base import MethodSpec
+from .registry import register_method
 
-__all__ = ["LangevinSpec", "ROUTES"]
+__all__ = ["LangevinSpec", "Langevin", "ROUTES"]
 
 ROUTES = ("pabi", "lsi")
 
@@ -101,3 +105,150 @@ class LangevinSpec(MethodSpec):
                 "is onto the ball of radius R, after the noise",
             ),
         )
+
+
+_PROBLEM_KEYS = (
+    "learning_rate",
+    "strong_convexity",
+    "smoothness",
+    "lipschitz",
+    "dataset_size",
+    "batch_size",
+    "radius",
+    "forget_size",
+)
+_REQUIRED = ("learning_rate", "strong_convexity", "smoothness", "lipschitz", "dataset_size")
+
+
+class Langevin(MethodAccountant):
+    """``"langevin"``: PNSGD / Langevin unlearning, PABI (default) or LSI route.
+
+    ``certify(spec, delta=..., convention=..., form=...)``: ``convention`` "injected" (default:
+    noise_std is the injected per-coordinate std √(2ησ²)) or "paper" (the proofs' variance
+    ησ² = noise_std²/2); ``form`` "tight" (default) or "paper" (the theorems as printed).
+    ``plan``: with ``steps`` → least noise; with ``noise_std`` → fewest steps; with both → the
+    configuration is certified as is; with neither → InvalidParameterError.
+    ``accounting="paper"``: the published forms compute the noise and the tight accountant
+    re-certifies it (the plan reports the tight ε; the published noise is conservative here).
+    Chien, Wang, Chen & Li 2024, arXiv 2403.17105 / 2401.10371; bounds in
+    :mod:`unlearn_theory.langevin`.
+    """
+
+    name = "langevin"
+    spec_class = LangevinSpec
+    plan_parameters = frozenset({"max_steps"})
+    certify_options = frozenset({"convention", "form"})
+    description = (
+        "projected noisy (S)GD under strong convexity and smoothness (Chien et al. 2024, "
+        "arXiv 2403.17105 / 2401.10371)"
+    )
+    auto_required = _REQUIRED
+
+    @staticmethod
+    def _problem(source) -> dict:
+        """The problem constants given (a spec or a params mapping), None left out."""
+        get = source.get if isinstance(source, dict) else lambda k: getattr(source, k)
+        return {k: get(k) for k in _PROBLEM_KEYS if get(k) is not None}
+
+    def certify_spec(self, spec, *, delta, convention="injected", form="tight"):
+        problem = self._problem(spec)
+        curve = langevin.unlearning_curve(
+            steps=spec.steps,
+            noise_std=spec.noise_std,
+            convention=convention,
+            form=form,
+            training_epochs=spec.training_epochs,
+            route=spec.route,
+            **problem,
+        )
+        eps, order = curve.epsilon(delta)
+        return self.certified(
+            spec,
+            eps,
+            delta=delta,
+            accountant=f"langevin[{spec.route}]: {curve.description}",
+            order=order,
+            details={
+                "route": spec.route,
+                "convention": convention,
+                "form": form,
+                "temperature": langevin.temperature_from_noise_std(
+                    noise_std=spec.noise_std, learning_rate=spec.learning_rate
+                ),
+                **{k: val for k, val in curve.details.items() if isinstance(val, float)},
+            },
+        )
+
+    def plan(self, *, epsilon, delta, accounting, **params):
+        for key in _REQUIRED:
+            if params.get(key) is None:
+                raise InvalidParameterError(key, None, f"is required for method {self.name!r}")
+        problem = self._problem(params)
+        route_options = {
+            "training_epochs": params.get("training_epochs"),
+            "route": params.get("route", "pabi"),
+        }
+        inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
+        max_steps = v.check_int("max_steps", params.get("max_steps", 10_000_000), minimum=1)
+        steps = params.get("steps")
+        noise_std = params.get("noise_std")
+        notes = [
+            "noise_std is the injected per-coordinate std sqrt(2*learning_rate*temperature); "
+            "the tight bound uses that variance (the published proofs use half of it)"
+        ]
+        paper = accounting == "paper"
+        bound_options = dict(
+            convention="paper" if paper else "injected",
+            form="paper" if paper else "tight",
+            **route_options,
+            **problem,
+        )
+        if steps is None and noise_std is None:
+            raise InvalidParameterError(
+                "steps", None, "method 'langevin' needs steps (-> least noise) or noise_std"
+            )
+
+        def certify_at(noise_std, steps):
+            spec = LangevinSpec(noise_std=noise_std, steps=steps, **route_options, **problem)
+            return self.certify(spec, delta=delta)
+
+        paper_noise = None
+        if steps is not None and noise_std is None:
+            steps = v.check_int("steps", steps, minimum=0)
+            noise_std = langevin.noise_std_for_steps(
+                epsilon=epsilon, delta=delta, steps=steps, **bound_options
+            )
+            if paper:
+                paper_noise = noise_std
+                certified = certify_at(noise_std, steps)
+            else:
+                noise_std, certified = calibrate_decreasing(
+                    lambda x: certify_at(x, steps), epsilon, noise_std, what=self.name
+                )
+        elif steps is None:
+            noise_std = v.check_positive("noise_std", noise_std)
+            steps = langevin.steps_needed(
+                epsilon=epsilon,
+                delta=delta,
+                noise_std=noise_std,
+                max_steps=max_steps,
+                **bound_options,
+            )
+            certified = certify_at(noise_std, steps)
+        else:
+            notes.append("noise_std and steps both given: the configuration is certified as is")
+            certified = certify_at(noise_std, steps)
+        return PlanDraft(
+            spec=certified.spec,
+            certified=certified,
+            accounting=accounting,
+            target_epsilon=epsilon,
+            inputs=inputs,
+            paper_noise_std=paper_noise,
+            paper_epsilon=None if paper_noise is None else certified.epsilon,
+            notes=tuple(notes),
+            not_certified_reason="the configuration",
+        )
+
+
+register_method(Langevin())

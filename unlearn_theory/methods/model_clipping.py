@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 
 from .. import _validate as v
-from ..errors import InvalidParameterError
+from .. import contraction
+from ..calibration import calibrate_decreasing
+from ..errors import InvalidParameterError, NumericalPrecisionError
 from ..update_rule import (
     AddNoise,
     Gradient,
@@ -19,9 +21,11 @@ from ..update_rule import (
     UpdateRule,
     WeightDecay,
 )
+from .accountant import MethodAccountant, PlanDraft
 from .base import MethodSpec
+from .registry import register_method
 
-__all__ = ["ModelClippingSpec"]
+__all__ = ["ModelClippingSpec", "ModelClipping"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -86,3 +90,179 @@ class ModelClippingSpec(MethodSpec):
             )
             phases = (Phase(self.steps, ops),)
         return UpdateRule(prologue=tuple(prologue), phases=phases)
+
+
+class ModelClipping(MethodAccountant):
+    """Model clipping (Koloskova et al. 2025, arXiv 2506.06985, eq. (4)): refined δ-recursion.
+
+    Tight accounting: the refined hockey-stick recursion of docs/theory.md §5.3 in log space
+    (:mod:`unlearn_theory.contraction`). Paper accounting: the plain per-step statement
+    (ε, θ_ε(2C2/σ)^T·δ_0), whose noise is re-certified by the refined recursion.
+    learning_rate and weight_decay are recorded but do not enter the bound.
+    ``certify(spec, delta=..., refined=False)`` certifies with the plain per-step bound.
+    """
+
+    name = "model_clipping"
+    spec_class = ModelClippingSpec
+    plan_parameters = frozenset({"max_steps"})
+    certify_options = frozenset({"refined"})
+    description = "project to C0 (+ optional σ0 noise), T steps each projected to C2 then noised"
+    auto_priority = 1
+    auto_required = ("clip_initial", "clip_model")
+    #: auto hint: without noise_std or steps, plan this many steps (capped by max_steps); the
+    #: δ of model clipping decays super-geometrically in T, so more steps buy little
+    auto_default_steps = 32
+
+    def auto_params(self, params, *, max_steps):
+        own = super().auto_params(params, max_steps=max_steps)
+        if "noise_std" not in own and "steps" not in own:
+            own["steps"] = min(max_steps, self.auto_default_steps)
+        return own
+
+    @staticmethod
+    def _bound_inputs(spec) -> dict:
+        return dict(
+            clip_initial=spec.clip_initial,
+            clip_model=spec.clip_model,
+            initial_noise_std=spec.initial_noise_std,
+        )
+
+    def _certificate(self, spec, eps, delta, refined):
+        route = "refined" if refined else "plain per-step"
+        return self.certified(
+            spec, eps, delta=delta, accountant=f"hockey_stick_contraction({route})"
+        )
+
+    def certify_spec(self, spec, *, delta, refined=True):
+        eps = contraction.model_clipping_epsilon(
+            delta=delta,
+            noise_std=spec.noise_std,
+            steps=spec.steps,
+            refined=refined,
+            rtol=1e-9,
+            **self._bound_inputs(spec),
+        )
+        return self._certificate(spec, eps, delta, refined)
+
+    def _epsilon_near(self, spec, delta, target, *, rtol):
+        """Refined ε of ``spec`` searched from ``target`` at precision ``rtol`` (comparisons)."""
+        return contraction.model_clipping_epsilon(
+            delta=delta,
+            noise_std=spec.noise_std,
+            steps=spec.steps,
+            refined=True,
+            rtol=rtol,
+            epsilon_hint=target,
+            **self._bound_inputs(spec),
+        )
+
+    @staticmethod
+    def _problem(params) -> dict:
+        initial_noise_std = params.get("initial_noise_std")
+        if initial_noise_std is not None:
+            initial_noise_std = v.check_nonnegative("initial_noise_std", initial_noise_std)
+        for key in ("learning_rate", "weight_decay"):
+            if key in params:
+                v.check_nonnegative(key, params[key])
+        return dict(
+            clip_initial=v.check_positive("clip_initial", params.get("clip_initial")),
+            clip_model=v.check_positive("clip_model", params.get("clip_model")),
+            initial_noise_std=initial_noise_std,
+        )
+
+    def plan(self, *, epsilon, delta, accounting, **params):
+        for key in ("clip_initial", "clip_model"):
+            if params.get(key) is None:
+                raise InvalidParameterError(key, None, f"is required for method {self.name!r}")
+        problem = self._problem(params)
+        max_steps = v.check_int("max_steps", params.get("max_steps", 100_000), minimum=1)
+        refined = accounting == "tight"
+        inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
+        noise_std = params.get("noise_std")
+        steps = params.get("steps")
+        recorded = {k: params[k] for k in ("learning_rate", "weight_decay") if k in params}
+        notes = []
+
+        def spec_at(noise_std, steps):
+            return ModelClippingSpec(noise_std=noise_std, steps=steps, **problem, **recorded)
+
+        def certify_at(noise_std, steps):
+            return self.certify(spec_at(noise_std, steps), delta=delta)
+
+        if noise_std is None and steps is None:
+            raise InvalidParameterError(
+                "noise_std", None, "model_clipping needs noise_std (-> fewest steps) or steps"
+            )
+        if noise_std is not None and steps is not None:
+            notes.append("noise_std and steps both given: the configuration is certified as is")
+            noise_std = v.check_positive("noise_std", noise_std)
+            steps = v.check_int("steps", steps, minimum=0)
+            certified = certify_at(noise_std, steps)
+        elif noise_std is not None:
+            noise_std = v.check_positive("noise_std", noise_std)
+            steps = contraction.model_clipping_steps(
+                epsilon=epsilon,
+                delta=delta,
+                noise_std=noise_std,
+                max_steps=max_steps,
+                refined=refined,
+                **problem,
+            )
+            certified = certify_at(noise_std, steps)
+            # δ_T(target) ≤ δ was evaluated; the search's last digit may still land above the
+            # target: one more step lowers every δ_t (refined mode only; paper mode reports)
+            while refined and certified.epsilon > epsilon and steps < max_steps:
+                steps += 1
+                certified = certify_at(noise_std, steps)
+        else:
+            steps = v.check_int("steps", steps, minimum=1)
+            noise_std = contraction.model_clipping_noise_std(
+                epsilon=epsilon, delta=delta, steps=steps, refined=refined, **problem
+            )
+            if refined:
+                noise_std, certified = calibrate_decreasing(
+                    lambda x: certify_at(x, steps), epsilon, noise_std, what=self.name
+                )
+            else:
+                certified = certify_at(noise_std, steps)
+        details = {}
+        paper_noise = paper_epsilon = None
+        if refined and steps >= 1:
+            try:
+                paper_noise = contraction.model_clipping_noise_std(
+                    epsilon=epsilon, delta=delta, steps=steps, refined=False, **problem
+                )
+                # comparison only (still an upper bound): a coarser search is enough
+                paper_epsilon = self._epsilon_near(
+                    spec_at(paper_noise, steps), delta, epsilon, rtol=1e-4
+                )
+            except (InvalidParameterError, NumericalPrecisionError) as err:
+                notes.append(f"plain-bound noise undefined: {err}")
+            if params.get("noise_std") is not None and params.get("steps") is None:
+                try:
+                    details["paper_steps"] = contraction.model_clipping_steps(
+                        epsilon=epsilon, delta=delta, noise_std=noise_std, refined=False, **problem
+                    )
+                except InvalidParameterError:
+                    details["paper_steps"] = None
+        elif not refined:
+            paper_noise = noise_std
+            paper_epsilon = certified.epsilon
+            notes.append(
+                "paper mode: noise/steps from the plain per-step bound (epsilon, theta^T delta_0); "
+                f"the refined recursion certifies epsilon={paper_epsilon:.6g}"
+            )
+        return PlanDraft(
+            spec=certified.spec,
+            certified=certified,
+            accounting=accounting,
+            target_epsilon=epsilon,
+            inputs=inputs,
+            paper_noise_std=paper_noise,
+            paper_epsilon=paper_epsilon,
+            details=details,
+            notes=tuple(notes),
+        )
+
+
+register_method(ModelClipping())

@@ -5,7 +5,7 @@ code of Koloskova et al. 2025 (arXiv 2506.06985): C0 = 1, C1 = 100, γ = 0.001, 
 (ε, δ) = (1, 1e-5), tight accounting beside the paper's closed-form noise.
 
 Part 2 re-certifies configurations computed the way published code computes them, and prints
-the ε they really certify (math.md §13: flat-α conversion, classical Gaussian calibration at
+the ε they really certify (docs/theory.md §13: flat-α conversion, classical Gaussian calibration at
 large ε, the λ = 0 constant, the group-privacy δ split, the floored step count).
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import time
 
-from . import gaussian, group, iteration, subspace
-from .errors import UnlearnError
-from .planning import available_methods, certify, plan
+from unlearn_theory import gaussian, group, iteration, subspace
+from unlearn_theory.errors import UnlearnError
+from unlearn_theory.planning import available_methods, certify, plan
 
 __all__ = ["run_demo", "SETTING"]
 
