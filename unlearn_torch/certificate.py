@@ -36,7 +36,7 @@ from pathlib import Path
 
 import unlearn_theory
 from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
-from unlearn_theory.methods import MethodSpec, spec_class, spec_from_dict
+from unlearn_theory.methods import MethodSpec, spec_from_dict
 from unlearn_theory.update_rule import (
     AddNoise,
     ClipGradient,
@@ -145,9 +145,9 @@ def state_sha256(state: dict) -> str:
 
 # -- specs, plans and the accountant ----------------------------------------------------------
 def spec_of_plan(plan) -> MethodSpec:
-    """The MethodSpec of ``plan``: ``plan.spec`` when present, a spec itself, a spec dict, a
-    plan dict with a "spec" entry, or (older plans without a spec) one rebuilt from the plan's
-    method, noise_std, steps, inputs and details."""
+    """The MethodSpec of ``plan``: ``plan.spec`` (an UnlearningPlan), a spec itself, a plan
+    dict (schema-1 plans are upgraded by :meth:`UnlearningPlan.from_dict`), a spec dict, or a
+    dict ``{"spec": {...}, ...}``."""
     if isinstance(plan, MethodSpec):
         return plan
     spec = getattr(plan, "spec", None)
@@ -160,45 +160,25 @@ def spec_of_plan(plan) -> MethodSpec:
         raise InvalidParameterError(
             "plan", type(plan).__name__, "must be an UnlearningPlan, a MethodSpec or a dict"
         )
-    if isinstance(data.get("spec"), dict):
-        return spec_from_dict(data["spec"])
-    if "method" in data and "accounting" not in data:
-        return spec_from_dict(data)
-    if "method" not in data:
+    if "schema_version" in data and "accounting" in data:
+        from unlearn_theory.plans import UnlearningPlan
+
+        spec = UnlearningPlan.from_dict(data).spec
+    elif isinstance(data.get("spec"), dict):
+        spec = spec_from_dict(data["spec"])
+    elif "method" in data:
+        spec = spec_from_dict(data)
+    else:
         raise InvalidParameterError("plan", sorted(data)[:8], "has no 'method' or 'spec' field")
-    cls = spec_class(data["method"])
-    fields = set(cls.field_names())
-    params = {}
-    for source in (data.get("details") or {}, data.get("inputs") or {}):
-        for k, val in source.items():
-            if k in fields and k not in params and val is not None:
-                params[k] = tuple(val) if isinstance(val, list) else val
-    params["noise_std"] = data["noise_std"]
-    if "steps" in fields:
-        params["steps"] = data["steps"]
-    if "noise_std" not in fields:
-        params.pop("noise_std")
-    return cls.from_params(**params)
+    if not isinstance(spec, MethodSpec):
+        raise InvalidParameterError("plan", data.get("method"), "carries no method spec")
+    return spec
 
 
 def _certify_spec(spec: MethodSpec, delta: float):
-    """The ONE call into the accountant: certified (ε, δ) of ``spec`` (a CertifiedEpsilon).
-
-    Uses the spec-taking form ``unlearn_theory.certify(spec, delta=...)`` when the installed
-    theory layer accepts a spec, else the keyword form with the spec's fields.
-    """
-    try:
-        return unlearn_theory.certify(spec, delta=delta)
-    except (InvalidParameterError, TypeError, AttributeError, KeyError):
-        pass
-    fields = {k: val for k, val in spec.to_dict().items() if k != "method"}
-    if spec.method == "blockwise_gradient_clipping":
-        fields["steps"] = spec.steps
-    if spec.method == "dp_sgd_group":
-        fields.pop("learning_rate", None)
-        fields["noise_std"] = spec.noise_std
-    fields = {k: (tuple(val) if isinstance(val, list) else val) for k, val in fields.items()}
-    return unlearn_theory.certify(spec.method, delta=delta, **fields)
+    """The ONE call into the accountant: ``unlearn_theory.certify(spec, delta=delta)`` (a
+    CertifiedEpsilon, which is a :class:`~unlearn_theory.bounds.Bound`)."""
+    return unlearn_theory.certify(spec, delta=delta)
 
 
 def guarantee_of(spec: MethodSpec | None, delta: float, *, target_epsilon=None) -> dict:

@@ -631,12 +631,19 @@ def unlearn(
         save_checkpoint(checkpoint, tensors=tensors, sidecar=side)
 
     def fail_record(step, status):
+        """What ran before a failure, re-certified -- for the log, not a certificate."""
         spec_ran = C.spec_for_steps(spec, step)
+        try:
+            g = C.guarantee_of(spec_ran, delta, target_epsilon=target)
+        except Exception as exc:  # the record must not mask the failure itself
+            g = {"epsilon": None, "reason": str(exc)}
         return {
             "status": status,
             "steps_run": step,
             "steps_planned": T,
             "spec_ran": None if spec_ran is None else spec_ran.to_dict(),
+            "guarantee_of_steps_run": C.jsonable(g),
+            "note": "the run failed: no certificate, no model file was written",
         }
 
     on_cpu = device.type == "cpu"
