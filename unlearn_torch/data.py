@@ -61,6 +61,13 @@ class IndexedData:
         X, y = default_collate(items)
         return X.to(self.device), y.to(self.device)
 
+    def get_range(self, start: int, stop: int):
+        """Examples start..stop-1 (views, no copy, for tensor data)."""
+        if self._tensors is not None:
+            X, y = self._tensors
+            return X[start:stop], y[start:stop]
+        return self.get(torch.arange(start, stop))
+
     def chunks(self, chunk_size: int):
         """Consecutive index chunks covering the data once."""
         for start in range(0, self.n, chunk_size):

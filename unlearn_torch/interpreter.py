@@ -3,10 +3,10 @@ r"""Torch interpreter of an :class:`~unlearn_theory.update_rule.UpdateRule`.
 The noised parameters live in ONE flat float32 vector x ∈ ℝ^d on the run's device; the model's
 parameters are views into it (``param.data`` aliases a slice of x), so every operation is one
 vector operation: one norm and one rescale per projection, one normal draw and one add per
-noise op, one gradient per step. The gradient is taken with respect to x itself (the model is
-called through :func:`torch.func.functional_call` on ``x.split(...)``), so a parameter that
-does not influence the loss gets a zero gradient -- and therefore the decay and the noise, as
-the rule says.
+noise op, one gradient per step. The gradient lands in one flat buffer G: each parameter's ``.grad`` is a
+view of G, so autograd accumulates into it in place (no gather); a parameter that does not
+influence the loss keeps a zero gradient -- and therefore gets the decay and the noise, as the
+rule says. Per-example gradients use :func:`torch.func.functional_call` on ``x.split(...)``.
 
 Operations (docs/theory.md §6, update-rule module docstring), on the active coordinates
 (all of x, or block b of a :class:`~unlearn_torch.blocks.Partition` in a phase with ``block=b``):
@@ -259,6 +259,10 @@ class Interpreter:
         self.records = StepRecords()
         self._per_example_vmap_ok = True
         self._noise_bufs: dict = {}
+        self._gbuf = torch.zeros_like(flat.x)
+        named = dict(flat.model.named_parameters())
+        self._grad_params = [named[n] for n in flat.names]
+        self._grad_views = list(flat.views(self._gbuf).values())
         self._noise_turn: dict = {}
         self._phase_ends = []
         total = 0
@@ -276,10 +280,27 @@ class Interpreter:
         return self.loss_fn(out, y)
 
     def _batch_grad(self, X, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gradient wrt the flat vector, loss) by functional_call (a fresh tensor)."""
         xg = self.flat.x.detach().requires_grad_(True)
         loss = self._loss_at(xg, X, y)
         (g,) = torch.autograd.grad(loss, xg, allow_unused=True, materialize_grads=True)
         return g, loss.detach()
+
+    def _accumulate_grad(self, X, y, weight: float) -> torch.Tensor:
+        """Add weight·∇loss into the flat gradient buffer through the model's own ``.grad``
+        (each parameter's ``.grad`` is a view of the buffer, so autograd accumulates in place:
+        no gather, no copy; a parameter the loss does not reach keeps a zero gradient)."""
+        params, views = self._grad_params, self._grad_views
+        for p, gv in zip(params, views):
+            p.grad = gv
+        loss = self.loss_fn(self.flat.model(X), y)
+        (loss * weight if weight != 1.0 else loss).backward()
+        for p, gv in zip(params, views):
+            if p.grad is not gv:  # a hook replaced .grad: fold it back into the buffer
+                if p.grad is not None:
+                    gv.add_(p.grad)
+                p.grad = gv
+        return loss.detach()
 
     def _per_example_grads(self, X, y) -> torch.Tensor:
         """(B, d) per-example gradients."""
@@ -302,15 +323,16 @@ class Interpreter:
             rows.append(g)
         return torch.stack(rows)
 
-    def _batch_indices(self, op: Gradient, step: int) -> torch.Tensor:
+    def _batch_indices(self, op: Gradient, step: int) -> torch.Tensor | tuple[int, int]:
+        """The step's batch: a (start, stop) range (full, cyclic) or an index tensor."""
         n = self.data.n
         if op.batching == "full":
-            return torch.arange(n)
+            return (0, n)
         b = min(op.batch_size, n)
         if op.batching == "cyclic":
             nb = -(-n // b)
             j = step % nb
-            return torch.arange(j * b, min((j + 1) * b, n))
+            return (j * b, min((j + 1) * b, n))
         if op.batching == "shuffle":
             return torch.randperm(n, generator=self.noise.batch_generator(step))[:b]
         raise UnsupportedMethodError("batching", op.batching, "not run by unlearn_torch")
@@ -318,35 +340,44 @@ class Interpreter:
     def gradient(self, op: Gradient, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(flat gradient g, mean batch loss) for step ``step``."""
         idx = self._batch_indices(op, step)
-        B = int(idx.numel())
+        if isinstance(idx, tuple):
+            lo, hi = idx
+            B = hi - lo
+
+            def batch(a, b):
+                return self.data.get_range(lo + a, lo + min(b, B))
+        else:
+            B = int(idx.numel())
+
+            def batch(a, b):
+                return self.data.get(idx[a:b])
+
         self.records.batch_sizes[B] = self.records.batch_sizes.get(B, 0) + 1
         chunk = self.chunk_size
-        if op.per_example_clip is None and B <= chunk:  # one batch: one backward, no copy
-            X, y = self.data.get(idx)
-            g, loss = self._batch_grad(X, y)
-            if op.reduction == "sum":
-                g.mul_(B)
-            return g, loss
+        if op.per_example_clip is None:  # accumulate in the flat buffer, chunk by chunk
+            g = self._gbuf
+            g.zero_()
+            loss_sum = torch.zeros((), device=self.device)
+            for start in range(0, B, chunk):
+                X, y = batch(start, start + chunk)
+                w = int(X.shape[0])
+                scale = w / B if op.reduction == "mean" else float(w)
+                loss_sum += self._accumulate_grad(X, y, scale) * w
+            return g, loss_sum / B
         g = torch.zeros_like(self.flat.x)
         loss_sum = torch.zeros((), device=self.device)
         if op.per_example_clip is not None:
             chunk = max(1, min(chunk, (1 << 26) // max(self.flat.dim, 1)))
         for start in range(0, B, chunk):
-            sub = idx[start : start + chunk]
-            X, y = self.data.get(sub)
-            w = sub.numel()
-            if op.per_example_clip is None:
-                gc, lc = self._batch_grad(X, y)
-                g.add_(gc, alpha=w)
-                loss_sum += lc * w
-            else:
-                pe = self._per_example_grads(X, y)
-                norms = torch.linalg.vector_norm(pe, dim=1)
-                c = float(op.per_example_clip)
-                factor = torch.where(norms > c, c / norms, torch.ones_like(norms))
-                g.add_(factor @ pe)
-                with torch.no_grad():
-                    loss_sum += self._loss_at(self.flat.x, X, y).detach() * w
+            X, y = batch(start, start + chunk)
+            w = int(X.shape[0])
+            pe = self._per_example_grads(X, y)
+            norms = torch.linalg.vector_norm(pe, dim=1)
+            c = float(op.per_example_clip)
+            factor = torch.where(norms > c, c / norms, torch.ones_like(norms))
+            g.add_(factor @ pe)
+            with torch.no_grad():
+                loss_sum += self._loss_at(self.flat.x, X, y).detach() * w
         if op.reduction == "mean":
             g.div_(B)
         return g, loss_sum / B
@@ -389,7 +420,7 @@ class Interpreter:
                 if isinstance(op, ProjectBall):
                     nrm = torch.linalg.vector_norm(xa)
                     r = float(op.radius)
-                    factor = torch.where(nrm > r, r / nrm, torch.ones_like(nrm))
+                    factor = (r / nrm.clamp_min(1e-30)).clamp_max(1.0)
                     xa.mul_(factor)
                     self.records.add_proj(f"{key}@{r:.6g}", r, nrm, nrm * factor)
                     dirty = True
@@ -404,7 +435,7 @@ class Interpreter:
                 elif isinstance(op, ClipGradient):
                     nrm = torch.linalg.vector_norm(g)
                     c = float(op.clip)
-                    factor = torch.where(nrm > c, c / nrm, torch.ones_like(nrm))
+                    factor = (c / nrm.clamp_min(1e-30)).clamp_max(1.0)
                     g.mul_(factor)
                     self.records.add_clip(f"{key}@{c:.6g}", c, nrm)
                 elif isinstance(op, GradientNoise):

@@ -32,9 +32,9 @@ n ≥ 10 and, pooled, for any run of more than a few draws.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import secrets
+import struct
 
 import torch
 
@@ -53,7 +53,11 @@ __all__ = [
     "NoiseGuard",
 ]
 
-KEY_SCHEME = "sha256(json(['unlearn-noise/v1', seed, kind, step, block, slot]))[:8] & (2**63-1)"
+KEY_SCHEME = (
+    "sha256(b'unlearn-noise/v1\\0' + kind.encode() + b'\\0' + "
+    "struct.pack('>qqqq', seed, step, block, slot))[:8] big-endian & (2**63-1)"
+)
+_KEY_TAG = b"unlearn-noise/v1\0"
 COMMIT_SCHEME = "sha256(salt_bytes || seed as decimal ascii)"
 
 
@@ -70,10 +74,10 @@ def _check_seed(seed) -> int:
 
 
 def derive_key(seed: int, kind: str, step: int, block: int, slot: int) -> int:
-    """63-bit generator seed of one draw: SHA-256 of the JSON list of the labels."""
-    text = json.dumps(["unlearn-noise/v1", int(seed), str(kind), int(step), int(block), int(slot)])
-    digest = hashlib.sha256(text.encode()).digest()
-    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+    """63-bit generator seed of one draw: SHA-256 of a domain tag, the kind and the packed
+    (seed, step, block, slot) (see :data:`KEY_SCHEME`)."""
+    msg = _KEY_TAG + kind.encode() + b"\0" + struct.pack(">qqqq", seed, step, block, slot)
+    return int.from_bytes(hashlib.sha256(msg).digest()[:8], "big") & (2**63 - 1)
 
 
 def commit_seed(seed: int, salt: bytes | None = None) -> dict:

@@ -647,7 +647,7 @@ def unlearn(
         }
 
     on_cpu = device.type == "cpu"
-    check_every = 1 if on_cpu else 50
+    check_every = 16 if on_cpu else 64  # guard and finite checks: one host sync each
     if checkpoint_every is None:
         checkpoint_every = max(1, T // 10)
     if eval_every is None:
@@ -707,6 +707,7 @@ def unlearn(
     with torch.no_grad():
         for p in work.parameters():
             p.data = p.data.clone()
+            p.grad = None
     _recompute_norm_stats(work, data, chunk_size)
     sha_noisy = C.state_sha256(work.state_dict())
     spec_ran = C.spec_for_steps(spec, step)

@@ -1,0 +1,172 @@
+"""Cost of one noisy unlearning step against one plain SGD step (the torch layer).
+
+Run from the repository root (add ``--device cuda`` on a machine with a GPU):
+
+    .venv/bin/python benchmarks/bench_torch_step.py [--device cpu] [--reps 30]
+
+For a small MLP and a CNN of more than 500k parameters it times, on the same batch,
+
+* a plain SGD step: forward, backward, ``torch.optim.SGD.step`` (weight decay in the optimiser);
+* one gradient-clipping step of :mod:`unlearn_torch` (gradient with respect to the flat
+  vector, one clip norm, decay, step, one keyed N(0, σ²) draw of d values, the guard's norm and
+  correlation), as ``unlearn`` runs it (``Interpreter.run_step``), guard checked every step on
+  the CPU as in ``unlearn``;
+* one model-clipping step (the same plus one projection norm);
+* one normal draw of d values and one pass over d (``x.add_``), the floor of any noisy step.
+
+It prints a markdown table of median milliseconds per step and the ratios noisy/plain and
+(noisy − plain)/(draw + pass). Timings with a GPU synchronise once per measured step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from unlearn_theory.methods import GradientClippingSpec, ModelClippingSpec
+from unlearn_torch.data import IndexedData
+from unlearn_torch.interpreter import FlatParameters, Interpreter
+from unlearn_torch.noise import NoiseGuard, NoiseSource
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 8 * 8, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
+def _time(fn, reps, device):
+    out = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out) * 1e3
+
+
+def _interpreter(spec, factory, X, y, device):
+    torch.manual_seed(0)
+    m = factory().to(device)
+    flat = FlatParameters(m, [n for n, _ in m.named_parameters()], device)
+    return Interpreter(
+        flat=flat,
+        rule=spec.update_rule(),
+        data=IndexedData("retain", (X, y), device),
+        loss_fn=F.cross_entropy,
+        noise=NoiseSource(1),
+        guard=NoiseGuard(10**6),
+        partition=None,
+    )
+
+
+def bench(name, factory, X, y, device, reps):
+    torch.manual_seed(0)
+    model = factory().to(device)
+    d = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    specs = {
+        "gradient clipping": GradientClippingSpec(
+            clip_initial=1e3,
+            clip_gradient=1.0,
+            learning_rate=1e-3,
+            weight_decay=1e-2,
+            steps=10**6,
+            noise_std=1e-4,
+        ),
+        "model clipping": ModelClippingSpec(
+            clip_initial=1e3,
+            clip_model=1e3,
+            noise_std=1e-4,
+            steps=10**6,
+            learning_rate=1e-3,
+            weight_decay=1e-2,
+        ),
+    }
+    interps = {k: _interpreter(s, factory, X, y, device) for k, s in specs.items()}
+    x = torch.zeros(d, device=device)
+    buf = torch.empty(d, device=device)
+    gen = torch.Generator(device=device)
+    step = [0]
+
+    def plain():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(X), y).backward()
+        opt.step()
+
+    def noisy(it):
+        it.run_step(step[0])
+        step[0] += 1
+        if step[0] % 16 == 0:  # as unlearn() does: one host sync per 16 steps on the CPU
+            it.guard.check()
+            it.records.flush()
+
+    def floor():
+        gen.manual_seed(5)
+        buf.normal_(0.0, 1.0, generator=gen)
+        x.add_(buf)
+
+    jobs = {"plain": plain, "floor": floor}
+    for k, it in interps.items():
+        jobs[k] = lambda it=it: noisy(it)
+    times = {k: [] for k in jobs}
+    for fn in jobs.values():
+        fn()  # warm up
+    for _ in range(reps):  # interleaved, so that machine load hits every job alike
+        for k, fn in jobs.items():
+            times[k].append(_time(fn, 1, device))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for label in specs:
+        t, t_plain, t_floor = med[label], med["plain"], med["floor"]
+        print(
+            f"| {name} | {d:,} | {label} | {t_plain:.2f} | {t:.2f} | {t / t_plain:.2f} | "
+            f"{t_floor:.2f} | {(t - t_plain) / t_floor:.2f} |"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    print(
+        "| model | d | method | plain SGD ms | noisy step ms | noisy/plain | draw+pass ms | "
+        "(noisy−plain)/(draw+pass) |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    X = torch.randn(64, 64, generator=g).to(device)
+    y = torch.randint(0, 10, (64,), generator=g).to(device)
+    bench("MLP 64-128-10", mlp, X, y, device, args.reps)
+    Xc = torch.randn(64, 3, 32, 32, generator=g).to(device)
+    bench("CNN (CIFAR-sized)", cnn, Xc, y, device, args.reps)
+    print(f"\ntorch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+
+
+if __name__ == "__main__":
+    main()
