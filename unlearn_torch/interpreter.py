@@ -36,6 +36,7 @@ import math
 import torch
 from torch import nn
 
+from unlearn_theory.errors import InvalidParameterError
 from unlearn_theory.update_rule import (
     AddNoise,
     ClipGradient,
@@ -294,6 +295,12 @@ class Interpreter:
         for p, gv in zip(params, views):
             p.grad = gv
         loss = self.loss_fn(self.flat.model(X), y)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise InvalidParameterError(
+                "loss_fn",
+                getattr(loss, "shape", type(loss).__name__),
+                "must return a scalar tensor: the mean loss over the batch",
+            )
         (loss * weight if weight != 1.0 else loss).backward()
         for p, gv in zip(params, views):
             if p.grad is not gv:  # a hook replaced .grad: fold it back into the buffer

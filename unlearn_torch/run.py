@@ -532,6 +532,12 @@ def unlearn(
     data = as_indexed("retain", retain, device)
     if retain_ids is None:
         retain_ids = range(data.n)
+    retain_ids = _id_list(retain_ids)
+    forget_ids = None if forget_ids is None else _id_list(forget_ids)
+    if len(retain_ids) != data.n:
+        raise InvalidParameterError(
+            "retain_ids", len(retain_ids), f"must give one id per retain example ({data.n})"
+        )
     retain_sha = ids_sha256(retain_ids)
     forget_sha = ids_sha256(forget_ids)
     ev = None if eval_data is None else as_indexed("eval_data", eval_data, device)
@@ -788,13 +794,14 @@ def unlearn(
         "data": {
             "retain_size": data.n,
             "retain_ids_sha256": retain_sha,
-            "forget_size": None if forget_ids is None else len(list(forget_ids)),
+            "forget_size": None if forget_ids is None else len(forget_ids),
             "forget_ids_sha256": forget_sha,
         },
         "environment": _environment(),
         "guarantee": guarantee,
         "wall_seconds": {"noisy_phase": noisy_seconds, "total": time.perf_counter() - t_start},
     }
+    work.train(model.training)  # hand the model back in the caller's mode
     cert = C.jsonable(cert)
     cert["content_sha256"] = C.sha256_json(cert)
     paths = {}
@@ -809,6 +816,12 @@ def unlearn(
         spec_ran=spec_ran,
         paths=paths,
     )
+
+
+def _id_list(ids) -> list:
+    if isinstance(ids, torch.Tensor):
+        return ids.reshape(-1).tolist()
+    return list(ids)
 
 
 def _ev(e: dict) -> dict:

@@ -301,6 +301,12 @@ def test_unknown_buffer_is_refused_unless_public():
         ({"partition": "columns"}, InvalidParameterError, "partition"),
         ({"seed": -1}, InvalidParameterError, "seed"),
         ({"public": ["nope"]}, InvalidParameterError, "public"),
+        (
+            {"loss_fn": lambda o, t: F.cross_entropy(o, t, reduction="none")},
+            InvalidParameterError,
+            "scalar",
+        ),
+        ({"retain_ids": [1, 2]}, InvalidParameterError, "retain_ids"),
     ],
 )
 def test_bad_input_is_one_named_error(kwargs, err, match, tmp_path):
@@ -309,15 +315,9 @@ def test_bad_input_is_one_named_error(kwargs, err, match, tmp_path):
     args.update({k: v for k, v in kwargs.items() if k in args})
     extra = {k: v for k, v in kwargs.items() if k not in args}
     extra.setdefault("delta", DELTA)
+    extra.setdefault("loss_fn", F.cross_entropy)
     with pytest.raises(err, match=match):
-        unlearn(
-            args["model"],
-            args["retain"],
-            args["plan"],
-            loss_fn=F.cross_entropy,
-            out=tmp_path / "out",
-            **extra,
-        )
+        unlearn(args["model"], args["retain"], args["plan"], out=tmp_path / "out", **extra)
     assert not (tmp_path / "out").exists()
 
 
