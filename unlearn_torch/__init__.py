@@ -13,6 +13,7 @@ plan files)::
     retrain(model_factory, retain, *, loss_fn, epochs, ...) -> RetrainResult
     verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]
     verify_plan(path) -> list[str]
+    replay_certificate(path, model_before, retain, *, loss_fn, seed) -> list[str]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _LAZY = {
     "UnlearningRun": ("unlearn_torch.run", "UnlearningRun"),
     "LargeNoiseWarning": ("unlearn_torch.run", "LargeNoiseWarning"),
     "evaluate": ("unlearn_torch.run", "evaluate"),
+    "replay_certificate": ("unlearn_torch.run", "replay_certificate"),
     "retrain": ("unlearn_torch.baselines", "retrain"),
     "RetrainResult": ("unlearn_torch.baselines", "RetrainResult"),
     "verify_certificate": ("unlearn_torch.certificate", "verify_certificate"),

@@ -70,7 +70,7 @@ from .noise import (
     new_seed,
 )
 
-__all__ = ["UnlearningRun", "LargeNoiseWarning", "unlearn", "evaluate"]
+__all__ = ["UnlearningRun", "LargeNoiseWarning", "unlearn", "evaluate", "replay_certificate"]
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase,)
 _RANDOM_TYPES = (nn.modules.dropout._DropoutNd,)
@@ -773,6 +773,7 @@ def unlearn(
             "dtype": "float32",
             "device": str(device),
             "model_mode": "train",
+            "chunk_size": chunk_size,
             "dropout_rng": "keyed by (seed, step)" if fork else None,
             "noise_scale": noise_info,
             "allow_uncertified": bool(allow_uncertified),
@@ -866,3 +867,53 @@ def _write_outputs(out: Path, cert, model, seed, commitment, history) -> dict:
         "seed": str(seed_path),
         "history": str(hist_path),
     }
+
+
+def replay_certificate(
+    path, model: nn.Module, retain, *, loss_fn, seed, retain_ids=None, device=None
+) -> list[str]:
+    """Replay the noisy phase a certificate records and compare the model hashes (auditors).
+
+    ``model``: the model BEFORE unlearning; ``retain``: the retain data; ``seed``: the run's
+    secret seed (from its seed file; it must open the certificate's commitment). The plan,
+    partition, public parameters and chunking are read from the certificate; the run is
+    repeated up to the recorded number of steps and the SHA-256 of the model after the noisy
+    phase must equal the recorded one (bit-exact on the same device type and torch version;
+    on another device type float rounding differs and only the guarantee checks apply).
+    Returns the problems (empty: the recorded run is what these inputs produce).
+    """
+    cert = C._load_json(path)
+    problems = []
+    if not check_commitment(int(seed), (cert.get("noise") or {}).get("seed_commitment", {})):
+        return ["the seed does not open the certificate's seed commitment"]
+    if C.state_sha256(model.state_dict()) != cert["model"]["sha256_before"]:
+        problems.append("the model given is not the certificate's starting model")
+    ran = cert["ran"]
+    steps_run = int(ran["steps_run"])
+    part = ran.get("partition") or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LargeNoiseWarning)
+        again = unlearn(
+            model,
+            retain,
+            cert["plan"],
+            loss_fn=loss_fn,
+            seed=int(seed),
+            device=device if device is not None else ran.get("device"),
+            delta=float(cert["guarantee"]["delta"]),
+            allow_uncertified=True,
+            public=ran["coverage"]["public"],
+            partition=part.get("kind") or "rows",
+            partition_seed=part.get("seed") or 0,
+            retain_ids=retain_ids,
+            stop=(lambda step, _: step >= steps_run),
+            chunk_size=int(ran.get("chunk_size") or 1024),
+            progress=False,
+        )
+    if again.certificate["data"]["retain_ids_sha256"] != cert["data"]["retain_ids_sha256"]:
+        problems.append("the retain data given is not the certificate's retain set")
+    if again.certificate["model"]["sha256_after_noisy"] != cert["model"]["sha256_after_noisy"]:
+        problems.append(
+            "replaying the recorded run does not reproduce the recorded model after the noisy phase"
+        )
+    return problems

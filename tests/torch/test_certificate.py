@@ -241,3 +241,34 @@ def test_every_planner_plan_verifies_and_its_noise_edit_does_not(method, kw, tmp
                 d["spec"][k] = d["spec"][k] / 50
     f.write_text(json.dumps(d))
     assert verify_plan(f) != []
+
+
+def test_replay_reproduces_the_recorded_run_and_detects_a_swap(tmp_path):
+    from unlearn_torch import replay_certificate
+
+    X, y = data(n=40)
+    spec = GradientClippingSpec(
+        clip_initial=5.0, clip_gradient=1.0, learning_rate=0.05, steps=4, noise_std=0.05
+    )
+    model = mlp(dropout=True)
+    unlearn(
+        model,
+        (X, y),
+        spec,
+        loss_fn=F.cross_entropy,
+        seed=99,
+        delta=DELTA,
+        out=tmp_path,
+        stop=lambda step, _: step == 3,
+        partition="random",
+    )
+    seed = json.loads((tmp_path / "seed.json").read_text())["seed"]
+    cert = tmp_path / "certificate.json"
+    assert replay_certificate(cert, model, (X, y), loss_fn=F.cross_entropy, seed=seed) == []
+    assert replay_certificate(cert, model, (X, y), loss_fn=F.cross_entropy, seed=seed + 1)
+    X2 = X.clone()
+    X2[0] += 1.0  # a different retain set
+    problems = replay_certificate(cert, model, (X2, y), loss_fn=F.cross_entropy, seed=seed)
+    assert any("reproduce" in p for p in problems)
+    problems = replay_certificate(cert, mlp(seed=3), (X, y), loss_fn=F.cross_entropy, seed=seed)
+    assert any("starting model" in p for p in problems)
