@@ -489,7 +489,11 @@ def unlearn(
     check_rule_supported(rule)
     planned = C.guarantee_of(spec, delta, target_epsilon=target)
     problems = []
-    if target is not None and planned["epsilon"] > target:
+    if not planned["certified"]:
+        problems.append(
+            "the spec certifies no finite epsilon: " + str(planned.get("reason", "ε = inf"))
+        )
+    elif target is not None and planned["epsilon"] > target:
         problems.append(
             f"certified epsilon {planned['epsilon']:.6g} exceeds the target {target:.6g}"
         )

@@ -307,6 +307,7 @@ def test_unknown_buffer_is_refused_unless_public():
             "scalar",
         ),
         ({"retain_ids": [1, 2]}, InvalidParameterError, "retain_ids"),
+        ({"plan": SPECS["langevin"].replace(steps=3)}, UncertifiedPlanError, "no finite"),
     ],
 )
 def test_bad_input_is_one_named_error(kwargs, err, match, tmp_path):
