@@ -710,7 +710,7 @@ def unlearn(
     finally:
         if bar is not None:
             bar.close()
-    if status == "stopped" and checkpoint is not None:
+    if checkpoint is not None:  # stopped: resume point; completed: a rerun skips the loop
         save(step)
 
     # after the noisy phase: free the parameters from the flat vector, recompute statistics

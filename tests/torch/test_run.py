@@ -460,3 +460,38 @@ def test_dataset_retain_and_noised_phase_in_float32():
     assert all(p.dtype == torch.float32 for p in a.model.parameters())
     assert a.certificate["ran"]["dtype"] == "float32"
     assert torch.allclose(flat_params(a.model), flat_params(b.model), atol=1e-5)
+
+
+def test_progress_bar_and_checkpoint_every(tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    X, y = data(n=40)
+    run = unlearn(
+        mlp(),
+        (X, y),
+        SPECS["gradient_clipping"],
+        loss_fn=F.cross_entropy,
+        seed=1,
+        delta=DELTA,
+        progress=True,
+        checkpoint=tmp_path / "ck",
+        checkpoint_every=2,
+        fine_tune=1,
+    )
+    assert run.status == "completed"
+    side = json.loads((tmp_path / "ck" / "state.json").read_text())
+    assert side["step"] == 6  # saved at steps 2 and 4 and at the end
+    again = unlearn(
+        mlp(),
+        (X, y),
+        SPECS["gradient_clipping"],
+        loss_fn=F.cross_entropy,
+        seed=1,
+        delta=DELTA,
+        checkpoint=tmp_path / "ck",
+        fine_tune=1,
+    )
+    assert (
+        again.certificate["model"]["sha256_after_noisy"]
+        == (run.certificate["model"]["sha256_after_noisy"])
+    )
+    assert "unlearn[gradient_clipping]" in capsys.readouterr().err
