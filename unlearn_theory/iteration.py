@@ -47,6 +47,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _validate as v
+from . import conversions
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -169,7 +171,20 @@ class Allocation:
     closed_form_valid: bool
     shifts: np.ndarray
     segments: tuple[int, ...]
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """``coefficient`` as a Bound (the linear Rényi coefficient a, D_α ≤ α·a)."""
+        return Bound(
+            self.coefficient,
+            self.kind,
+            source="iteration.constrained_coefficient (shift allocation, shifted Rényi)",
+            details={"quantity": "linear Renyi coefficient", "closed_form": self.closed_form},
+        )
 
 
 def constant_schedule(
@@ -625,49 +640,30 @@ def flat_alpha_noise_std(
 
 
 # ---------------------------------------------------------------------------------------------
-# conversion of the linear curve α ↦ α·a (delegated to unlearn_theory.conversions, lazily)
+# conversion of the linear curve α ↦ α·a (delegated to unlearn_theory.conversions)
 
 
-def _conversions():
-    from . import conversions  # written by the Rényi/conversions engineer; imported lazily
-
-    return conversions
-
-
-def _as_epsilon(result) -> tuple[float, float | None]:
-    """Accept a float, an (epsilon, order) pair or an object with .epsilon (and .order)."""
-    if isinstance(result, tuple):
-        eps = float(result[0])
-        order = float(result[1]) if len(result) > 1 and result[1] is not None else None
-        return eps, order
-    if hasattr(result, "epsilon"):
-        order = getattr(result, "order", None)
-        return float(result.epsilon), (float(order) if order is not None else None)
-    return float(result), None
-
-
-def linear_epsilon(coefficient, *, delta) -> tuple[float, float | None]:
-    """Certified ε (UPPER) of the Rényi curve α ↦ α·a at ``delta``, with the optimal order.
+def linear_epsilon(coefficient, *, delta) -> Bound:
+    """Certified ε (UPPER :class:`Bound`) of the Rényi curve α ↦ α·a at ``delta``.
 
     Improved conversion (Balle et al. 2020, arXiv 1905.09982, Thm 21; Canonne, Kamath & Steinke
     2020, arXiv 2004.00010, Prop. 12) optimised over continuous α, via
-    ``conversions.linear_epsilon``. Returns (epsilon, order or None). a = 0 gives ε = 0.
+    ``conversions.linear_epsilon``. ``float(b)`` is ε, ``b.order`` the optimal order (None for
+    a = 0, which gives ε = 0).
     """
     a = v.check_nonnegative("coefficient", coefficient)
     d = v.check_delta(delta)
-    if a == 0.0:
-        return 0.0, None
-    eps, order = _as_epsilon(_conversions().linear_epsilon(a, delta=d))
-    if not (eps >= 0.0):  # NaN or negative: never certify it
-        raise NumericalPrecisionError(f"conversion returned epsilon={eps} for coefficient={a}")
-    return eps, order
+    b = conversions.linear_epsilon(a, delta=d)
+    if not (b.value >= 0.0):  # negative: never certify it (NaN is refused by Bound itself)
+        raise NumericalPrecisionError(f"conversion returned epsilon={b.value} for coefficient={a}")
+    return b
 
 
 def max_coefficient(*, epsilon, delta) -> float:
     """Largest a whose curve α·a certifies (ε, δ) (improved conversion, feasible side)."""
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
-    a = float(_conversions().max_linear_coefficient(epsilon=eps, delta=d))
+    a = float(conversions.max_linear_coefficient(epsilon=eps, delta=d))
     if not (a > 0.0 and math.isfinite(a)):
         raise NumericalPrecisionError(f"max_linear_coefficient returned {a}")
     return a

@@ -61,6 +61,7 @@ import numpy as np
 
 from . import _validate as v
 from ._logspace import exp_upper
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError, UnlearnError
 
 __all__ = [
@@ -414,10 +415,13 @@ class RenyiCurve:
     """
 
     function: Callable = field(repr=False)
-    kind: str
+    kind: BoundKind
     description: str
     linear_coefficient: float | None = None
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     def __call__(self, orders):
         alpha = v.check_orders(orders)
@@ -426,8 +430,12 @@ class RenyiCurve:
             raise NumericalPrecisionError("Rényi curve evaluated to NaN")
         return float(out.reshape(-1)[0]) if np.ndim(orders) == 0 else out
 
-    def epsilon(self, delta, *, conversion="improved") -> tuple[float, float | None]:
-        """(ε, order): certified ε at ``delta`` [UPPER], optimised over continuous orders."""
+    def epsilon(self, delta, *, conversion="improved") -> Bound:
+        """Certified ε at ``delta``, optimised over continuous orders, as a :class:`Bound`.
+
+        Its kind is the curve's (UPPER for every curve built here); ``b.order`` is the order
+        used (None for a zero or infinite linear coefficient).
+        """
         from . import conversions
 
         d = v.check_delta(delta)
@@ -435,9 +443,19 @@ class RenyiCurve:
             if self.linear_coefficient is not None:
                 a = self.linear_coefficient
                 if math.isinf(a):
-                    return math.inf, None
-                return conversions.linear_epsilon(a, delta=d, conversion=conversion)
-            return conversions.curve_epsilon(self.function, delta=d, conversion=conversion)
+                    eps, order = math.inf, None
+                else:
+                    b = conversions.linear_epsilon(a, delta=d, conversion=conversion)
+                    eps, order = b.value, b.order
+            else:
+                b = conversions.curve_epsilon(self.function, delta=d, conversion=conversion)
+                eps, order = b.value, b.order
+        return Bound(
+            eps,
+            self.kind,
+            source=f"{self.description}; {conversion} RDP conversion",
+            details={"order": order, "conversion": conversion, "delta": d},
+        )
 
 
 def _check_choice(name, value, allowed):
@@ -616,16 +634,19 @@ def unlearning_rdp(orders, **kwargs) -> np.ndarray:
     return unlearning_curve(**kwargs)(orders)
 
 
-def certified_epsilon(*, delta, conversion="improved", **kwargs) -> tuple[float, float | None]:
-    """(ε, order): the certified ε [UPPER] of :func:`unlearning_curve` at ``delta``."""
+def certified_epsilon(*, delta, conversion="improved", **kwargs) -> Bound:
+    """The certified ε (UPPER :class:`Bound`, ``b.order`` the order) of
+    :func:`unlearning_curve` at ``delta``."""
     return unlearning_curve(**kwargs).epsilon(delta, conversion=conversion)
 
 
 def _epsilon_fn(p, noise_std, training_epochs, route, convention, form, delta, conversion):
     def eps_at(n):
-        return _curve(p, n, noise_std, training_epochs, route, convention, form).epsilon(
-            delta, conversion=conversion
-        )[0]
+        return (
+            _curve(p, n, noise_std, training_epochs, route, convention, form)
+            .epsilon(delta, conversion=conversion)
+            .value
+        )
 
     return eps_at
 
@@ -718,9 +739,11 @@ def noise_std_for_steps(
     p = LangevinProblem.create(**problem)
 
     def cert(s):
-        return _curve(p, n_steps, s, training_epochs, route, convention, form).epsilon(
-            d, conversion=conversion
-        )[0]
+        return (
+            _curve(p, n_steps, s, training_epochs, route, convention, form)
+            .epsilon(d, conversion=conversion)
+            .value
+        )
 
     unit = _curve(p, n_steps, 1.0, training_epochs, route, convention, form)
     if unit.linear_coefficient is not None:
@@ -791,7 +814,30 @@ class DeletionRecord:
     cumulative_coefficient: float
     cumulative_epsilon: float
     total_steps: int
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """This request's certified ε (at ``delta``) as a Bound (order in ``details``)."""
+        return Bound(
+            self.epsilon,
+            self.kind,
+            source=f"DeletionOdometer request {self.index} (W-infinity recursion, PABI)",
+            details={"order": self.order, "delta": self.delta, "coefficient": self.coefficient},
+        )
+
+    @property
+    def cumulative_bound(self) -> Bound:
+        """The cumulative ε over all requests so far (one conversion of the composed curve)."""
+        return Bound(
+            self.cumulative_epsilon,
+            self.kind,
+            source=f"DeletionOdometer after {self.index} requests (RDP composition)",
+            details={"delta": self.delta, "coefficient": self.cumulative_coefficient},
+        )
 
 
 class DeletionOdometer:
@@ -904,7 +950,11 @@ class DeletionOdometer:
             raise InvalidParameterError(
                 "steps", n, f"does not certify the per-request epsilon={self.epsilon:g}"
             )
-        eps, order = conversions.linear_epsilon(a, delta=self.delta) if a > 0 else (0.0, None)
+        if a > 0:
+            b = conversions.linear_epsilon(a, delta=self.delta)
+            eps, order = b.value, b.order
+        else:
+            eps, order = 0.0, None
         total = self.total_steps + n
         if self.max_total_steps is not None and total > self.max_total_steps:
             raise BudgetExceededError(
@@ -912,7 +962,7 @@ class DeletionOdometer:
                 f"max_total_steps={self.max_total_steps}"
             )
         cum_a = self.cumulative_coefficient + a
-        cum_eps = conversions.linear_epsilon(cum_a, delta=self.delta)[0] if cum_a > 0 else 0.0
+        cum_eps = float(conversions.linear_epsilon(cum_a, delta=self.delta)) if cum_a > 0 else 0.0
         if self.total_epsilon is not None and cum_eps > self.total_epsilon:
             raise BudgetExceededError(
                 f"request {len(self._records) + 1} would raise the cumulative epsilon to "

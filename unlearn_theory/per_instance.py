@@ -50,6 +50,7 @@ import numpy as np
 
 from . import _validate as v
 from ._logspace import exp_upper
+from .bounds import BoundKind, certifies
 from .errors import InvalidParameterError, NumericalPrecisionError
 from .renyi import log_a_integer_table
 
@@ -79,17 +80,26 @@ _ROUND = 1e-12
 class PerInstanceRenyi:
     """Per-example Rényi curves: ``rdp[i, j]`` bounds (or estimates) D_{orders[j]} for example i.
 
-    ``kind``: "upper" or "estimate" (say which, always). ``linear_coefficient`` (n,) is set when
-    every curve is α·a_i (then any order can be evaluated). ``caveat``: the pDP caveat.
+    ``kind``: BoundKind.UPPER or BoundKind.ESTIMATE (say which, always; a string is parsed).
+    ``linear_coefficient`` (n,) is set when every curve is α·a_i (then any order can be
+    evaluated). ``caveat``: the pDP caveat.
     """
 
     orders: np.ndarray
     rdp: np.ndarray
-    kind: str
+    kind: BoundKind
     description: str
     linear_coefficient: np.ndarray | None = None
     caveat: str = PDP_CAVEAT
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def certifies(self) -> bool:
+        """True when these curves may enter a (per-instance) certificate (kind upper)."""
+        return certifies(self.kind)
 
     @property
     def n_examples(self) -> int:
@@ -273,7 +283,7 @@ def subsampled_gaussian_rdp(
             hits = cnt @ ge_inf + fsum @ at_edge  # > 0 iff some step has a +inf chord
             vals = np.where(hits > 0, np.inf, vals)
         out[lo : lo + m] = vals
-    kind = "upper" if supremum else "estimate"
+    kind = BoundKind.UPPER if supremum else BoundKind.ESTIMATE
     return PerInstanceRenyi(
         orders=alpha,
         rdp=out,
@@ -332,7 +342,7 @@ def noisy_gd_rdp(
         block = np.asarray(g[lo : lo + block_examples], dtype=np.float64)
         _check_block("gradient_differences", block)
         coef[lo : lo + block.shape[0]] = _scaled_quadratic(block, w_rel, log_w, lw_max)
-    kind = "upper" if supremum else "estimate"
+    kind = BoundKind.UPPER if supremum else BoundKind.ESTIMATE
     with np.errstate(over="ignore"):  # α·a beyond float64 is +inf (an upper bound)
         rdp = coef[:, None] * DEFAULT_ORDERS[None, :]
     return PerInstanceRenyi(
@@ -376,9 +386,12 @@ class StepCounts:
 
     steps: np.ndarray
     orders: np.ndarray
-    kind: str
+    kind: BoundKind
     description: str
     caveat: str = PDP_CAVEAT
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 def unlearning_steps(
@@ -474,13 +487,21 @@ def unlearning_steps(
 
 @dataclass(frozen=True)
 class LossBarrier:
-    """Loss barrier along the segment θ_a → θ_b: a DIAGNOSTIC, NOT A PRIVACY BOUND."""
+    """Loss barrier along the segment θ_a → θ_b: a DIAGNOSTIC, NOT A PRIVACY BOUND.
+
+    Its ``kind`` is :attr:`BoundKind.ESTIMATE`: a measured number with no guaranteed direction
+    with respect to any privacy quantity, so ``certifies(barrier.kind)`` is False and it can
+    never enter a certificate (the vocabulary has no separate "diagnostic" kind).
+    """
 
     value: np.ndarray
     t: np.ndarray
     losses: np.ndarray
-    kind: str = "diagnostic"
+    kind: BoundKind = BoundKind.ESTIMATE
     note: str = "diagnostic, not a bound: it bounds no divergence and never enters a certificate"
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 def loss_barrier(loss: Callable, theta_a, theta_b, *, grid=21) -> LossBarrier:

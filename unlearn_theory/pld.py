@@ -49,6 +49,7 @@ from scipy import special
 
 from . import _validate as v
 from ._logspace import log1mexp, log_sub_exp
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = ["PrivacyLossDistribution", "PLDResult"]
@@ -65,13 +66,41 @@ _MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: secon
 
 @dataclass(frozen=True)
 class PLDResult:
-    """A bracketed accountant answer. Only ``upper`` certifies (kind="upper")."""
+    """A bracketed accountant answer. Only ``upper`` certifies (kind=BoundKind.UPPER).
+
+    ``lower`` is the lower end of the bracket (a LOWER bound when the lower tilt was computed,
+    else equal to ``upper``). :attr:`bound` gives the certified upper end as a
+    :class:`~unlearn_theory.bounds.Bound`; :attr:`lower_bound` the other end.
+    """
 
     upper: float
     lower: float
     query: str
     grid: float
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """The certified answer (``upper``) as a Bound, with the bracket in ``details``."""
+        return Bound(
+            self.upper,
+            self.kind,
+            source=f"pld.{self.query} (connect-the-dots, pessimistic tilted FFT)",
+            details={"lower": self.lower, "grid": self.grid, "query": self.query},
+        )
+
+    @property
+    def lower_bound(self) -> Bound:
+        """The lower end of the bracket as a LOWER Bound (never certifies)."""
+        return Bound(
+            self.lower,
+            BoundKind.LOWER,
+            source=f"pld.{self.query} (optimistic end of the bracket)",
+            details={"upper": self.upper, "grid": self.grid, "query": self.query},
+        )
 
     @property
     def value(self) -> float:

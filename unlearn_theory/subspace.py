@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from . import _validate as v
 from . import gaussian, iteration
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -79,12 +80,25 @@ class BlockwiseSchedule:
     total_coefficient: float
     epsilon: float
     delta: float
-    kind: str
+    kind: BoundKind
     accountant: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     @property
     def total_steps(self) -> int:
         return self.blocks * self.steps_per_block
+
+    @property
+    def bound(self) -> Bound:
+        """The certified ``epsilon`` (at ``delta``) as a Bound."""
+        return Bound(
+            self.epsilon,
+            self.kind,
+            source=self.accountant,
+            details={"delta": self.delta, "coefficient": self.total_coefficient},
+        )
 
 
 def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
@@ -191,8 +205,9 @@ def blockwise_epsilon(
     learning_rate,
     weight_decay=0.0,
     allocation="per_block",
-) -> tuple[float, str, float | None]:
-    """Certified total ε at ``delta`` [UPPER]: returns (epsilon, accountant, order).
+) -> Bound:
+    """Certified total ε at ``delta``: an UPPER :class:`Bound` (``b.source``: the accountant,
+    ``b.order``: the Rényi order, None on the Gaussian-profile route).
 
     T_b = 1: exact profile of the composed Gaussian blocks (μ = √k·B/σ_b, with C0/√k under
     "joint": sup over Σ d_i² ≤ 4C0² of √(Σ_i (d_iρ + 2γC1)²)/σ_b); otherwise the linear curve
@@ -212,13 +227,23 @@ def blockwise_epsilon(
                 f"mu = sqrt(blocks)*B/noise_std overflows (B={b:g}): no finite epsilon"
             )
         eps = float(gaussian.epsilon(d, mu=mu))
-        return eps, f"gaussian_profile(composed blocks{tag})", None
+        return Bound(
+            eps,
+            BoundKind.UPPER,
+            source=f"gaussian_profile(composed blocks{tag})",
+            details={"order": None, "mu": mu, "delta": d},
+        )
     coef = iteration.require_finite_coefficient(
         blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, allocation=allocation, **p),
         "the block schedule",
     )
-    eps, order = iteration.linear_epsilon(coef, delta=d)
-    return eps, f"shifted_renyi(blockwise{tag})+improved_conversion", order
+    b = iteration.linear_epsilon(coef, delta=d)
+    return Bound(
+        b.value,
+        BoundKind.UPPER,
+        source=f"shifted_renyi(blockwise{tag})+improved_conversion",
+        details={"order": b.order, "coefficient": coef, "delta": d},
+    )
 
 
 def blockwise_schedule(
@@ -257,7 +282,8 @@ def blockwise_schedule(
             best = (T, s)
     T, s = best
     for _ in range(64):
-        e_cert, acct, _ = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
+        cert = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
+        e_cert, acct = cert.value, cert.source
         if e_cert <= eps:
             break
         s *= 1.0 + 1e-9
@@ -272,7 +298,7 @@ def blockwise_schedule(
         total_coefficient=coef,
         epsilon=e_cert,
         delta=d,
-        kind="upper",
+        kind=BoundKind.UPPER,
         accountant=acct,
     )
 

@@ -28,6 +28,7 @@ from unlearn_theory._validate import (
     check_int,
     check_positive,
 )
+from unlearn_theory.bounds import Bound, BoundKind
 from unlearn_theory.errors import InvalidParameterError
 
 from .confidence import clopper_pearson_upper, empirical_bernstein_from_sums
@@ -106,10 +107,14 @@ class TorchLoopSampler:
 
 @dataclass
 class AuditResult:
-    """Result of a threshold audit. ``epsilon_lower`` is None when precision was not reached."""
+    """Result of a threshold audit. ``epsilon_lower`` is None when precision was not reached.
+
+    ``kind`` is :attr:`BoundKind.LOWER` (a string is parsed); :meth:`to_bound` gives the
+    certified lower confidence bound as a :class:`~unlearn_theory.bounds.Bound`.
+    """
 
     epsilon_lower: float | None
-    kind: str
+    kind: BoundKind
     delta: float
     confidence: float
     samples: int
@@ -122,8 +127,24 @@ class AuditResult:
     false_positives: list = field(default_factory=list)
     false_negatives: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.kind = BoundKind.parse(self.kind)
+
+    def to_bound(self) -> Bound | None:
+        """``epsilon_lower`` as a Bound (None when precision was not reached)."""
+        if self.epsilon_lower is None:
+            return None
+        return Bound(
+            self.epsilon_lower,
+            self.kind,
+            source="threshold audit (Clopper-Pearson, Bonferroni over the grid)",
+            details={"confidence": self.confidence, "delta": self.delta, "samples": self.samples},
+        )
+
     def to_dict(self):
-        return asdict(self)
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        return out
 
 
 def _score(sampler, x):
@@ -304,6 +325,17 @@ class DeltaAuditResult:
     status: str = "ok"
     message: str = ""
     exact_delta: float | None = None
+
+    def to_bounds(self) -> tuple[Bound, Bound, Bound] | None:
+        """(lower, upper, estimate) Bounds on δ(ε) (None when precision was not reached)."""
+        if self.delta_lower is None or self.delta_upper is None:
+            return None
+        info = {"confidence": self.confidence, "epsilon": self.epsilon, "samples": self.samples}
+        return (
+            Bound(self.delta_lower, BoundKind.LOWER, source=self.method, details=info),
+            Bound(self.delta_upper, BoundKind.UPPER, source=self.method, details=info),
+            Bound(self.delta_estimate, BoundKind.ESTIMATE, source=self.method, details=info),
+        )
 
     def to_dict(self):
         return asdict(self)

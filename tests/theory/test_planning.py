@@ -320,9 +320,9 @@ def test_rdp_route_of_T1_equals_the_gaussian_curve():
     from unlearn_theory import conversions, renyi
 
     a = iteration.constant_coefficient(steps=3, noise_std=0.8, **ARCH)
-    eps_lin, _ = iteration.linear_epsilon(a, delta=1e-5)
-    eps_curve, _ = conversions.curve_epsilon(
-        lambda al: renyi.gaussian(al, mu=math.sqrt(2 * a)), delta=1e-5
+    eps_lin = float(iteration.linear_epsilon(a, delta=1e-5))
+    eps_curve = float(
+        conversions.curve_epsilon(lambda al: renyi.gaussian(al, mu=math.sqrt(2 * a)), delta=1e-5)
     )
     assert eps_lin == pytest.approx(eps_curve, rel=1e-9)
 

@@ -43,8 +43,14 @@ def test_schedule_certifies_target(eps, logd, k, c0, wd, tb):
     d = math.exp(logd)
     kw = dict(P, clip_initial=c0, weight_decay=wd)
     sched = subspace.blockwise_schedule(epsilon=eps, delta=d, blocks=k, steps_per_block=tb, **kw)
-    e, _, _ = subspace.blockwise_epsilon(
-        delta=d, noise_std=sched.noise_std, blocks=k, steps_per_block=sched.steps_per_block, **kw
+    e = float(
+        subspace.blockwise_epsilon(
+            delta=d,
+            noise_std=sched.noise_std,
+            blocks=k,
+            steps_per_block=sched.steps_per_block,
+            **kw,
+        )
     )
     assert e <= eps
     assert sched.epsilon <= eps
@@ -129,8 +135,10 @@ def test_joint_allocation_is_exact_on_the_worst_case_toy(k, tb):
     assert a >= t.mu**2 / 2
     assert a == pytest.approx(t.mu**2 / 2, rel=1e-12)
     if tb == 1:  # one Gaussian per block: the certified ε is the exact ε
-        e, _, _ = subspace.blockwise_epsilon(
-            delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
+        e = float(
+            subspace.blockwise_epsilon(
+                delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
+            )
         )
         assert e >= t.epsilon(1e-5) and e == pytest.approx(t.epsilon(1e-5), rel=1e-9)
 
@@ -162,8 +170,8 @@ def test_joint_allocation_dominates_every_split_and_is_below_per_block(
     a_joint = subspace.blockwise_coefficient(allocation="joint", **common)
     a_per = subspace.blockwise_coefficient(allocation="per_block", **common)
     assert t.mu**2 / 2 <= a_joint * (1 + 1e-12) <= a_per * (1 + 1e-9)
-    e_joint, _, _ = subspace.blockwise_epsilon(delta=d, allocation="joint", **common)
-    e_per, _, _ = subspace.blockwise_epsilon(delta=d, **common)
+    e_joint = float(subspace.blockwise_epsilon(delta=d, allocation="joint", **common))
+    e_per = float(subspace.blockwise_epsilon(delta=d, **common))
     assert t.epsilon(d) <= e_joint * (1 + 1e-9) and e_joint <= e_per * (1 + 1e-9)
 
 
