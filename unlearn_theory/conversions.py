@@ -17,7 +17,7 @@ Conversions (``conversion=``):
     Mironov 2017, arXiv 1702.07476, Prop. 3.
 
 A Rényi bound is a **curve** α ↦ ρ(α) (callable or array over orders); no function here accepts
-one scalar "Rényi ε" in place of a curve (the flat-α pitfall, math.md §13.1). The one scalar that
+one scalar "Rényi ε" in place of a curve (the flat-α pitfall, docs/theory.md §13.1). The one scalar that
 is accepted, in :func:`linear_epsilon`, is the *coefficient* a of the linear curve ρ(α) = a·α.
 """
 

@@ -1,4 +1,4 @@
-r"""Group privacy for the DP-SGD baseline (math.md §7.2).
+r"""Group privacy for the DP-SGD baseline (docs/theory.md §7.2).
 
 Group privacy [std; induction along a path of k single-record changes]: an (ε', δ')-DP mechanism
 is, for groups of k records,
@@ -19,7 +19,7 @@ down so that k·ε' ≤ ε exactly, and δ' is stepped down until the forward :f
 check gives a group δ ≤ the target; a split that underflows float64 (ε' or δ' would be 0)
 raises :class:`~unlearn_theory.errors.NumericalPrecisionError`.
 
-:func:`stair_lab_split` reproduces a PUBLISHED BUG (math.md §13.4) for comparison only: it
+:func:`stair_lab_split` reproduces a PUBLISHED BUG (docs/theory.md §13.4) for comparison only: it
 drops the factor 1/k, δ' = δ·e^{−(k−1)ε/k}, which is optimistic by a factor between 1 and k.
 Reference for DP-SGD: Abadi et al. 2016, arXiv 1607.00133; group privacy: Dwork & Roth 2014,
 Thm 2.2 (pure DP) and its (ε, δ) extension by the same induction.
@@ -208,7 +208,7 @@ def stair_lab_split(epsilon, delta, group_size) -> tuple[float, float]:
     """PUBLISHED BUG, for labelled comparison only (never certifies): δ' = δ e^{−(k−1)ε/k}.
 
     The factor 1/k of the simplified split is dropped, so the group δ it implies exceeds the
-    target by a factor between 1 and k (math.md §13.4). ε' = ε/k is rounded down as in the
+    target by a factor between 1 and k (docs/theory.md §13.4). ε' = ε/k is rounded down as in the
     valid splits; raises NumericalPrecisionError where ε' or δ' would underflow to 0.
     Returns the (flawed) per-record budget (ε', δ') as a tuple of parameters, not a Bound.
     """

@@ -1,4 +1,4 @@
-r"""Privacy amplification by iteration (shifted Rényi) for gradient clipping (math.md §6).
+r"""Privacy amplification by iteration (shifted Rényi) for gradient clipping (docs/theory.md §6).
 
 Update (Koloskova et al. 2025, arXiv 2506.06985, eq. (3) [2nd]), t = 0..T−1:
 
@@ -27,7 +27,7 @@ Then Z_t ≥ 0 ⟺ A_t ≤ U_t, Z_T = 0 ⟺ A_T = U_T, a_t ≥ 0 ⟺ A non-decre
     a* = Σ_{hull edges} (ΔU)²/(2ΔY)      (exact; O(T) after sorting, which the Y_t already are).
 
 When every point lies on or above the chord from (0, 0) to (Y_T, U_T) the hull is that chord and
-a* = B²/(2 Σ_t w_t² σ_t²) with B = U_T: the Cauchy–Schwarz closed form of math.md §6.3. For
+a* = B²/(2 Σ_t w_t² σ_t²) with B = U_T: the Cauchy–Schwarz closed form of docs/theory.md §6.3. For
 constant (ρ, s, σ) this always holds; for time-varying schedules it may not, and then the closed
 form is NOT justified (it is smaller than the constrained optimum). Steps with σ_t = 0 have
 ΔY = 0 and receive no shift; if a shift is still needed after the last noisy step, a* = +inf.
@@ -224,7 +224,7 @@ def _log_points(schedule: Schedule):
 
 
 def closed_form_coefficient(schedule: Schedule) -> float:
-    """Unconstrained optimum B²/(2 Σ_t w_t² σ_t²) (math.md §6.3), computed in log space.
+    """Unconstrained optimum B²/(2 Σ_t w_t² σ_t²) (docs/theory.md §6.3), computed in log space.
 
     This is a LOWER bound on the constrained optimum and is certified only when every
     intermediate Z_t stays ≥ 0 (see :func:`constrained_coefficient`). +inf if B > 0 and no noise.
@@ -501,7 +501,7 @@ def noise_std_for_coefficient(
 
 
 def optimal_steps_real(*, clip_initial, clip_gradient, learning_rate, weight_decay) -> float:
-    """Real minimiser T* of B²/W over T > 0 (math.md §6.4), or +inf if B²/W decreases in T.
+    """Real minimiser T* of B²/W over T > 0 (docs/theory.md §6.4), or +inf if B²/W decreases in T.
 
     λ > 0: T* = log(1 − λC0/C1)/log(1 − γλ) when λC0 < C1, else +inf (no interior optimum).
     λ = 0: T* = C0/(γC1). Derivation: docs/optimal_steps.md (checked symbolically).
@@ -598,7 +598,7 @@ def _flat_alpha_slack(orders, log_delta):
 
 
 def flat_alpha_epsilon(coefficient, *, delta, orders=None) -> float:
-    """REPRODUCES A PUBLISHED MISTAKE (math.md §13.1), for exposure only; never certifies.
+    """REPRODUCES A PUBLISHED MISTAKE (docs/theory.md §13.1), for exposure only; never certifies.
 
     The label a program prints when the coefficient a of D_α ≤ α·a is fed to the improved
     RDP→DP conversion as if D_α = a at every order ("flat α"), as the authors' code does with its
@@ -628,7 +628,7 @@ def flat_alpha_coefficient(*, epsilon, delta, orders=None) -> float:
 def flat_alpha_noise_std(
     *, epsilon, delta, steps, clip_initial, clip_gradient, learning_rate, weight_decay, orders=None
 ) -> float:
-    """REPRODUCES A PUBLISHED MISTAKE (math.md §13.1), for comparison only; never certifies.
+    """REPRODUCES A PUBLISHED MISTAKE (docs/theory.md §13.1), for comparison only; never certifies.
 
     σ = B/√(2W·a) with a = :func:`flat_alpha_coefficient` (ε): the noise a program using the
     flat-α conversion would run for the label ``epsilon``. ``planning.certify`` shows that it

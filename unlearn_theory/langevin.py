@@ -12,7 +12,7 @@ on D; unlearning runs ``steps`` = N further noisy steps on D′ from the learned
 route compares laws at epoch boundaries, so with mini-batches N must be K whole epochs,
 N = K·⌈n/b⌉ (InvalidParameterError otherwise). The comparison is against retraining on D′.
 
-Noise convention (math.md §9.1, §13.9)
+Noise convention (docs/theory.md §9.1, §13.9)
     ``noise_std`` is what the library calls it everywhere: the per-coordinate standard deviation
     s of the Gaussian that is *actually injected* at each step, s² = 2ησ² (σ² is the paper's
     temperature; :func:`noise_std_from_temperature`). The PABI lemma holds with the variance of
@@ -30,7 +30,7 @@ Two routes, each returning a Rényi *curve* (:class:`RenyiCurve`), never a scala
         Z_T = min( e·(1 − c^{T·B})/(1 − c^{B}), 2R ),  e = 2ηM·S/b_min,  B = ⌈n/b⌉,
     (S = forget_size; b_min the smallest batch; T = ∞ gives Cor. 3.7's Z_B).
     PABI with N noisy c-contractive steps from laws at W∞ ≤ Z (Altschuler & Talwar 2022,
-    arXiv 2205.13710; optimal shift allocation, math.md §6.3 with s_t = 0):
+    arXiv 2205.13710; optimal shift allocation, docs/theory.md §6.3 with s_t = 0):
         D_α ≤ α·a,   a = Z²·c^{2N}(1 − c²) / (2 s²(1 − c^{2N}))   (c = 1: a = Z²/(2 s² N)).
     ``form="paper"`` uses the published last-step allocation a = Z²c^{2N}/(2 s²) (Cor. 3.7),
     a = Z²/(2 s² N) (Cor. 3.10, m = 0), which is never smaller.
@@ -103,7 +103,7 @@ class BudgetExceededError(UnlearnError):
 
 
 def noise_std_from_temperature(*, temperature, learning_rate) -> float:
-    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (math.md §1).
+    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (docs/theory.md §1).
 
     Evaluated as √2·√η·√σ² (no intermediate overflow or underflow). Raises
     InvalidParameterError naming ``temperature`` where s itself overflows or underflows to 0
@@ -208,7 +208,7 @@ def pabi_coefficient(distance, *, steps, contraction, variance, allocation="opti
     Two processes run the same kernel x ↦ Π(φ(x) + N(0, variance·I)), φ c-Lipschitz, from laws
     at W∞ distance ≤ ``distance`` = Z. ``allocation="optimal"``:
     a = Z²c^{2N}(1 − c²)/(2v(1 − c^{2N})) (c < 1), Z²/(2vN) (c = 1) — the Cauchy–Schwarz optimum
-    of the shift allocation (math.md §6.3). ``allocation="last"`` (published Cor. 3.7):
+    of the shift allocation (docs/theory.md §6.3). ``allocation="last"`` (published Cor. 3.7):
     a = Z²c^{2N}/(2v) (c < 1); for c = 1 the published Cor. 3.10 is again Z²/(2vN).
     N = 0 gives +inf unless Z = 0. (Altschuler & Talwar 2022, arXiv 2205.13710; Chien et al.
     2024, arXiv 2403.17105, Lemma 2.6 / Cor. 3.7 / Cor. 3.10.)

@@ -25,19 +25,19 @@ Per-step forms and their kinds
 
     :func:`noisy_gd_rdp` -- noisy full-batch GD x_{t+1} = x_t − η_t∇f_D(x_t) + N(0, s_t²I)
     (s_t = noise_std, the injected std; s² = 2ησ² in temperature units), f_D the mean loss:
-    removing x shifts the step mean by η_t(∇ℓ_x − ∇f_{D∖x})/n, so (math.md §10.3 [derived])
+    removing x shifts the step mean by η_t(∇ℓ_x − ∇f_{D∖x})/n, so (docs/theory.md §10.3 [derived])
         P(x, α) = α·a(x),   a(x) = Σ_t η_t² g_t(x)² / (2 s_t² n²),
     g_t = ‖∇ℓ_x(θ_t) − ∇f_{D∖x}(θ_t)‖. UPPER with sup norms over a certified set, ESTIMATE
     with the realised trajectory. It composes every released iterate; the last iterate alone
     usually leaks far less.
 
-:func:`unlearning_steps` -- per-example unlearning step counts (math.md §10.4, derived from
+:func:`unlearning_steps` -- per-example unlearning step counts (docs/theory.md §10.4, derived from
     Langevin Unlearning's LSI lemmas, second-hand): for target (ε, δ) at order α,
         k(x) = ⌈ (2α/(mη))·log( c_α·P(x, 2α) / (ρ*(α) − stationarity) ) ⌉₊,
     c_α = (α − ½)/(α − 1), ρ*(α) the largest Rényi value the improved conversion certifies at α,
     minimised over α. Bounds one direction (unlearned ‖ retrained), as LU's theorem does.
 
-:func:`loss_barrier` -- a DIAGNOSTIC, NOT A BOUND (math.md §10.5).
+:func:`loss_barrier` -- a DIAGNOSTIC, NOT A BOUND (docs/theory.md §10.5).
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def noisy_gd_rdp(
     loss over n = ``dataset_size`` points). ``noise_std`` s_t is the injected std
     (s² = 2ησ² in temperature units); ``learning_rate``/``noise_std`` scalar or per step.
     Kind "upper" with ``supremum=True`` (sup over a certified set, e.g. the projection ball),
-    else "estimate" (realised trajectory). Linear in α. (math.md §10.3 [derived].)
+    else "estimate" (realised trajectory). Linear in α. (docs/theory.md §10.3 [derived].)
 
     Computed with the weights η_t²/(2s_t²n²) in log space and each row scaled by its largest
     norm, so no factor underflows or overflows on its own; the coefficient is rounded up: a
@@ -349,7 +349,7 @@ def noisy_gd_rdp(
         orders=DEFAULT_ORDERS.copy(),
         rdp=rdp,
         kind=kind,
-        description="noisy full-batch GD, composition over released iterates (math.md §10.3)",
+        description="noisy full-batch GD, composition over released iterates (docs/theory.md §10.3)",
         linear_coefficient=coef,
     )
 
@@ -405,7 +405,7 @@ def unlearning_steps(
     stationarity=0.0,
     orders=None,
 ) -> StepCounts:
-    """Per-example noisy unlearning steps k(x) on D∖{x} to reach (ε, δ) (math.md §10.4).
+    """Per-example noisy unlearning steps k(x) on D∖{x} to reach (ε, δ) (docs/theory.md §10.4).
 
     Bound after k steps (LSI constant 2σ²/m, η ≤ 1/L; one direction, unlearned ‖ retrained):
     D_α ≤ c_α·e^{−mηk/(2α)}·P(x, 2α) + stationarity, c_α = (α − ½)/(α − 1); the smallest k over
@@ -479,7 +479,7 @@ def unlearning_steps(
         orders=np.where(finite, a_b, np.nan),
         kind=losses.kind,
         description=(
-            "LSI contraction + weak triangle inequality (math.md §10.4) [derived from "
+            "LSI contraction + weak triangle inequality (docs/theory.md §10.4) [derived from "
             "second-hand lemmas]; -1 = no order certifies"
         ),
     )
@@ -509,7 +509,7 @@ def loss_barrier(loss: Callable, theta_a, theta_b, *, grid=21) -> LossBarrier:
 
     ``loss(θ)`` returns a scalar or a 1-D array (one loss per group S of forget points); the
     result has one barrier per group. For a convex loss it is 0 up to rounding. DIAGNOSTIC, NOT
-    A BOUND (math.md §10.5; Sepahvand et al. 2025, arXiv 2505.18786 introduce the evaluation).
+    A BOUND (docs/theory.md §10.5; Sepahvand et al. 2025, arXiv 2505.18786 introduce the evaluation).
     """
     if not callable(loss):
         raise InvalidParameterError("loss", loss, "must be a callable theta -> loss(es)")

@@ -16,7 +16,7 @@ Curves
         function), so the chord between ⌊α⌋ and ⌈α⌉ (log A_1 = 0) bounds it from above;
       * ``"series"`` (EXACT up to a truncation whose tail is checked to be negligible, not
         proven): the two-sided expansion of MTZ 2019 §3.3 with signed generalised binomials.
-    The direction D_α(P‖Q) is the one MTZ show dominates (second-hand, see math.md §3.2); the
+    The direction D_α(P‖Q) is the one MTZ show dominates (second-hand, see docs/theory.md §3.2); the
     tests check the reverse direction by quadrature on a grid of cases.
 
     ``compose(*curves)``: pointwise sum over the same orders (adaptive composition, Mironov

@@ -1,6 +1,6 @@
 r"""Ridge regression trained by Langevin dynamics: exact laws, leave-one-out, exact divergences.
 
-Setting (math.md §11; Benarroch, Atif & Cappé 2026, arXiv 2602.15602 — only its abstract was
+Setting (docs/theory.md §11; Benarroch, Atif & Cappé 2026, arXiv 2602.15602 — only its abstract was
 read, so everything here is exact Gaussian machinery derived and checked by the team).
 
 Sum form F_D(θ) = Σ_i ½(x_iᵀθ − y_i)² + ½λ‖θ‖², A = XᵀX + λI, θ̂ = A⁻¹Xᵀy, λ > 0.
@@ -34,7 +34,7 @@ iff 0 < η < 2/λ_max(A); B = I − ηA.
   (kind "exact" when the certified width is ≤ rtol·δ; otherwise the certified UPPER bound,
   the smaller of the Fourier upper end and the exact-Rényi conversion). See
   docs/langevin_and_per_instance.md §6.
-* Per-instance noise (coupling lemma, math.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
+* Per-instance noise (coupling lemma, docs/theory.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
   against the worst case max_i Δ_i/μ(ε, δ); savings factor Δ_max/Δ_i. pDP, not DP.
 """
 
@@ -454,7 +454,7 @@ def gaussian_renyi(orders, mean0, cov0, mean1, cov1) -> np.ndarray:
 
     In the S₀-whitened eigenbasis of S₁ (eigenvalues ℓ_j, whitened mean gap c):
     D_α = Σ_j [ (α/2)c_j²/(1 + α(ℓ_j−1)) − (log(1+α(ℓ_j−1)) − α log ℓ_j)/(2(α−1)) ],
-    the closed form of math.md §11.3. Covariances must be symmetric positive definite
+    the closed form of docs/theory.md §11.3. Covariances must be symmetric positive definite
     (InvalidParameterError naming ``cov0``/``cov1`` otherwise). Where the whitening leaves the
     float64 range the value is +inf when provably so, else NumericalPrecisionError.
     """

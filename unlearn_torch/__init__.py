@@ -2,6 +2,6 @@
 
 Not built yet. It will take every noise scale and step count from an
 :class:`unlearn_theory.UnlearningPlan` (never deciding them itself) and write a certificate of
-what really ran (architecture.md §2). The verification runner already accepts a torch training
+what really ran (docs/architecture.md §2). The verification runner already accepts a torch training
 loop as a sampler (:class:`verification.runner.TorchLoopSampler`).
 """

@@ -1,4 +1,4 @@
-"""Monte Carlo lower bounds / estimates of hockey-stick divergences (math.md §12).
+"""Monte Carlo lower bounds / estimates of hockey-stick divergences (docs/theory.md §12).
 
 All certified lower bounds here are valid at joint confidence 1 - alpha. Choosing a threshold by
 maximising over thresholds on the evaluation data is NOT valid and is only exposed as
@@ -113,7 +113,7 @@ def _eps_at(s0, s1, thresholds, delta, alpha_each):
 def threshold_epsilon_lower(
     scores0, scores1, *, delta, alpha=0.05, thresholds=None, protocol="bonferroni", rng=None
 ):
-    """Certified lower bound on epsilon at ``delta`` from a threshold test (math.md §12.1-12.2).
+    """Certified lower bound on epsilon at ``delta`` from a threshold test (docs/theory.md §12.1-12.2).
 
     eps >= max(log((1-delta-FPR)/FNR), log((1-delta-FNR)/FPR)) with one-sided Clopper–Pearson
     upper bounds on both rates. protocol="bonferroni": ``thresholds`` is a pre-registered grid of K
@@ -250,7 +250,7 @@ def plrv_delta(losses, *, epsilon, alpha=0.05, log_weights=None, bound="bernstei
 
 
 def gaussian_tilted_plrv(mu, epsilon, n, rng, *, alpha=0.05):
-    """delta(eps) of N(0,1) vs N(mu,1) by exponentially tilted MC (math.md §12.4).
+    """delta(eps) of N(0,1) vs N(mu,1) by exponentially tilted MC (docs/theory.md §12.4).
 
     P = N(0,1), L = log p/q = -mu x + mu^2/2, {L > eps} = {x < c}, c = mu/2 - eps/mu. Proposal
     N(c,1), weight w = exp(-c x + c^2/2); when c < 0 the summand is <= e^{-c^2/2} (an a-priori sup),
@@ -392,7 +392,7 @@ def renyi_plain_estimate(losses, *, order):
     """Plug-in log-mean-exp estimate of D_alpha from losses L = log p/q drawn under P.
 
     kind "estimate" ONLY: E_P[e^{(alpha-1)L}] is heavy-tailed for unbounded losses and the
-    plug-in is biased low with no finite-sample guarantee (math.md §12.4).
+    plug-in is biased low with no finite-sample guarantee (docs/theory.md §12.4).
     """
     order = check_in_range("order", order, 1.0, math.inf)
     L = np.asarray(losses, dtype=float).ravel()
@@ -416,7 +416,7 @@ def _geometric_gaussian(s, mp, sp, mq, sq):
 
 
 def renyi_thermodynamic(toy, *, order, n, rng, nodes=12, direction="PQ"):
-    """Thermodynamic-integration estimate of D_alpha (math.md §12.4) for Gaussian toys.
+    """Thermodynamic-integration estimate of D_alpha (docs/theory.md §12.4) for Gaussian toys.
 
     (alpha - 1) D_alpha(P||Q) = int_1^alpha E_{r_s}[log p/q] ds, r_s ~ p^s q^{1-s}, evaluated by
     Gauss-Legendre in s (``nodes`` points) with ``n`` exact draws from each r_s (Gaussian for

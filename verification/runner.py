@@ -1,4 +1,4 @@
-"""Chunked, reproducible Monte Carlo audits (math.md §12).
+"""Chunked, reproducible Monte Carlo audits (docs/theory.md §12).
 
 A *sampler* is any object following :class:`Sampler`: ``sample(n, rng) -> (x0, x1)`` (numpy
 arrays, one row per draw, from the two worlds) and optionally ``score(x)`` / ``privacy_loss(x)``
@@ -385,7 +385,7 @@ def run_delta_audit(
     tilt=None,
     max_relative_width=None,
 ):
-    """delta(eps) with a two-sided empirical-Bernstein interval (math.md §12.4), chunked.
+    """delta(eps) with a two-sided empirical-Bernstein interval (docs/theory.md §12.4), chunked.
 
     Needs ``toy.privacy_loss`` (log-densities known). Gaussian-shift toys are tilted to the
     boundary of {L > eps} by default (proposal N(c, 1), c = mu/2 - eps/mu, summand/weight <=

@@ -1,4 +1,4 @@
-"""Tests for unlearn_theory.group: group privacy for the DP-SGD baseline (math.md §7.2)."""
+"""Tests for unlearn_theory.group: group privacy for the DP-SGD baseline (docs/theory.md §7.2)."""
 
 from __future__ import annotations
 

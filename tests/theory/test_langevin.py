@@ -394,7 +394,7 @@ def test_plan_modes(registered):
 
 # ---------------------------------------------------------------------------------------------
 # near-exact check with the projection: 1-D projected Langevin by grid propagation
-# (math.md §12.6 item 7): cell masses on [−R, R] plus atoms at ±R, Φ-difference kernel.
+# (docs/theory.md §12.6 item 7): cell masses on [−R, R] plus atoms at ±R, Φ-difference kernel.
 
 
 def _projected_kernel(centers, edges, radius, eta, m, dbar, s):

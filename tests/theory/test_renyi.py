@@ -196,7 +196,7 @@ def test_flat_alpha_pitfall_is_visible():
 
 
 def test_continuous_order_beats_a_coarse_grid():
-    """Opacus-style grid stopping at 63 over-reports for weak mechanisms (math.md §13.7)."""
+    """Opacus-style grid stopping at 63 over-reports for weak mechanisms (docs/theory.md §13.7)."""
     mu = 0.02
     grid = np.array([1.5, 2, 3, 4, 8, 16, 32, 63])
     eps_grid = float(renyi.to_dp(grid, renyi.gaussian(grid, mu=mu), delta=1e-10))

@@ -32,7 +32,7 @@ def random_spd(rng, d, lo=0.3, hi=3.0):
 
 
 def mp_renyi(alpha, m0, S0, m1, S1):
-    """Closed form of math.md §11.3 with mpmath determinants/inverse (50 digits)."""
+    """Closed form of docs/theory.md §11.3 with mpmath determinants/inverse (50 digits)."""
     with mp.workdps(50):
         a = mp.mpf(alpha)
         A0, A1 = mp.matrix(S0.tolist()), mp.matrix(S1.tolist())

@@ -1,4 +1,4 @@
-"""Tests for unlearn_theory.subspace: block-wise scheduling (Dolgova & Stich 2026; math.md §8)."""
+"""Tests for unlearn_theory.subspace: block-wise scheduling (Dolgova & Stich 2026; docs/theory.md §8)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_one_step_per_block_is_exact_gaussian_composition():
 
 
 def test_floored_T_overshoots_paper_budget():
-    """The official code computes σ at the real T* and runs ⌊T*⌋ (math.md §13.5)."""
+    """The official code computes σ at the real T* and runs ⌊T*⌋ (docs/theory.md §13.5)."""
     k = 4
     code = subspace.dolgova_stich_schedule(epsilon=1.0, delta=1e-5, blocks=k, **P)
     assert code["real_steps"] != math.floor(code["real_steps"])
@@ -82,7 +82,7 @@ def test_floored_T_overshoots_paper_budget():
 
 def test_zero_gradient_block_toy_bracket():
     """Zero gradients: exact per-block divergence uses d_i = ‖P_iΔ‖ (Σ d_i² = (2C0)²);
-    exact total ≤ certified total (and looser by about k, math.md §8.5)."""
+    exact total ≤ certified total (and looser by about k, docs/theory.md §8.5)."""
     k, T, s = 4, 20, 2.0
     kw = dict(clip_initial=1.0, clip_gradient=0.0, learning_rate=0.01, weight_decay=2.0)
     rho = 1 - 0.02
@@ -239,7 +239,7 @@ def test_joint_plans_certify_and_need_less_noise():
             **kw,
         )
         assert e <= 1.0
-        # λ = 0: T* and σ_b² scale as C0 (math.md §6.4), so joint σ_b is k^{-1/4} of per-block
+        # λ = 0: T* and σ_b² scale as C0 (docs/theory.md §6.4), so joint σ_b is k^{-1/4} of per-block
         assert joint.noise_std == pytest.approx(per.noise_std * k**-0.25, rel=2e-2)
     with pytest.raises(InvalidParameterError, match="allocation"):
         plan("blockwise_gradient_clipping", epsilon=1.0, delta=1e-5, blocks=2, allocation="x", **kw)
