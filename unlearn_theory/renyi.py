@@ -24,9 +24,11 @@ Curves
 
 Conversion
     ``to_dp(orders, rdp, *, delta, conversion="improved") -> Bound``: the smallest certified ε
-    (an UPPER :class:`~unlearn_theory.bounds.Bound`; ``float(b)`` is ε, ``b.order`` the order). Between two given orders the curve is extended by the chord of (α−1)·ρ(α)
-    (convex in α for any true Rényi curve, so the chord is an upper bound); the order is then
-    optimised continuously over [min(orders), max(orders)]. UPPER at every order.
+    (an UPPER :class:`~unlearn_theory.bounds.Bound`; ``float(b)`` is ε, ``b.order`` the order).
+    Between two given orders the curve is extended by the chord of (α−1)·ρ(α) (convex in α for
+    any true Rényi curve, so the chord is an upper bound); the order is then optimised
+    continuously over [min(orders), max(orders)]. UPPER at every order. ``to_log_delta`` and
+    ``to_delta`` return Bounds on log δ and δ the same way.
 """
 
 from __future__ import annotations

@@ -315,3 +315,17 @@ def test_unknown_kinds_are_refused(word):
         certifies(word)
     with pytest.raises(InvalidParameterError, match="kind"):
         Bound(0.0, word)
+
+
+def test_audit_results_expose_bounds():
+    from verification.runner import AuditResult, DeltaAuditResult
+
+    r = AuditResult(0.8, "lower", 1e-5, 0.95, 1000, "ok")
+    assert r.kind is BoundKind.LOWER and r.to_dict()["kind"] == "lower"
+    b = r.to_bound()
+    assert float(b) == 0.8 and b.kind is BoundKind.LOWER and not b.certifies
+    assert AuditResult(None, "lower", 1e-5, 0.95, 10, "insufficient_precision").to_bound() is None
+    d = DeltaAuditResult(1.0, "P||Q", 1e-3, 2e-3, 1.5e-3, 0.95, 100, "plrv-bernstein")
+    lo, hi, est = d.to_bounds()
+    assert (lo.kind, hi.kind, est.kind) == ("lower", "upper", "estimate")
+    assert float(lo) <= float(est) <= float(hi)
