@@ -5,7 +5,7 @@ two streaming estimators:
 
 - ``count``: the threshold test's count {L > t} (what the Bonferroni audit accumulates);
 - ``tilted``: the exponentially tilted hockey-stick summand (1 - e^{eps-L})_+ * w with its
-  sum and sum of squares (what the empirical-Bernstein delta interval needs), math.md §12.4.
+  sum and sum of squares (what the empirical-Bernstein delta interval needs), docs/theory.md §12.4.
 
 numpy runs one thread per core, each with its own SFC64 generator spawned from one
 SeedSequence (numpy's generators release the GIL on bulk fills). Also reports the end-to-end

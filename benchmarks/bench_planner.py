@@ -11,7 +11,7 @@ machine is shared, so the minimum is the better estimate of the cost). Goals (is
 noise.
 
 Part 2 prints the noise_std of the tight planner against the published closed forms
-(Koloskova et al. 2025, arXiv 2506.06985; math.md §6.5) at ε = 1, δ = 1e-5, on
+(Koloskova et al. 2025, arXiv 2506.06985; docs/theory.md §6.5) at ε = 1, δ = 1e-5, on
 
 * CIFAR-10: the authors' eps-sweep unlearning config [code config]: C0 = 1, C1 = 100,
   γ = 0.001, λ = 500 (docs/primary_sources.md §1.9);

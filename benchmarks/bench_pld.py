@@ -112,7 +112,7 @@ def subsampled_table(delta):
     print(
         row(
             "ours dp_sgd_epsilon (min PLD, RDP)",
-            lambda: dp_sgd_epsilon(noise_multiplier=Z, sample_rate=Q, steps=T, delta=delta),
+            lambda: float(dp_sgd_epsilon(noise_multiplier=Z, sample_rate=Q, steps=T, delta=delta)),
             ref,
         )
     )

@@ -49,7 +49,7 @@ def ours(q, z, t, d, fractional="interpolate"):
             )
         )
 
-    return conversions.curve_epsilon(curve, delta=d, max_order=5000.0)[0]
+    return float(conversions.curve_epsilon(curve, delta=d, max_order=5000.0))
 
 
 def ours_series(q, z, t, d):
@@ -61,7 +61,7 @@ def ours_grid(q, z, t, d):
 
     orders = 1.0 + np.geomspace(1e-2, 1023.0, 160)
     rdp = t * renyi.subsampled_gaussian(orders, sample_rate=q, noise_multiplier=z)
-    return renyi.to_dp(orders, rdp, delta=d)[0]
+    return float(renyi.to_dp(orders, rdp, delta=d))
 
 
 def dpa(q, z, t, d):
@@ -83,7 +83,7 @@ def opacus(q, z, t, d):
 def pld(q, z, t, d):
     from unlearn_theory import dp_sgd_epsilon
 
-    return dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=t, delta=d)
+    return float(dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=t, delta=d))
 
 
 def main():

@@ -30,8 +30,9 @@ from unlearn_theory import certify, conversions, gaussian, plan, renyi
 mu = 1.0
 for delta in (1e-3, 1e-5, 1e-10, 1e-50):
     exact = gaussian.epsilon(delta, mu=mu)
-    improved, order = conversions.linear_epsilon(mu * mu / 2, delta=delta)
-    mironov, _ = conversions.linear_epsilon(mu * mu / 2, delta=delta, conversion="mironov")
+    _b = conversions.linear_epsilon(mu * mu / 2, delta=delta)
+    improved, order = _b.value, _b.order
+    mironov = float(conversions.linear_epsilon(mu * mu / 2, delta=delta, conversion="mironov"))
     print(
         f"delta={delta:.0e}: exact eps={exact:.4f}  RDP improved={improved:.4f} "
         f"(order {order:.2f}, +{100 * (improved / exact - 1):.1f}%)  Mironov={mironov:.4f}"
@@ -46,8 +47,8 @@ for delta in (1e-3, 1e-5, 1e-10, 1e-50):
 # %%
 orders = 1 + np.geomspace(1e-3, 1e5, 400)
 a = 0.05
-right, _ = renyi.to_dp(orders, a * orders, delta=1e-5)
-wrong, _ = renyi.to_dp(orders, np.full_like(orders, a), delta=1e-5)
+right = float(renyi.to_dp(orders, a * orders, delta=1e-5))
+wrong = float(renyi.to_dp(orders, np.full_like(orders, a), delta=1e-5))
 print(f"curve alpha*a: eps={right:.3f}; flat a: eps={wrong:.3f} (x{right / wrong:.1f} too small)")
 
 # %% [markdown]
@@ -86,7 +87,7 @@ if plt is not None:
     exact = gaussian.delta(eps, mu=mu)
     rdp_orders = 1 + np.geomspace(1e-2, 1e3, 300)
     via_rdp = [
-        renyi.to_delta(rdp_orders, renyi.gaussian(rdp_orders, mu=mu), epsilon=e)[0] for e in eps
+        float(renyi.to_delta(rdp_orders, renyi.gaussian(rdp_orders, mu=mu), epsilon=e)) for e in eps
     ]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.semilogy(eps, exact, label="exact δ(ε)")

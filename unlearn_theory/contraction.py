@@ -1,4 +1,4 @@
-r"""Hockey-stick contraction coefficients and the model-clipping δ-recursion (math.md §5).
+r"""Hockey-stick contraction coefficients and the model-clipping δ-recursion (docs/theory.md §5).
 
 Everything is in log space: δ_t drops below 1e-300 after a handful of steps, so the recursion
 runs on log δ_t and θ is evaluated through :func:`unlearn_theory.gaussian.log_delta` (log_ndtr /
@@ -11,7 +11,7 @@ Contraction coefficient of a Gaussian kernel whose means lie in a set of diamete
     η_{e^ε}(K) ≤ θ_ε(D/σ)   (Dobrushin-type formula; Asoodeh, Diaz & Calmon 2020, arXiv
     2012.11035, Thm 2, with equality when two means are D apart).
 
-Refined δ-recursion [UPPER on δ; derived in math.md §5.3, re-derived in docs/optimal_steps.md]
+Refined δ-recursion [UPPER on δ; derived in docs/theory.md §5.3, re-derived in docs/optimal_steps.md]
     For any kernel K, γ ≥ 1 and E = E_γ(μ‖ν) > 0:
         E_γ(μK‖νK) ≤ E·η_{γ'}(K),   γ' = 1 + (γ − 1)/E.
     Model clipping (Koloskova et al. 2025, arXiv 2506.06985, eq. (4)):
@@ -159,7 +159,7 @@ def _refined_step(log_e: float, eps: float, log_em1: float, r: float) -> float:
 def model_clipping_log_deltas(
     *, epsilon, clip_initial, clip_model, noise_std, steps, initial_noise_std=None
 ) -> np.ndarray:
-    """log δ_t for t = 0..steps of the refined recursion (math.md §5.3) [UPPER on δ].
+    """log δ_t for t = 0..steps of the refined recursion (docs/theory.md §5.3) [UPPER on δ].
 
     Returns an array of length ``steps + 1``; entry t certifies (ε, δ_t) after t noisy steps, in
     both directions. ``initial_noise_std`` (σ0) is the optional noise after the initial

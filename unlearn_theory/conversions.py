@@ -17,7 +17,7 @@ Conversions (``conversion=``):
     Mironov 2017, arXiv 1702.07476, Prop. 3.
 
 A Rényi bound is a **curve** α ↦ ρ(α) (callable or array over orders); no function here accepts
-one scalar "Rényi ε" in place of a curve (the flat-α pitfall, math.md §13.1). The one scalar that
+one scalar "Rényi ε" in place of a curve (the flat-α pitfall, docs/theory.md §13.1). The one scalar that
 is accepted, in :func:`linear_epsilon`, is the *coefficient* a of the linear curve ρ(α) = a·α.
 """
 
@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from . import _validate as v
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -189,6 +190,16 @@ def _optimise_order(objective, min_order, max_order) -> tuple[float, float]:
     return float(objective(np.array([alpha]))[0]), alpha
 
 
+def _bound(value, order, source, conversion, **details) -> Bound:
+    """An UPPER :class:`Bound` of a conversion, with the order it was taken at."""
+    return Bound(
+        value,
+        BoundKind.UPPER,
+        source=f"{source} ({conversion} RDP conversion)",
+        details={"order": order, "conversion": conversion, **details},
+    )
+
+
 def curve_epsilon(
     rdp_fn: Callable,
     *,
@@ -196,15 +207,16 @@ def curve_epsilon(
     conversion="improved",
     min_order=None,
     max_order=None,
-) -> tuple[float, float]:
-    """Smallest certified ε of a Rényi curve over continuous orders: returns (epsilon, order).
+) -> Bound:
+    """Smallest certified ε of a Rényi curve over continuous orders: an UPPER :class:`Bound`.
 
     ``rdp_fn`` maps an array of orders α > 1 to an array of upper bounds ρ(α) on
     max(D_α(P‖Q), D_α(Q‖P)) (+inf allowed, never NaN). The order is searched over
     α − 1 ∈ [1e-4, 1e7] (or [min_order, max_order]) on a logarithmic grid, refined by Brent;
     the returned ε is recomputed at the returned order and rounded up [UPPER at every order,
-    so the optimiser affects tightness only]. If ρ is +inf everywhere, returns (inf, the
-    smallest searched order).
+    so the optimiser affects tightness only]. ``float(b)`` is ε, ``b.order`` the order used
+    (``b.details`` also holds ``conversion`` and ``delta``). If ρ is +inf everywhere, the value
+    is inf at the smallest searched order.
     """
     conversion = _check_conversion(conversion)
     ld = math.log(v.check_delta(delta))
@@ -213,7 +225,8 @@ def curve_epsilon(
         eps = _eps_formula(alphas, _evaluate_curve(rdp_fn, alphas), ld, conversion)
         return _round_up(eps)
 
-    return _optimise_order(objective, min_order, max_order)
+    eps, order = _optimise_order(objective, min_order, max_order)
+    return _bound(eps, order, "curve_epsilon", conversion, delta=math.exp(ld))
 
 
 def curve_log_delta(
@@ -223,54 +236,62 @@ def curve_log_delta(
     conversion="improved",
     min_order=None,
     max_order=None,
-) -> tuple[float, float]:
-    """Smallest certified log δ at ``epsilon`` over continuous orders: (log_delta, order)."""
+) -> Bound:
+    """Smallest certified log δ at ``epsilon`` over continuous orders: an UPPER :class:`Bound`
+    whose value is log δ (``b.order``: the order used; ``b.details["epsilon"]``: ε)."""
     conversion = _check_conversion(conversion)
     e = v.check_epsilon(epsilon)
 
     def objective(alphas):
         return _log_delta_formula(alphas, _evaluate_curve(rdp_fn, alphas), e, conversion)
 
-    return _optimise_order(objective, min_order, max_order)
+    ld, order = _optimise_order(objective, min_order, max_order)
+    return _bound(ld, order, "curve_log_delta", conversion, epsilon=e)
 
 
-def linear_epsilon(coefficient, *, delta, conversion="improved") -> tuple[float, float | None]:
-    """Certified ε (UPPER) of the linear curve ρ(α) = a·α, with its optimal order.
+def linear_epsilon(coefficient, *, delta, conversion="improved") -> Bound:
+    """Certified ε (UPPER :class:`Bound`) of the linear curve ρ(α) = a·α, at its optimal order.
 
     Mironov: closed form ε = a + 2√(aL) at α* = 1 + √(L/a), L = log(1/δ).
-    Improved: continuous 1-D minimisation. a = 0 gives (0, None).
+    Improved: continuous 1-D minimisation. a = 0 gives ε = 0 with order None.
     Valid for every Gaussian mechanism (a = μ²/2) and every shifted-Rényi (PABI) bound.
     """
     a = v.check_nonnegative("coefficient", coefficient)
     conversion = _check_conversion(conversion)
     d = v.check_delta(delta)
     if a == 0.0:
-        return 0.0, None
+        return _bound(0.0, None, "linear_epsilon", conversion, delta=d, coefficient=a)
     L = -math.log(d)
     if conversion == "mironov":
         alpha = 1.0 + math.sqrt(L / a)
         eps = float(_round_up(_eps_formula(alpha, a * alpha, -L, "mironov")))
-        return eps, alpha
+        return _bound(eps, alpha, "linear_epsilon", conversion, delta=d, coefficient=a)
 
     def curve(al):
         with np.errstate(over="ignore"):  # a·α = +inf past float range: a valid upper bound
             return a * al
 
-    return curve_epsilon(curve, delta=d, conversion=conversion)
+    b = curve_epsilon(curve, delta=d, conversion=conversion)
+    return _bound(b.value, b.order, "linear_epsilon", conversion, delta=d, coefficient=a)
 
 
-def linear_log_delta(coefficient, *, epsilon, conversion="improved") -> tuple[float, float | None]:
-    """Certified log δ (UPPER) at ``epsilon`` of the linear curve ρ(α) = a·α."""
+def linear_log_delta(coefficient, *, epsilon, conversion="improved") -> Bound:
+    """Certified log δ (UPPER :class:`Bound`, value log δ) at ``epsilon`` of ρ(α) = a·α.
+
+    a = 0 gives log δ = −inf with order None."""
     a = v.check_nonnegative("coefficient", coefficient)
     if a == 0.0:
-        v.check_epsilon(epsilon)
-        return -math.inf, None
+        e = v.check_epsilon(epsilon)
+        conversion = _check_conversion(conversion)
+        return _bound(-math.inf, None, "linear_log_delta", conversion, epsilon=e, coefficient=a)
 
     def curve(al):
         with np.errstate(over="ignore"):  # a·α = +inf past float range: a valid upper bound
             return a * al
 
-    return curve_log_delta(curve, epsilon=epsilon, conversion=conversion)
+    b = curve_log_delta(curve, epsilon=epsilon, conversion=conversion)
+    conv, e = b.details["conversion"], b.details["epsilon"]
+    return _bound(b.value, b.order, "linear_log_delta", conv, epsilon=e, coefficient=a)
 
 
 def _coefficient_at_order(alpha, eps, log_delta, conversion):
@@ -291,7 +312,7 @@ def max_linear_coefficient(*, epsilon, delta, conversion="improved") -> float:
     (closed form from the conversion formula). Mironov gives a_max = (√(L+ε) − √L)², L =
     log(1/δ); the improved conversion is always at least that. The returned a is shrunk by a
     relative 2e-12 and then stepped down (relative 1e-12 per step) until the forward check
-    ``linear_epsilon(a, delta=δ, conversion=...)[0] ≤ ε`` holds — the same conversion, at the
+    ``float(linear_epsilon(a, delta=δ, conversion=...)) ≤ ε`` holds — the same conversion, at the
     order :func:`linear_epsilon` itself picks. Raises NumericalPrecisionError where a
     underflows float64 (ε tiny against log(1/δ)), where the improved optimum lies beyond the
     searched orders (α − 1 ≤ 1e7), or where the check cannot be met.
@@ -318,7 +339,7 @@ def max_linear_coefficient(*, epsilon, delta, conversion="improved") -> float:
             f"alpha - 1 <= {math.exp(_U_MAX):.3g}"
         )
     for _ in range(200):  # feasible side: re-check through linear_epsilon itself
-        got = linear_epsilon(a, delta=d, conversion=conversion)[0]
+        got = float(linear_epsilon(a, delta=d, conversion=conversion))
         if got <= e:
             return a
         if not math.isfinite(got):  # a·α* overflows: a smaller a cannot be evaluated either

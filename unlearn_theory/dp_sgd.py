@@ -7,7 +7,9 @@ DP-SGD with Poisson sampling rate q and noise multiplier z, under add/remove adj
                    RDP bound (renyi.subsampled_gaussian composed T times, converted by
                               renyi.to_dp over a dense continuous range of orders) ).
 
-Both are valid upper bounds, so their minimum is one. References: Abadi et al. 2016 (DP-SGD,
+Both are valid upper bounds, so their minimum is one; it is returned as an UPPER
+:class:`~unlearn_theory.bounds.Bound` whose ``source`` names the route that won (PLD or RDP)
+and whose ``details`` hold both routes' values, the PLD grid and the RDP order. References: Abadi et al. 2016 (DP-SGD,
 arXiv 1607.00133); Mironov, Talwar & Zhang 2019 (subsampled-Gaussian RDP, arXiv 1908.10530);
 Doroshenko et al. 2022 (connect-the-dots PLD, arXiv 2207.04380). Shuffled fixed-size batches
 are a different mechanism and are NOT covered.
@@ -25,6 +27,7 @@ from scipy.optimize import brentq
 
 from . import _validate as v
 from . import renyi
+from .bounds import Bound, BoundKind
 from .errors import NumericalPrecisionError
 from .pld import PrivacyLossDistribution
 
@@ -38,7 +41,6 @@ __all__ = [
 
 #: the one Rényi order grid of the DP-SGD accountant (a dense continuous range of orders)
 RDP_ORDERS = 1.0 + np.geomspace(1e-2, 1023.0, 160)
-_RDP_ORDERS = RDP_ORDERS
 #: noise multipliers below this are not searched by dp_sgd_noise_multiplier (the PLD accountant's
 #: supported range starts there; a feasible z found at the floor is returned as is)
 _MIN_SEARCHED = 1e-2
@@ -56,48 +58,80 @@ def rdp_curve(*, sample_rate: float, noise_multiplier: float, steps: int) -> np.
     return steps * np.asarray(per_step, dtype=np.float64)
 
 
-def _rdp_epsilon(q: float, z: float, steps: int, delta: float) -> float:
-    """RDP route (UPPER); +inf if the conversion cannot answer (then the PLD bound alone)."""
+def _rdp_bound(q: float, z: float, steps: int, delta: float) -> Bound | None:
+    """RDP route (UPPER), or None where it cannot answer (an overflowing curve)."""
     try:
         rdp = rdp_curve(sample_rate=q, noise_multiplier=z, steps=steps)
-        eps, _ = renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
-        eps = float(eps)
-    except NumericalPrecisionError:
-        return math.inf
+        return renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
+    except NumericalPrecisionError:  # pragma: no cover - the curve is +inf, never NaN
+        return None
+
+
+def _rdp_epsilon(q: float, z: float, steps: int, delta: float) -> float:
+    """RDP route's ε (UPPER); +inf where it cannot answer."""
+    b = _rdp_bound(q, z, steps, delta)
+    eps = math.inf if b is None else float(b)
     return eps if math.isfinite(eps) and eps >= 0 else math.inf
 
 
-def _pld_epsilon(q: float, z: float, steps: int, delta: float, grid=None) -> float:
+def _pld_result(q: float, z: float, steps: int, delta: float, grid=None):
     pld = PrivacyLossDistribution.from_subsampled_gaussian(
         sample_rate=q, noise_multiplier=z
     ).self_compose(steps)
-    return pld.epsilon(delta, grid=grid, lower=False).upper
+    return pld.epsilon(delta, grid=grid, lower=False)
 
 
-def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) -> float:
+def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) -> Bound:
     """Certified UPPER bound on ε(δ) of ``steps`` Poisson-subsampled Gaussian steps.
 
-    min(PLD upper bound, RDP bound); see the module docstring. Validity: add/remove adjacency,
-    Poisson sampling with probability ``sample_rate`` in (0, 1], sensitivity 1 (clip norm C with
-    noise_std = noise_multiplier·C), delta in (0, 1). ``grid`` overrides the PLD discretisation
-    interval (default: chosen from the composed spread).
+    min(PLD upper bound, RDP bound); see the module docstring. Returns an UPPER
+    :class:`~unlearn_theory.bounds.Bound` (``float(b)`` is ε); ``b.source`` names the winning
+    route, ``b.details`` holds ``pld_epsilon``, ``pld_grid``, ``rdp_epsilon`` and ``order``
+    (the RDP order, None when the PLD route won). Validity: add/remove adjacency, Poisson
+    sampling with probability ``sample_rate`` in (0, 1], sensitivity 1 (clip norm C with
+    noise_std = noise_multiplier·C), delta in (0, 1). ``grid`` overrides the PLD
+    discretisation interval (default: chosen from the composed spread).
     """
     z = v.check_positive("noise_multiplier", noise_multiplier)
     q = v.check_sample_rate(sample_rate)
     steps = v.check_int("steps", steps, minimum=1)
     delta = v.check_delta(delta)
-    rdp = _rdp_epsilon(q, z, steps, delta)
+    rdp_b = _rdp_bound(q, z, steps, delta)
+    rdp = math.inf if rdp_b is None else float(rdp_b)
+    rdp = rdp if math.isfinite(rdp) and rdp >= 0 else math.inf
     try:
-        pld = _pld_epsilon(q, z, steps, delta, grid)
+        pld_res = _pld_result(q, z, steps, delta, grid)
+        pld, pld_grid = float(pld_res.upper), float(pld_res.grid)
     except NumericalPrecisionError:
-        pld = math.inf
+        pld, pld_grid = math.inf, None
     out = min(rdp, pld)
     if not math.isfinite(out):
         raise NumericalPrecisionError(
             f"no finite certified epsilon for noise_multiplier={z}, sample_rate={q}, "
             f"steps={steps}, delta={delta}"
         )
-    return out
+    pld_won = pld <= rdp
+    route = (
+        "PLD (connect-the-dots, pessimistic tilted FFT)"
+        if pld_won
+        else "RDP (subsampled Gaussian, improved conversion)"
+    )
+    return Bound(
+        out,
+        BoundKind.UPPER,
+        source=f"dp_sgd_epsilon: {route}, Poisson sampling, add/remove",
+        details={
+            "route": "pld" if pld_won else "rdp",
+            "pld_epsilon": pld,
+            "pld_grid": pld_grid,
+            "rdp_epsilon": rdp,
+            "order": None if pld_won or rdp_b is None else rdp_b.order,
+            "noise_multiplier": z,
+            "sample_rate": q,
+            "steps": steps,
+            "delta": delta,
+        },
+    )
 
 
 def dp_sgd_noise_multiplier(
@@ -126,8 +160,10 @@ def dp_sgd_noise_multiplier(
                 ).self_compose(steps)
                 grid = min(1.0, 4.0 * pld._default_grid())
             return (
-                dp_sgd_epsilon(
-                    noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid
+                float(
+                    dp_sgd_epsilon(
+                        noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid
+                    )
                 )
                 - eps
             )
@@ -214,7 +250,10 @@ def dp_sgd_noise_multiplier_coarse(*, epsilon, delta, sample_rate, steps, rtol: 
 
     def excess(z):  # certified ε(z) − target; ≤ 0 means feasible
         try:
-            return dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta) - eps
+            return (
+                float(dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta))
+                - eps
+            )
         except NumericalPrecisionError:
             return math.inf
 

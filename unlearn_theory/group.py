@@ -1,4 +1,4 @@
-r"""Group privacy for the DP-SGD baseline (math.md §7.2).
+r"""Group privacy for the DP-SGD baseline (docs/theory.md §7.2).
 
 Group privacy [std; induction along a path of k single-record changes]: an (ε', δ')-DP mechanism
 is, for groups of k records,
@@ -19,7 +19,7 @@ down so that k·ε' ≤ ε exactly, and δ' is stepped down until the forward :f
 check gives a group δ ≤ the target; a split that underflows float64 (ε' or δ' would be 0)
 raises :class:`~unlearn_theory.errors.NumericalPrecisionError`.
 
-:func:`stair_lab_split` reproduces a PUBLISHED BUG (math.md §13.4) for comparison only: it
+:func:`stair_lab_split` reproduces a PUBLISHED BUG (docs/theory.md §13.4) for comparison only: it
 drops the factor 1/k, δ' = δ·e^{−(k−1)ε/k}, which is optimistic by a factor between 1 and k.
 Reference for DP-SGD: Abadi et al. 2016, arXiv 1607.00133; group privacy: Dwork & Roth 2014,
 Thm 2.2 (pure DP) and its (ε, δ) extension by the same induction.
@@ -28,14 +28,17 @@ Thm 2.2 (pure DP) and its (ε, δ) extension by the same induction.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 from . import _validate as v
 from ._logspace import log_expm1
+from .bounds import Bound, BoundKind
 from .errors import NumericalPrecisionError
 
 __all__ = [
     "log_group_delta_factor",
+    "GroupGuarantee",
     "group_privacy",
     "split_group_budget",
     "split_group_budget_simplified",
@@ -98,23 +101,48 @@ def _log_group_delta_up(eps: float, log_d: float, k: int) -> float:
     return log_d + (a - b) + _LOG_ROUND * (4.0 + abs(log_d) + abs(a) + abs(b))
 
 
-def group_privacy(epsilon, delta, group_size) -> tuple[float, float]:
-    """(k ε', δ' Σ_{i<k} e^{iε'}) for an (ε', δ')-DP mechanism and groups of k [UPPER].
+@dataclass(frozen=True)
+class GroupGuarantee:
+    """The group-k guarantee (ε_k, δ_k) of a per-record (ε', δ') guarantee.
 
-    Returns (group_epsilon, group_delta), both rounded upward in float64: k·ε' exactly rounded
-    up (+inf if it overflows), the group δ from log space with a rounding allowance and an
-    upward ulp step (never below the exact value, also for subnormal δ'). group_delta may
-    exceed 1 (then it is vacuous; it is capped at e^700). Valid for every ε' ≥ 0,
-    δ' ∈ (0, 1) and integer k ≥ 1 within float64 range.
+    ``epsilon`` and ``delta`` are UPPER :class:`~unlearn_theory.bounds.Bound` s (the mechanism
+    is (float(epsilon), float(delta))-DP for groups of ``group_size`` records); ``details`` of
+    each hold the per-record pair and the group size.
     """
-    eps = v.check_epsilon(epsilon)
-    d = v.check_delta(delta)
-    k = _check_group_size(group_size)
+
+    epsilon: Bound
+    delta: Bound
+    group_size: int
+
+
+def _group_privacy_floats(eps: float, d: float, k: int) -> tuple[float, float]:
     if k == 1:
         return eps, d
     log_gd = _log_group_delta_up(eps, math.log(d), k)
     gd = math.nextafter(math.exp(min(log_gd, 700.0)), math.inf)
     return _mul_up(k, eps), gd
+
+
+def group_privacy(epsilon, delta, group_size) -> GroupGuarantee:
+    """(k ε', δ' Σ_{i<k} e^{iε'}) for an (ε', δ')-DP mechanism and groups of k [UPPER].
+
+    Returns a :class:`GroupGuarantee` whose ``epsilon`` and ``delta`` are UPPER Bounds, both
+    rounded upward in float64: k·ε' exactly rounded up (+inf if it overflows), the group δ
+    from log space with a rounding allowance and an upward ulp step (never below the exact
+    value, also for subnormal δ'). The group δ may exceed 1 (then it is vacuous; it is capped
+    at e^700). Valid for every ε' ≥ 0, δ' ∈ (0, 1) and integer k ≥ 1 within float64 range.
+    """
+    eps = v.check_epsilon(epsilon)
+    d = v.check_delta(delta)
+    k = _check_group_size(group_size)
+    ge, gd = _group_privacy_floats(eps, d, k)
+    src = "group_privacy (geometric sum over a path of k single-record changes)"
+    info = {"group_size": k, "record_epsilon": eps, "record_delta": d}
+    return GroupGuarantee(
+        epsilon=Bound(ge, BoundKind.UPPER, source=src, details={**info, "quantity": "epsilon"}),
+        delta=Bound(gd, BoundKind.UPPER, source=src, details={**info, "quantity": "delta"}),
+        group_size=k,
+    )
 
 
 def _feasible_delta(eps1: float, log_d1: float, d: float, k: int, what: str) -> float:
@@ -123,7 +151,7 @@ def _feasible_delta(eps1: float, log_d1: float, d: float, k: int, what: str) -> 
     for _ in range(400):
         if d1 <= 0.0:
             break
-        if group_privacy(eps1, d1, k)[1] <= d:
+        if _group_privacy_floats(eps1, d1, k)[1] <= d:
             return d1
         d1 = min(math.nextafter(d1, 0.0), d1 * (1.0 - _STEP))
     raise NumericalPrecisionError(
@@ -146,6 +174,11 @@ def split_group_budget(epsilon, delta, group_size) -> tuple[float, float]:
     k·ε' ≤ ε exactly and ``group_privacy(ε', δ', k)`` (itself an upper bound) gives a group δ
     ≤ δ; δ' is within about 1e-11 relative of the exact split for normal floats.
     Raises NumericalPrecisionError where ε' or δ' would underflow to 0.
+
+    Returns the tuple (ε', δ'): a calibrated per-record *budget* (parameters to run the
+    per-record mechanism at), not a bound on a privacy loss, so it is not a
+    :class:`~unlearn_theory.bounds.Bound`; the certificate is the forward
+    :func:`group_privacy` of it.
     """
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
@@ -161,7 +194,8 @@ def split_group_budget(epsilon, delta, group_size) -> tuple[float, float]:
 
 def split_group_budget_simplified(epsilon, delta, group_size) -> tuple[float, float]:
     """ε' = ε/k, δ' = δ/(k e^{(k−1)ε/k}): the common simplification (valid, slightly smaller
-    δ' than :func:`split_group_budget`), rounded to the feasible side the same way."""
+    δ' than :func:`split_group_budget`), rounded to the feasible side the same way. Returns
+    the per-record budget (ε', δ') as a tuple of parameters (see :func:`split_group_budget`)."""
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
     k = _check_group_size(group_size)
@@ -174,8 +208,9 @@ def stair_lab_split(epsilon, delta, group_size) -> tuple[float, float]:
     """PUBLISHED BUG, for labelled comparison only (never certifies): δ' = δ e^{−(k−1)ε/k}.
 
     The factor 1/k of the simplified split is dropped, so the group δ it implies exceeds the
-    target by a factor between 1 and k (math.md §13.4). ε' = ε/k is rounded down as in the
+    target by a factor between 1 and k (docs/theory.md §13.4). ε' = ε/k is rounded down as in the
     valid splits; raises NumericalPrecisionError where ε' or δ' would underflow to 0.
+    Returns the (flawed) per-record budget (ε', δ') as a tuple of parameters, not a Bound.
     """
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)

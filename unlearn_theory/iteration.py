@@ -1,4 +1,4 @@
-r"""Privacy amplification by iteration (shifted Rényi) for gradient clipping (math.md §6).
+r"""Privacy amplification by iteration (shifted Rényi) for gradient clipping (docs/theory.md §6).
 
 Update (Koloskova et al. 2025, arXiv 2506.06985, eq. (3) [2nd]), t = 0..T−1:
 
@@ -27,7 +27,7 @@ Then Z_t ≥ 0 ⟺ A_t ≤ U_t, Z_T = 0 ⟺ A_T = U_T, a_t ≥ 0 ⟺ A non-decre
     a* = Σ_{hull edges} (ΔU)²/(2ΔY)      (exact; O(T) after sorting, which the Y_t already are).
 
 When every point lies on or above the chord from (0, 0) to (Y_T, U_T) the hull is that chord and
-a* = B²/(2 Σ_t w_t² σ_t²) with B = U_T: the Cauchy–Schwarz closed form of math.md §6.3. For
+a* = B²/(2 Σ_t w_t² σ_t²) with B = U_T: the Cauchy–Schwarz closed form of docs/theory.md §6.3. For
 constant (ρ, s, σ) this always holds; for time-varying schedules it may not, and then the closed
 form is NOT justified (it is smaller than the constrained optimum). Steps with σ_t = 0 have
 ΔY = 0 and receive no shift; if a shift is still needed after the last noisy step, a* = +inf.
@@ -47,6 +47,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _validate as v
+from . import conversions
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -169,7 +171,20 @@ class Allocation:
     closed_form_valid: bool
     shifts: np.ndarray
     segments: tuple[int, ...]
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """``coefficient`` as a Bound (the linear Rényi coefficient a, D_α ≤ α·a)."""
+        return Bound(
+            self.coefficient,
+            self.kind,
+            source="iteration.constrained_coefficient (shift allocation, shifted Rényi)",
+            details={"quantity": "linear Renyi coefficient", "closed_form": self.closed_form},
+        )
 
 
 def constant_schedule(
@@ -209,7 +224,7 @@ def _log_points(schedule: Schedule):
 
 
 def closed_form_coefficient(schedule: Schedule) -> float:
-    """Unconstrained optimum B²/(2 Σ_t w_t² σ_t²) (math.md §6.3), computed in log space.
+    """Unconstrained optimum B²/(2 Σ_t w_t² σ_t²) (docs/theory.md §6.3), computed in log space.
 
     This is a LOWER bound on the constrained optimum and is certified only when every
     intermediate Z_t stays ≥ 0 (see :func:`constrained_coefficient`). +inf if B > 0 and no noise.
@@ -486,7 +501,7 @@ def noise_std_for_coefficient(
 
 
 def optimal_steps_real(*, clip_initial, clip_gradient, learning_rate, weight_decay) -> float:
-    """Real minimiser T* of B²/W over T > 0 (math.md §6.4), or +inf if B²/W decreases in T.
+    """Real minimiser T* of B²/W over T > 0 (docs/theory.md §6.4), or +inf if B²/W decreases in T.
 
     λ > 0: T* = log(1 − λC0/C1)/log(1 − γλ) when λC0 < C1, else +inf (no interior optimum).
     λ = 0: T* = C0/(γC1). Derivation: docs/optimal_steps.md (checked symbolically).
@@ -583,7 +598,7 @@ def _flat_alpha_slack(orders, log_delta):
 
 
 def flat_alpha_epsilon(coefficient, *, delta, orders=None) -> float:
-    """REPRODUCES A PUBLISHED MISTAKE (math.md §13.1), for exposure only; never certifies.
+    """REPRODUCES A PUBLISHED MISTAKE (docs/theory.md §13.1), for exposure only; never certifies.
 
     The label a program prints when the coefficient a of D_α ≤ α·a is fed to the improved
     RDP→DP conversion as if D_α = a at every order ("flat α"), as the authors' code does with its
@@ -613,7 +628,7 @@ def flat_alpha_coefficient(*, epsilon, delta, orders=None) -> float:
 def flat_alpha_noise_std(
     *, epsilon, delta, steps, clip_initial, clip_gradient, learning_rate, weight_decay, orders=None
 ) -> float:
-    """REPRODUCES A PUBLISHED MISTAKE (math.md §13.1), for comparison only; never certifies.
+    """REPRODUCES A PUBLISHED MISTAKE (docs/theory.md §13.1), for comparison only; never certifies.
 
     σ = B/√(2W·a) with a = :func:`flat_alpha_coefficient` (ε): the noise a program using the
     flat-α conversion would run for the label ``epsilon``. ``planning.certify`` shows that it
@@ -625,49 +640,30 @@ def flat_alpha_noise_std(
 
 
 # ---------------------------------------------------------------------------------------------
-# conversion of the linear curve α ↦ α·a (delegated to unlearn_theory.conversions, lazily)
+# conversion of the linear curve α ↦ α·a (delegated to unlearn_theory.conversions)
 
 
-def _conversions():
-    from . import conversions  # written by the Rényi/conversions engineer; imported lazily
-
-    return conversions
-
-
-def _as_epsilon(result) -> tuple[float, float | None]:
-    """Accept a float, an (epsilon, order) pair or an object with .epsilon (and .order)."""
-    if isinstance(result, tuple):
-        eps = float(result[0])
-        order = float(result[1]) if len(result) > 1 and result[1] is not None else None
-        return eps, order
-    if hasattr(result, "epsilon"):
-        order = getattr(result, "order", None)
-        return float(result.epsilon), (float(order) if order is not None else None)
-    return float(result), None
-
-
-def linear_epsilon(coefficient, *, delta) -> tuple[float, float | None]:
-    """Certified ε (UPPER) of the Rényi curve α ↦ α·a at ``delta``, with the optimal order.
+def linear_epsilon(coefficient, *, delta) -> Bound:
+    """Certified ε (UPPER :class:`Bound`) of the Rényi curve α ↦ α·a at ``delta``.
 
     Improved conversion (Balle et al. 2020, arXiv 1905.09982, Thm 21; Canonne, Kamath & Steinke
     2020, arXiv 2004.00010, Prop. 12) optimised over continuous α, via
-    ``conversions.linear_epsilon``. Returns (epsilon, order or None). a = 0 gives ε = 0.
+    ``conversions.linear_epsilon``. ``float(b)`` is ε, ``b.order`` the optimal order (None for
+    a = 0, which gives ε = 0).
     """
     a = v.check_nonnegative("coefficient", coefficient)
     d = v.check_delta(delta)
-    if a == 0.0:
-        return 0.0, None
-    eps, order = _as_epsilon(_conversions().linear_epsilon(a, delta=d))
-    if not (eps >= 0.0):  # NaN or negative: never certify it
-        raise NumericalPrecisionError(f"conversion returned epsilon={eps} for coefficient={a}")
-    return eps, order
+    b = conversions.linear_epsilon(a, delta=d)
+    if not (b.value >= 0.0):  # negative: never certify it (NaN is refused by Bound itself)
+        raise NumericalPrecisionError(f"conversion returned epsilon={b.value} for coefficient={a}")
+    return b
 
 
 def max_coefficient(*, epsilon, delta) -> float:
     """Largest a whose curve α·a certifies (ε, δ) (improved conversion, feasible side)."""
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
-    a = float(_conversions().max_linear_coefficient(epsilon=eps, delta=d))
+    a = float(conversions.max_linear_coefficient(epsilon=eps, delta=d))
     if not (a > 0.0 and math.isfinite(a)):
         raise NumericalPrecisionError(f"max_linear_coefficient returned {a}")
     return a

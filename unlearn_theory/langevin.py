@@ -12,7 +12,7 @@ on D; unlearning runs ``steps`` = N further noisy steps on D′ from the learned
 route compares laws at epoch boundaries, so with mini-batches N must be K whole epochs,
 N = K·⌈n/b⌉ (InvalidParameterError otherwise). The comparison is against retraining on D′.
 
-Noise convention (math.md §9.1, §13.9)
+Noise convention (docs/theory.md §9.1, §13.9)
     ``noise_std`` is what the library calls it everywhere: the per-coordinate standard deviation
     s of the Gaussian that is *actually injected* at each step, s² = 2ησ² (σ² is the paper's
     temperature; :func:`noise_std_from_temperature`). The PABI lemma holds with the variance of
@@ -30,7 +30,7 @@ Two routes, each returning a Rényi *curve* (:class:`RenyiCurve`), never a scala
         Z_T = min( e·(1 − c^{T·B})/(1 − c^{B}), 2R ),  e = 2ηM·S/b_min,  B = ⌈n/b⌉,
     (S = forget_size; b_min the smallest batch; T = ∞ gives Cor. 3.7's Z_B).
     PABI with N noisy c-contractive steps from laws at W∞ ≤ Z (Altschuler & Talwar 2022,
-    arXiv 2205.13710; optimal shift allocation, math.md §6.3 with s_t = 0):
+    arXiv 2205.13710; optimal shift allocation, docs/theory.md §6.3 with s_t = 0):
         D_α ≤ α·a,   a = Z²·c^{2N}(1 − c²) / (2 s²(1 − c^{2N}))   (c = 1: a = Z²/(2 s² N)).
     ``form="paper"`` uses the published last-step allocation a = Z²c^{2N}/(2 s²) (Cor. 3.7),
     a = Z²/(2 s² N) (Cor. 3.10, m = 0), which is never smaller.
@@ -61,6 +61,7 @@ import numpy as np
 
 from . import _validate as v
 from ._logspace import exp_upper
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError, UnlearnError
 
 __all__ = [
@@ -102,7 +103,7 @@ class BudgetExceededError(UnlearnError):
 
 
 def noise_std_from_temperature(*, temperature, learning_rate) -> float:
-    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (math.md §1).
+    """Injected per-coordinate std s = √(2ησ²) for the paper's temperature σ² (docs/theory.md §1).
 
     Evaluated as √2·√η·√σ² (no intermediate overflow or underflow). Raises
     InvalidParameterError naming ``temperature`` where s itself overflows or underflows to 0
@@ -207,7 +208,7 @@ def pabi_coefficient(distance, *, steps, contraction, variance, allocation="opti
     Two processes run the same kernel x ↦ Π(φ(x) + N(0, variance·I)), φ c-Lipschitz, from laws
     at W∞ distance ≤ ``distance`` = Z. ``allocation="optimal"``:
     a = Z²c^{2N}(1 − c²)/(2v(1 − c^{2N})) (c < 1), Z²/(2vN) (c = 1) — the Cauchy–Schwarz optimum
-    of the shift allocation (math.md §6.3). ``allocation="last"`` (published Cor. 3.7):
+    of the shift allocation (docs/theory.md §6.3). ``allocation="last"`` (published Cor. 3.7):
     a = Z²c^{2N}/(2v) (c < 1); for c = 1 the published Cor. 3.10 is again Z²/(2vN).
     N = 0 gives +inf unless Z = 0. (Altschuler & Talwar 2022, arXiv 2205.13710; Chien et al.
     2024, arXiv 2403.17105, Lemma 2.6 / Cor. 3.7 / Cor. 3.10.)
@@ -414,10 +415,13 @@ class RenyiCurve:
     """
 
     function: Callable = field(repr=False)
-    kind: str
+    kind: BoundKind
     description: str
     linear_coefficient: float | None = None
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     def __call__(self, orders):
         alpha = v.check_orders(orders)
@@ -426,8 +430,12 @@ class RenyiCurve:
             raise NumericalPrecisionError("Rényi curve evaluated to NaN")
         return float(out.reshape(-1)[0]) if np.ndim(orders) == 0 else out
 
-    def epsilon(self, delta, *, conversion="improved") -> tuple[float, float | None]:
-        """(ε, order): certified ε at ``delta`` [UPPER], optimised over continuous orders."""
+    def epsilon(self, delta, *, conversion="improved") -> Bound:
+        """Certified ε at ``delta``, optimised over continuous orders, as a :class:`Bound`.
+
+        Its kind is the curve's (UPPER for every curve built here); ``b.order`` is the order
+        used (None for a zero or infinite linear coefficient).
+        """
         from . import conversions
 
         d = v.check_delta(delta)
@@ -435,9 +443,19 @@ class RenyiCurve:
             if self.linear_coefficient is not None:
                 a = self.linear_coefficient
                 if math.isinf(a):
-                    return math.inf, None
-                return conversions.linear_epsilon(a, delta=d, conversion=conversion)
-            return conversions.curve_epsilon(self.function, delta=d, conversion=conversion)
+                    eps, order = math.inf, None
+                else:
+                    b = conversions.linear_epsilon(a, delta=d, conversion=conversion)
+                    eps, order = b.value, b.order
+            else:
+                b = conversions.curve_epsilon(self.function, delta=d, conversion=conversion)
+                eps, order = b.value, b.order
+        return Bound(
+            eps,
+            self.kind,
+            source=f"{self.description}; {conversion} RDP conversion",
+            details={"order": order, "conversion": conversion, "delta": d},
+        )
 
 
 def _check_choice(name, value, allowed):
@@ -616,16 +634,19 @@ def unlearning_rdp(orders, **kwargs) -> np.ndarray:
     return unlearning_curve(**kwargs)(orders)
 
 
-def certified_epsilon(*, delta, conversion="improved", **kwargs) -> tuple[float, float | None]:
-    """(ε, order): the certified ε [UPPER] of :func:`unlearning_curve` at ``delta``."""
+def certified_epsilon(*, delta, conversion="improved", **kwargs) -> Bound:
+    """The certified ε (UPPER :class:`Bound`, ``b.order`` the order) of
+    :func:`unlearning_curve` at ``delta``."""
     return unlearning_curve(**kwargs).epsilon(delta, conversion=conversion)
 
 
 def _epsilon_fn(p, noise_std, training_epochs, route, convention, form, delta, conversion):
     def eps_at(n):
-        return _curve(p, n, noise_std, training_epochs, route, convention, form).epsilon(
-            delta, conversion=conversion
-        )[0]
+        return (
+            _curve(p, n, noise_std, training_epochs, route, convention, form)
+            .epsilon(delta, conversion=conversion)
+            .value
+        )
 
     return eps_at
 
@@ -718,9 +739,11 @@ def noise_std_for_steps(
     p = LangevinProblem.create(**problem)
 
     def cert(s):
-        return _curve(p, n_steps, s, training_epochs, route, convention, form).epsilon(
-            d, conversion=conversion
-        )[0]
+        return (
+            _curve(p, n_steps, s, training_epochs, route, convention, form)
+            .epsilon(d, conversion=conversion)
+            .value
+        )
 
     unit = _curve(p, n_steps, 1.0, training_epochs, route, convention, form)
     if unit.linear_coefficient is not None:
@@ -791,7 +814,30 @@ class DeletionRecord:
     cumulative_coefficient: float
     cumulative_epsilon: float
     total_steps: int
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """This request's certified ε (at ``delta``) as a Bound (order in ``details``)."""
+        return Bound(
+            self.epsilon,
+            self.kind,
+            source=f"DeletionOdometer request {self.index} (W-infinity recursion, PABI)",
+            details={"order": self.order, "delta": self.delta, "coefficient": self.coefficient},
+        )
+
+    @property
+    def cumulative_bound(self) -> Bound:
+        """The cumulative ε over all requests so far (one conversion of the composed curve)."""
+        return Bound(
+            self.cumulative_epsilon,
+            self.kind,
+            source=f"DeletionOdometer after {self.index} requests (RDP composition)",
+            details={"delta": self.delta, "coefficient": self.cumulative_coefficient},
+        )
 
 
 class DeletionOdometer:
@@ -904,7 +950,11 @@ class DeletionOdometer:
             raise InvalidParameterError(
                 "steps", n, f"does not certify the per-request epsilon={self.epsilon:g}"
             )
-        eps, order = conversions.linear_epsilon(a, delta=self.delta) if a > 0 else (0.0, None)
+        if a > 0:
+            b = conversions.linear_epsilon(a, delta=self.delta)
+            eps, order = b.value, b.order
+        else:
+            eps, order = 0.0, None
         total = self.total_steps + n
         if self.max_total_steps is not None and total > self.max_total_steps:
             raise BudgetExceededError(
@@ -912,7 +962,7 @@ class DeletionOdometer:
                 f"max_total_steps={self.max_total_steps}"
             )
         cum_a = self.cumulative_coefficient + a
-        cum_eps = conversions.linear_epsilon(cum_a, delta=self.delta)[0] if cum_a > 0 else 0.0
+        cum_eps = float(conversions.linear_epsilon(cum_a, delta=self.delta)) if cum_a > 0 else 0.0
         if self.total_epsilon is not None and cum_eps > self.total_epsilon:
             raise BudgetExceededError(
                 f"request {len(self._records) + 1} would raise the cumulative epsilon to "

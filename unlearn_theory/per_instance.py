@@ -25,19 +25,19 @@ Per-step forms and their kinds
 
     :func:`noisy_gd_rdp` -- noisy full-batch GD x_{t+1} = x_t − η_t∇f_D(x_t) + N(0, s_t²I)
     (s_t = noise_std, the injected std; s² = 2ησ² in temperature units), f_D the mean loss:
-    removing x shifts the step mean by η_t(∇ℓ_x − ∇f_{D∖x})/n, so (math.md §10.3 [derived])
+    removing x shifts the step mean by η_t(∇ℓ_x − ∇f_{D∖x})/n, so (docs/theory.md §10.3 [derived])
         P(x, α) = α·a(x),   a(x) = Σ_t η_t² g_t(x)² / (2 s_t² n²),
     g_t = ‖∇ℓ_x(θ_t) − ∇f_{D∖x}(θ_t)‖. UPPER with sup norms over a certified set, ESTIMATE
     with the realised trajectory. It composes every released iterate; the last iterate alone
     usually leaks far less.
 
-:func:`unlearning_steps` -- per-example unlearning step counts (math.md §10.4, derived from
+:func:`unlearning_steps` -- per-example unlearning step counts (docs/theory.md §10.4, derived from
     Langevin Unlearning's LSI lemmas, second-hand): for target (ε, δ) at order α,
         k(x) = ⌈ (2α/(mη))·log( c_α·P(x, 2α) / (ρ*(α) − stationarity) ) ⌉₊,
     c_α = (α − ½)/(α − 1), ρ*(α) the largest Rényi value the improved conversion certifies at α,
     minimised over α. Bounds one direction (unlearned ‖ retrained), as LU's theorem does.
 
-:func:`loss_barrier` -- a DIAGNOSTIC, NOT A BOUND (math.md §10.5).
+:func:`loss_barrier` -- a DIAGNOSTIC, NOT A BOUND (docs/theory.md §10.5).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ import numpy as np
 
 from . import _validate as v
 from ._logspace import exp_upper
+from .bounds import BoundKind, certifies
 from .errors import InvalidParameterError, NumericalPrecisionError
 from .renyi import log_a_integer_table
 
@@ -79,17 +80,26 @@ _ROUND = 1e-12
 class PerInstanceRenyi:
     """Per-example Rényi curves: ``rdp[i, j]`` bounds (or estimates) D_{orders[j]} for example i.
 
-    ``kind``: "upper" or "estimate" (say which, always). ``linear_coefficient`` (n,) is set when
-    every curve is α·a_i (then any order can be evaluated). ``caveat``: the pDP caveat.
+    ``kind``: BoundKind.UPPER or BoundKind.ESTIMATE (say which, always; a string is parsed).
+    ``linear_coefficient`` (n,) is set when every curve is α·a_i (then any order can be
+    evaluated). ``caveat``: the pDP caveat.
     """
 
     orders: np.ndarray
     rdp: np.ndarray
-    kind: str
+    kind: BoundKind
     description: str
     linear_coefficient: np.ndarray | None = None
     caveat: str = PDP_CAVEAT
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def certifies(self) -> bool:
+        """True when these curves may enter a (per-instance) certificate (kind upper)."""
+        return certifies(self.kind)
 
     @property
     def n_examples(self) -> int:
@@ -273,7 +283,7 @@ def subsampled_gaussian_rdp(
             hits = cnt @ ge_inf + fsum @ at_edge  # > 0 iff some step has a +inf chord
             vals = np.where(hits > 0, np.inf, vals)
         out[lo : lo + m] = vals
-    kind = "upper" if supremum else "estimate"
+    kind = BoundKind.UPPER if supremum else BoundKind.ESTIMATE
     return PerInstanceRenyi(
         orders=alpha,
         rdp=out,
@@ -312,7 +322,7 @@ def noisy_gd_rdp(
     loss over n = ``dataset_size`` points). ``noise_std`` s_t is the injected std
     (s² = 2ησ² in temperature units); ``learning_rate``/``noise_std`` scalar or per step.
     Kind "upper" with ``supremum=True`` (sup over a certified set, e.g. the projection ball),
-    else "estimate" (realised trajectory). Linear in α. (math.md §10.3 [derived].)
+    else "estimate" (realised trajectory). Linear in α. (docs/theory.md §10.3 [derived].)
 
     Computed with the weights η_t²/(2s_t²n²) in log space and each row scaled by its largest
     norm, so no factor underflows or overflows on its own; the coefficient is rounded up: a
@@ -332,14 +342,14 @@ def noisy_gd_rdp(
         block = np.asarray(g[lo : lo + block_examples], dtype=np.float64)
         _check_block("gradient_differences", block)
         coef[lo : lo + block.shape[0]] = _scaled_quadratic(block, w_rel, log_w, lw_max)
-    kind = "upper" if supremum else "estimate"
+    kind = BoundKind.UPPER if supremum else BoundKind.ESTIMATE
     with np.errstate(over="ignore"):  # α·a beyond float64 is +inf (an upper bound)
         rdp = coef[:, None] * DEFAULT_ORDERS[None, :]
     return PerInstanceRenyi(
         orders=DEFAULT_ORDERS.copy(),
         rdp=rdp,
         kind=kind,
-        description="noisy full-batch GD, composition over released iterates (math.md §10.3)",
+        description="noisy full-batch GD, composition over released iterates (docs/theory.md §10.3)",
         linear_coefficient=coef,
     )
 
@@ -376,9 +386,12 @@ class StepCounts:
 
     steps: np.ndarray
     orders: np.ndarray
-    kind: str
+    kind: BoundKind
     description: str
     caveat: str = PDP_CAVEAT
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 def unlearning_steps(
@@ -392,7 +405,7 @@ def unlearning_steps(
     stationarity=0.0,
     orders=None,
 ) -> StepCounts:
-    """Per-example noisy unlearning steps k(x) on D∖{x} to reach (ε, δ) (math.md §10.4).
+    """Per-example noisy unlearning steps k(x) on D∖{x} to reach (ε, δ) (docs/theory.md §10.4).
 
     Bound after k steps (LSI constant 2σ²/m, η ≤ 1/L; one direction, unlearned ‖ retrained):
     D_α ≤ c_α·e^{−mηk/(2α)}·P(x, 2α) + stationarity, c_α = (α − ½)/(α − 1); the smallest k over
@@ -466,7 +479,7 @@ def unlearning_steps(
         orders=np.where(finite, a_b, np.nan),
         kind=losses.kind,
         description=(
-            "LSI contraction + weak triangle inequality (math.md §10.4) [derived from "
+            "LSI contraction + weak triangle inequality (docs/theory.md §10.4) [derived from "
             "second-hand lemmas]; -1 = no order certifies"
         ),
     )
@@ -474,13 +487,21 @@ def unlearning_steps(
 
 @dataclass(frozen=True)
 class LossBarrier:
-    """Loss barrier along the segment θ_a → θ_b: a DIAGNOSTIC, NOT A PRIVACY BOUND."""
+    """Loss barrier along the segment θ_a → θ_b: a DIAGNOSTIC, NOT A PRIVACY BOUND.
+
+    Its ``kind`` is :attr:`BoundKind.ESTIMATE`: a measured number with no guaranteed direction
+    with respect to any privacy quantity, so ``certifies(barrier.kind)`` is False and it can
+    never enter a certificate (the vocabulary has no separate "diagnostic" kind).
+    """
 
     value: np.ndarray
     t: np.ndarray
     losses: np.ndarray
-    kind: str = "diagnostic"
+    kind: BoundKind = BoundKind.ESTIMATE
     note: str = "diagnostic, not a bound: it bounds no divergence and never enters a certificate"
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 def loss_barrier(loss: Callable, theta_a, theta_b, *, grid=21) -> LossBarrier:
@@ -488,7 +509,7 @@ def loss_barrier(loss: Callable, theta_a, theta_b, *, grid=21) -> LossBarrier:
 
     ``loss(θ)`` returns a scalar or a 1-D array (one loss per group S of forget points); the
     result has one barrier per group. For a convex loss it is 0 up to rounding. DIAGNOSTIC, NOT
-    A BOUND (math.md §10.5; Sepahvand et al. 2025, arXiv 2505.18786 introduce the evaluation).
+    A BOUND (docs/theory.md §10.5; Sepahvand et al. 2025, arXiv 2505.18786 introduce the evaluation).
     """
     if not callable(loss):
         raise InvalidParameterError("loss", loss, "must be a callable theta -> loss(es)")

@@ -2,7 +2,7 @@ r"""Numerical privacy-loss-distribution (PLD) accountant with certified upper bo
 
 A *privacy-loss distribution* of an ordered pair (P, Q) is the law of L = log(p/q)(X), X ~ P,
 with an atom at +inf for P-mass where q = 0. Its privacy profile is
-``δ(ε) = E[(1 - e^{ε-L})_+]`` and independent composition convolves PLDs (math.md §1, §4).
+``δ(ε) = E[(1 - e^{ε-L})_+]`` and independent composition convolves PLDs (docs/theory.md §1, §4).
 Every mechanism here is represented in BOTH orderings, PLD(P, Q) and PLD(Q, P); every query
 reports the maximum of the two directions (the add/remove neighbouring relation).
 
@@ -21,7 +21,7 @@ Method (what makes ``.upper`` an UPPER bound):
 * **Tilted FFT composition.** The composed pmf is computed by rfft/power/irfft of the
   exponentially tilted pmfs ``p_λ(l) ∝ p(l)e^{λl}`` (tilting commutes with convolution), with λ
   chosen so that the tilted composed mean sits at the queried ε, then untilted in log space
-  (math.md §4; the saddle-point idea of Alghamdi et al. 2023, arXiv 2208.09595). Each bin of the
+  (docs/theory.md §4; the saddle-point idea of Alghamdi et al. 2023, arXiv 2208.09595). Each bin of the
   tilted composed pmf is inflated by an explicit float64 FFT round-off allowance
   ``8u·(T+1)·(log2 N + 1)`` (u = 2^-53, T = number of composed factors), so negative or
   under-reported round-off cannot make δ optimistic, down to δ = 1e-12 and below.
@@ -49,6 +49,7 @@ from scipy import special
 
 from . import _validate as v
 from ._logspace import log1mexp, log_sub_exp
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = ["PrivacyLossDistribution", "PLDResult"]
@@ -65,13 +66,41 @@ _MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: secon
 
 @dataclass(frozen=True)
 class PLDResult:
-    """A bracketed accountant answer. Only ``upper`` certifies (kind="upper")."""
+    """A bracketed accountant answer. Only ``upper`` certifies (kind=BoundKind.UPPER).
+
+    ``lower`` is the lower end of the bracket (a LOWER bound when the lower tilt was computed,
+    else equal to ``upper``). :attr:`bound` gives the certified upper end as a
+    :class:`~unlearn_theory.bounds.Bound`; :attr:`lower_bound` the other end.
+    """
 
     upper: float
     lower: float
     query: str
     grid: float
-    kind: str = "upper"
+    kind: BoundKind = BoundKind.UPPER
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
+
+    @property
+    def bound(self) -> Bound:
+        """The certified answer (``upper``) as a Bound, with the bracket in ``details``."""
+        return Bound(
+            self.upper,
+            self.kind,
+            source=f"pld.{self.query} (connect-the-dots, pessimistic tilted FFT)",
+            details={"lower": self.lower, "grid": self.grid, "query": self.query},
+        )
+
+    @property
+    def lower_bound(self) -> Bound:
+        """The lower end of the bracket as a LOWER Bound (never certifies)."""
+        return Bound(
+            self.lower,
+            BoundKind.LOWER,
+            source=f"pld.{self.query} (optimistic end of the bracket)",
+            details={"upper": self.upper, "grid": self.grid, "query": self.query},
+        )
 
     @property
     def value(self) -> float:

@@ -16,17 +16,19 @@ Curves
         function), so the chord between ⌊α⌋ and ⌈α⌉ (log A_1 = 0) bounds it from above;
       * ``"series"`` (EXACT up to a truncation whose tail is checked to be negligible, not
         proven): the two-sided expansion of MTZ 2019 §3.3 with signed generalised binomials.
-    The direction D_α(P‖Q) is the one MTZ show dominates (second-hand, see math.md §3.2); the
+    The direction D_α(P‖Q) is the one MTZ show dominates (second-hand, see docs/theory.md §3.2); the
     tests check the reverse direction by quadrature on a grid of cases.
 
     ``compose(*curves)``: pointwise sum over the same orders (adaptive composition, Mironov
     2017, Prop. 1) — add curves first, convert once.
 
 Conversion
-    ``to_dp(orders, rdp, *, delta, conversion="improved") -> (epsilon, order)``: the smallest
-    certified ε. Between two given orders the curve is extended by the chord of (α−1)·ρ(α)
-    (convex in α for any true Rényi curve, so the chord is an upper bound); the order is then
-    optimised continuously over [min(orders), max(orders)]. UPPER at every order.
+    ``to_dp(orders, rdp, *, delta, conversion="improved") -> Bound``: the smallest certified ε
+    (an UPPER :class:`~unlearn_theory.bounds.Bound`; ``float(b)`` is ε, ``b.order`` the order).
+    Between two given orders the curve is extended by the chord of (α−1)·ρ(α) (convex in α for
+    any true Rényi curve, so the chord is an upper bound); the order is then optimised
+    continuously over [min(orders), max(orders)]. UPPER at every order. ``to_log_delta`` and
+    ``to_delta`` return Bounds on log δ and δ the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from scipy.special import gammaln, gammasgn, log_ndtr, logsumexp
 from . import _validate as v
 from . import conversions
 from ._logspace import exp_upper
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -350,23 +353,34 @@ def _best_order(alphas, vals, per_order, refine):
         lo = float(alphas[max(i - 1, 0)])
         hi = float(alphas[min(i + 1, len(alphas) - 1)])
         if hi > lo:
-            value, at = refine(_chord_curve(alphas, vals), lo, hi)
+            refined = refine(_chord_curve(alphas, vals), lo, hi)
+            value, at = refined.value, refined.order
             if value < best:
                 best, order = value, at
     return best, order
 
 
-def to_dp(orders, rdp, *, delta, conversion="improved") -> tuple[float, float]:
-    """Smallest certified ε at ``delta`` of an RDP curve given on ``orders``: (epsilon, order).
+def _bound(value, order, source, conversion, **details) -> Bound:
+    return Bound(
+        value,
+        BoundKind.UPPER,
+        source=f"renyi.{source} ({conversion} RDP conversion, chord-refined orders)",
+        details={"order": order, "conversion": conversion, **details},
+    )
 
-    UPPER bound. With one order, the conversion at that order. With several, the order is
+
+def to_dp(orders, rdp, *, delta, conversion="improved") -> Bound:
+    """Smallest certified ε at ``delta`` of an RDP curve given on ``orders``.
+
+    Returns an UPPER :class:`~unlearn_theory.bounds.Bound`: ``float(b)`` is ε, ``b.order`` the
+    (possibly fractional) order it was converted at. With one order, the conversion at that order. With several, the order is
     optimised continuously over [min(orders), max(orders)] using the chord of (α−1)ρ(α) between
     neighbouring given orders (an upper bound by convexity), and never worse than the best
     given order. Conversion formulas: :mod:`unlearn_theory.conversions`.
     """
     alphas, vals = _check_curve(orders, rdp)
     d = v.check_delta(delta)
-    return _best_order(
+    eps, order = _best_order(
         alphas,
         vals,
         lambda a, r: conversions.epsilon_at_order(a, r, delta=d, conversion=conversion),
@@ -374,17 +388,19 @@ def to_dp(orders, rdp, *, delta, conversion="improved") -> tuple[float, float]:
             fn, delta=d, conversion=conversion, min_order=lo, max_order=hi
         ),
     )
+    return _bound(eps, order, "to_dp", conversion, delta=d)
 
 
-def to_log_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float, float]:
-    """Smallest certified log δ at ``epsilon`` of an RDP curve on ``orders``: (log_delta, order).
+def to_log_delta(orders, rdp, *, epsilon, conversion="improved") -> Bound:
+    """Smallest certified log δ at ``epsilon`` of an RDP curve on ``orders``.
 
-    UPPER bound, in log space (finite where δ underflows float64); same order search as
+    An UPPER :class:`~unlearn_theory.bounds.Bound` whose value is log δ (``b.order``: the
+    order), in log space (finite where δ underflows float64); same order search as
     :func:`to_dp`.
     """
     alphas, vals = _check_curve(orders, rdp)
     e = v.check_epsilon(epsilon)
-    return _best_order(
+    ld, order = _best_order(
         alphas,
         vals,
         lambda a, r: conversions.log_delta_at_order(a, r, epsilon=e, conversion=conversion),
@@ -392,13 +408,17 @@ def to_log_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float,
             fn, epsilon=e, conversion=conversion, min_order=lo, max_order=hi
         ),
     )
+    return _bound(ld, order, "to_log_delta", conversion, epsilon=e)
 
 
-def to_delta(orders, rdp, *, epsilon, conversion="improved") -> tuple[float, float]:
-    """Smallest certified δ at ``epsilon``: (delta, order); UPPER bound.
+def to_delta(orders, rdp, *, epsilon, conversion="improved") -> Bound:
+    """Smallest certified δ at ``epsilon``: an UPPER :class:`~unlearn_theory.bounds.Bound`
+    (value δ, ``b.order`` the order).
 
     Where δ underflows float64 the smallest positive float is returned (still an upper bound,
     never 0); :func:`to_log_delta` gives the value in log space.
     """
-    ld, order = to_log_delta(orders, rdp, epsilon=epsilon, conversion=conversion)
-    return float(exp_upper(ld)), order
+    ld = to_log_delta(orders, rdp, epsilon=epsilon, conversion=conversion)
+    return _bound(
+        float(exp_upper(ld.value)), ld.order, "to_delta", conversion, epsilon=ld.details["epsilon"]
+    )

@@ -1,6 +1,6 @@
 r"""Ridge regression trained by Langevin dynamics: exact laws, leave-one-out, exact divergences.
 
-Setting (math.md §11; Benarroch, Atif & Cappé 2026, arXiv 2602.15602 — only its abstract was
+Setting (docs/theory.md §11; Benarroch, Atif & Cappé 2026, arXiv 2602.15602 — only its abstract was
 read, so everything here is exact Gaussian machinery derived and checked by the team).
 
 Sum form F_D(θ) = Σ_i ½(x_iᵀθ − y_i)² + ½λ‖θ‖², A = XᵀX + λI, θ̂ = A⁻¹Xᵀy, λ > 0.
@@ -34,7 +34,7 @@ iff 0 < η < 2/λ_max(A); B = I − ηA.
   (kind "exact" when the certified width is ≤ rtol·δ; otherwise the certified UPPER bound,
   the smaller of the Fourier upper end and the exact-Rényi conversion). See
   docs/langevin_and_per_instance.md §6.
-* Per-instance noise (coupling lemma, math.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
+* Per-instance noise (coupling lemma, docs/theory.md §11.5): s_i = Δ_i/μ(ε, δ) with Δ_i = ‖θ̂ − θ̂_{−i}‖,
   against the worst case max_i Δ_i/μ(ε, δ); savings factor Δ_max/Δ_i. pDP, not DP.
 """
 
@@ -49,6 +49,7 @@ from scipy.special import log_ndtr
 from . import _validate as v
 from . import gaussian
 from ._logspace import exp_upper, log_sub_exp
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -130,7 +131,10 @@ class GaussianLaw:
 
     mean: np.ndarray
     cov: np.ndarray
-    kind: str = "exact"
+    kind: BoundKind = BoundKind.EXACT
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 @dataclass(frozen=True)
@@ -287,7 +291,10 @@ class LeaveOneOut:
     influence: np.ndarray
     shifts: np.ndarray
     shift_norms: np.ndarray
-    kind: str = "exact"
+    kind: BoundKind = BoundKind.EXACT
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     @property
     def theta_hat(self) -> np.ndarray:
@@ -447,7 +454,7 @@ def gaussian_renyi(orders, mean0, cov0, mean1, cov1) -> np.ndarray:
 
     In the S₀-whitened eigenbasis of S₁ (eigenvalues ℓ_j, whitened mean gap c):
     D_α = Σ_j [ (α/2)c_j²/(1 + α(ℓ_j−1)) − (log(1+α(ℓ_j−1)) − α log ℓ_j)/(2(α−1)) ],
-    the closed form of math.md §11.3. Covariances must be symmetric positive definite
+    the closed form of docs/theory.md §11.3. Covariances must be symmetric positive definite
     (InvalidParameterError naming ``cov0``/``cov1`` otherwise). Where the whitening leaves the
     float64 range the value is +inf when provably so, else NumericalPrecisionError.
     """
@@ -863,7 +870,7 @@ def _fourier_delta(eps, w, nu, m, rtol):
     }
 
 
-def _hockey_via_renyi(eps, ell, c) -> dict:
+def _hockey_via_renyi(eps, ell, c) -> Bound:
     """UPPER bound on δ from the exact Rényi curve (improved conversion, continuous order,
     capped below α_max). Used when the covariances differ in more than one direction."""
     from . import conversions
@@ -875,22 +882,25 @@ def _hockey_via_renyi(eps, ell, c) -> dict:
         alpha = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
         return np.sum(_renyi_1d(alpha[:, None], c[None, :], ell[None, :]), axis=1)
 
-    ld, order = conversions.curve_log_delta(
+    ld = conversions.curve_log_delta(
         rdp, epsilon=eps, max_order=None if math.isinf(amax) else 1.0 + (amax - 1.0) * (1 - 1e-9)
     )
-    return {
-        "delta": min(1.0, math.exp(ld)),
-        "kind": "upper",
-        "method": f"exact Renyi curve + improved conversion (order {order:.6g})",
-        "error_bound": math.nan,
-    }
+    return Bound(
+        min(1.0, math.exp(ld.value)),
+        BoundKind.UPPER,
+        source=f"exact Renyi curve + improved conversion (order {ld.order:.6g})",
+        details={"order": ld.order, "error_bound": None},
+    )
 
 
-def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> dict:
+def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> Bound:
     """E_{e^ε}(N(m₀,S₀) ‖ N(m₁,S₁)) = P₀(L > ε) − e^ε·P₁(L > ε), L = log p₀/p₁, any covariances.
 
-    Returns {"delta", "kind", "method", "error_bound", "details"}; ``delta`` is always an upper
-    bound on the true value (rounded up), never NaN.
+    Returns a :class:`~unlearn_theory.bounds.Bound` on δ: ``float(b)`` is δ, always an upper
+    bound on the true value (rounded up), never NaN; ``b.kind`` exact or upper (below);
+    ``b.source`` the route; ``b.details["error_bound"]`` the width of the certified bracket
+    (None where no bracket is known) plus route-specific extras (``mu``, ``sup_loss``,
+    ``fourier``, ``order``, ...).
 
     * Equal covariances: the exact Gaussian profile with μ = ‖S^{−1/2}Δm‖ (kind "exact").
     * One non-unit whitened eigenvalue and no shift elsewhere: :func:`hockey_stick_1d`
@@ -914,65 +924,59 @@ def gaussian_hockey_stick(epsilon, mean0, cov0, mean1, cov1, *, rtol=1e-6) -> di
         mu = float(np.sqrt(np.sum(c[~nonunit] ** 2)))
         big = not (math.isfinite(mu) and np.all(np.isfinite(c * c)))
     if big:  # a whitened gap beyond float64: the trivial bound δ ≤ 1 (true δ is 1 − tiny)
-        return {
-            "delta": 1.0,
-            "kind": "upper",
-            "method": "trivial bound delta <= 1 (whitened mean gap beyond float64)",
-            "error_bound": math.nan,
-            "details": {"mu": mu},
-        }
+        return Bound(
+            1.0,
+            BoundKind.UPPER,
+            source="trivial bound delta <= 1 (whitened mean gap beyond float64)",
+            details={"error_bound": None, "mu": mu},
+        )
     if not np.any(nonunit):
         from . import gaussian
 
         dl = float(gaussian.delta(eps, mu=mu)) if mu > 0 else 0.0
-        return {
-            "delta": dl,
-            "kind": "exact",
-            "method": "gaussian_profile",
-            "error_bound": 0.0,
-            "details": {"mu": mu},
-        }
+        return Bound(
+            dl, BoundKind.EXACT, source="gaussian_profile", details={"error_bound": 0.0, "mu": mu}
+        )
     if np.count_nonzero(nonunit) == 1 and mu < 1e-8:
         j = int(np.nonzero(nonunit)[0][0])
         # a (rounding-size) shift in the unit directions: E_γ(P⊗A‖Q⊗B) ≤ E_γ(P⊗A‖Q⊗A) + γ·TV(A,B)
         tv = math.erf(mu / (2.0 * math.sqrt(2.0)))  # TV(N(0,1), N(μ,1)) = 2Φ(μ/2) − 1
         extra = math.exp(eps) * tv if tv > 0 else 0.0
-        return {
-            "delta": min(1.0, _hs1d(eps, float(c[j]), float(ell[j])) + extra),
-            "kind": "exact" if extra == 0.0 else "upper",
-            "method": "1d_closed_form" + ("" if extra == 0.0 else " + e^eps*TV(shift) allowance"),
-            "error_bound": extra,
-            "details": {"mu": mu},
-        }
+        return Bound(
+            min(1.0, _hs1d(eps, float(c[j]), float(ell[j])) + extra),
+            BoundKind.EXACT if extra == 0.0 else BoundKind.UPPER,
+            source="1d_closed_form" + ("" if extra == 0.0 else " + e^eps*TV(shift) allowance"),
+            details={"error_bound": extra, "mu": mu},
+        )
     w, nu, m = _loss_terms(ell, c)
     sup = _sup_loss(w, nu, m)
     if math.isfinite(sup) and eps > sup + 1e-9 * (1.0 + abs(sup)):
-        return {
-            "delta": 0.0,
-            "kind": "exact",
-            "method": "privacy loss bounded: sup L < epsilon",
-            "error_bound": 0.0,
-            "details": {"sup_loss": sup},
-        }
+        return Bound(
+            0.0,
+            BoundKind.EXACT,
+            source="privacy loss bounded: sup L < epsilon",
+            details={"error_bound": 0.0, "sup_loss": sup},
+        )
     four = _fourier_delta(eps, w, nu, m, rt)
     if four is not None and four["relative_error"] <= rt:
-        return {
-            "delta": min(1.0, four["upper"]),
-            "kind": "exact",
-            "method": "certified Laplace/Fourier inversion of the generalised chi-square",
-            "error_bound": four["error"],
-            "details": four,
-        }
-    out = _hockey_via_renyi(eps, ell, c)
-    out["details"] = {"fourier": four, "reason": "certified Fourier error above rtol*delta"}
-    if four is not None and four["upper"] < out["delta"]:
-        out["delta"] = min(1.0, four["upper"])
-        out["method"] = "certified Laplace/Fourier upper end (error above rtol; Renyi fallback)"
+        return Bound(
+            min(1.0, four["upper"]),
+            BoundKind.EXACT,
+            source="certified Laplace/Fourier inversion of the generalised chi-square",
+            details={**four, "error_bound": four["error"]},
+        )
+    via = _hockey_via_renyi(eps, ell, c)
+    extra = {"fourier": four, "reason": "certified Fourier error above rtol*delta"}
+    if four is not None and four["upper"] < via.value:
+        value = min(1.0, four["upper"])
+        source = "certified Laplace/Fourier upper end (error above rtol; Renyi fallback)"
     else:
-        out["method"] += " (fallback: certified Fourier error above rtol*delta)"
+        value = via.value
+        source = via.source + " (fallback: certified Fourier error above rtol*delta)"
+        extra["order"] = via.order
     # width of the certified bracket [Fourier lower end (or 0), delta]
-    out["error_bound"] = out["delta"] - (four["lower"] if four is not None else 0.0)
-    return out
+    extra["error_bound"] = value - (four["lower"] if four is not None else 0.0)
+    return Bound(value, BoundKind.UPPER, source=source, details=extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -986,9 +990,12 @@ class PerInstanceDivergence:
     forward: np.ndarray  # D(π_D ‖ π_{−i})
     reverse: np.ndarray  # D(π_{−i} ‖ π_D)
     order_threshold: np.ndarray  # 1/h_i: reverse Rényi is +inf at α ≥ 1/h_i
-    kind: str = "exact"
+    kind: BoundKind = BoundKind.EXACT
     caveat: str = PDP_CAVEAT
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     @property
     def symmetric(self) -> np.ndarray:
@@ -1029,7 +1036,7 @@ def loo_hockey_stick(epsilon, loo: LeaveOneOut, *, temperature) -> PerInstanceDi
 
 def loo_ula_hockey_stick(
     epsilon, loo: LeaveOneOut, index, *, temperature, learning_rate=None, rtol=1e-6
-) -> dict:
+) -> dict[str, Bound]:
     """δ(ε) between the stationary ULA laws on D and on D∖{index}, both directions.
 
     With a step size the stationary precision is A(I − ηA/2)/τ, and deleting x_i changes it by
@@ -1037,7 +1044,8 @@ def loo_ula_hockey_stick(
     longer a 1-D problem: each direction goes through :func:`gaussian_hockey_stick` (certified
     Fourier inversion; kind "exact" within ``rtol``, else a certified upper bound). Without a
     step size (continuous time) the change is rank one and the 1-D closed form is used.
-    Returns {"forward": dict, "reverse": dict} (forward = E(π_D ‖ π_{−i})).
+    Returns {"forward": Bound, "reverse": Bound} (forward = E(π_D ‖ π_{−i}); each a
+    :class:`~unlearn_theory.bounds.Bound` on δ from :func:`gaussian_hockey_stick`).
     """
     eps = v.check_epsilon(epsilon)
     if not isinstance(loo, LeaveOneOut):
@@ -1068,8 +1076,11 @@ class NoiseCalibration:
     mu: float
     epsilon: float
     delta: float
-    kind: str = "exact"
+    kind: BoundKind = BoundKind.EXACT
     caveat: str = PDP_CAVEAT
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
 
 def calibrate_noise(sensitivities, *, epsilon, delta) -> NoiseCalibration:

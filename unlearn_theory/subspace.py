@@ -1,11 +1,11 @@
-r"""Block-wise (subspace) noise scheduling (Dolgova & Stich 2026, arXiv 2601.05134; math.md §8).
+r"""Block-wise (subspace) noise scheduling (Dolgova & Stich 2026, arXiv 2601.05134; docs/theory.md §8).
 
 The parameter space is split into k mutually orthogonal blocks (an isometric
 reparameterisation, see ``unlearn_torch.blocks``). The blocks are processed sequentially: in
 phase i only block i moves, for T_b steps of the gradient-clipping update (§6.1) in block
 coordinates with noise N(0, σ_b² I) on that block.
 
-Guarantee [derived in math.md §8.3; consistent with the official code]: inside block i the
+Guarantee [derived in docs/theory.md §8.3; consistent with the official code]: inside block i the
 initial distance is ≤ ‖P_i(x̂ − x̂')‖ ≤ 2C0, the bounded-perturbation property holds for *any* two
 gradient oracles (the other blocks differ between the chains), so each phase satisfies the PABI
 bound D_α ≤ α·a_b with a_b = B²/(2σ_b² W) conditionally on the earlier phases' outputs; adaptive
@@ -18,7 +18,7 @@ certify the total curve α·k·a_b at the optimal order. T_b = 1 is a Gaussian m
 block; k adaptively composed Gaussian mechanisms with μ_b = B/σ_b are exactly √k·μ_b-GDP (Dong,
 Roth & Su 2019, arXiv 1905.02383), so that case is calibrated and certified with the exact
 profile. The integer T_b that runs is the one certified: σ_b is recomputed for it (the official
-code computes σ for the real-valued T* and floors T, slightly exceeding the budget; math.md §13.5;
+code computes σ for the real-valued T* and floors T, slightly exceeding the budget; docs/theory.md §13.5;
 :func:`dolgova_stich_schedule` reproduces that, for comparison only).
 
 Joint initial-distance allocation (``allocation="joint"``; proof in
@@ -36,7 +36,7 @@ valid for every d_i ∈ [0, 2C0].
 
 Noise cadence: the accountant assumes fresh N(0, σ_b² I) noise at *every* step of every phase.
 The official code alternates gradient-only and noise-only steps (noise every M-th step, σ
-rescaled by √((1 − ρ^M)/(1 − ρ²)) for M > 2), which the PABI weights do not justify (math.md §8.4);
+rescaled by √((1 − ρ^M)/(1 − ρ²)) for M > 2), which the PABI weights do not justify (docs/theory.md §8.4);
 any other cadence must be certified through :mod:`unlearn_theory.iteration` with a per-step
 schedule (σ_t = 0 on noiseless steps), which checks Z_t ≥ 0.
 """
@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 from . import _validate as v
 from . import gaussian, iteration
+from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
@@ -79,12 +80,25 @@ class BlockwiseSchedule:
     total_coefficient: float
     epsilon: float
     delta: float
-    kind: str
+    kind: BoundKind
     accountant: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", BoundKind.parse(self.kind))
 
     @property
     def total_steps(self) -> int:
         return self.blocks * self.steps_per_block
+
+    @property
+    def bound(self) -> Bound:
+        """The certified ``epsilon`` (at ``delta``) as a Bound."""
+        return Bound(
+            self.epsilon,
+            self.kind,
+            source=self.accountant,
+            details={"delta": self.delta, "coefficient": self.total_coefficient},
+        )
 
 
 def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
@@ -96,7 +110,7 @@ def _params(clip_initial, clip_gradient, learning_rate, weight_decay):
     )
 
 
-#: "per_block": every block charged the full initial distance 2C0 (math.md §8.3, the published
+#: "per_block": every block charged the full initial distance 2C0 (docs/theory.md §8.3, the published
 #: argument); "joint": the block parts of the initial gap share the ball Σ d_i² ≤ 4C0²
 #: (docs/blockwise_joint_allocation.md).
 ALLOCATIONS = ("per_block", "joint")
@@ -191,8 +205,9 @@ def blockwise_epsilon(
     learning_rate,
     weight_decay=0.0,
     allocation="per_block",
-) -> tuple[float, str, float | None]:
-    """Certified total ε at ``delta`` [UPPER]: returns (epsilon, accountant, order).
+) -> Bound:
+    """Certified total ε at ``delta``: an UPPER :class:`Bound` (``b.source``: the accountant,
+    ``b.order``: the Rényi order, None on the Gaussian-profile route).
 
     T_b = 1: exact profile of the composed Gaussian blocks (μ = √k·B/σ_b, with C0/√k under
     "joint": sup over Σ d_i² ≤ 4C0² of √(Σ_i (d_iρ + 2γC1)²)/σ_b); otherwise the linear curve
@@ -212,13 +227,23 @@ def blockwise_epsilon(
                 f"mu = sqrt(blocks)*B/noise_std overflows (B={b:g}): no finite epsilon"
             )
         eps = float(gaussian.epsilon(d, mu=mu))
-        return eps, f"gaussian_profile(composed blocks{tag})", None
+        return Bound(
+            eps,
+            BoundKind.UPPER,
+            source=f"gaussian_profile(composed blocks{tag})",
+            details={"order": None, "mu": mu, "delta": d},
+        )
     coef = iteration.require_finite_coefficient(
         blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, allocation=allocation, **p),
         "the block schedule",
     )
-    eps, order = iteration.linear_epsilon(coef, delta=d)
-    return eps, f"shifted_renyi(blockwise{tag})+improved_conversion", order
+    b = iteration.linear_epsilon(coef, delta=d)
+    return Bound(
+        b.value,
+        BoundKind.UPPER,
+        source=f"shifted_renyi(blockwise{tag})+improved_conversion",
+        details={"order": b.order, "coefficient": coef, "delta": d},
+    )
 
 
 def blockwise_schedule(
@@ -257,7 +282,8 @@ def blockwise_schedule(
             best = (T, s)
     T, s = best
     for _ in range(64):
-        e_cert, acct, _ = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
+        cert = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
+        e_cert, acct = cert.value, cert.source
         if e_cert <= eps:
             break
         s *= 1.0 + 1e-9
@@ -272,7 +298,7 @@ def blockwise_schedule(
         total_coefficient=coef,
         epsilon=e_cert,
         delta=d,
-        kind="upper",
+        kind=BoundKind.UPPER,
         accountant=acct,
     )
 
@@ -285,7 +311,7 @@ def dolgova_stich_schedule(
     Mironov order q* = 1 + (L + √(L² + Lε))/ε, per-block budget (ε_q*/q*)/k = a_max^M/k,
     σ_b² = k·(2/a_max^M)·γ(2 − γλ)·C0·C1·(2 − λC0/C1) (λ = 0: k·8γC0C1/a_max^M), evaluated at the
     real T* = log(1 − λC0/C1)/log(1 − γλ) (λ = 0: C0/(γC1)), and T_b = max(1, ⌊T*⌋) -- the
-    floored integer, which the code runs with σ(T*) (math.md §13.5). Requires λC0 < C1.
+    floored integer, which the code runs with σ(T*) (docs/theory.md §13.5). Requires λC0 < C1.
     Returns dict(noise_std, steps_per_block, real_steps, order, budget_coefficient).
     """
     eps = v.check_positive("epsilon", epsilon)

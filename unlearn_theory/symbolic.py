@@ -15,21 +15,21 @@ Named expressions (:func:`names`, :func:`expression`, :func:`latex`, :func:`lamb
                                     Zhang 2019, arXiv 1908.10530); :func:`subsampled_gaussian_rdp`
                                     expands it for one integer order
 ``shifted_renyi_B``, ``_W``         B = 2C0ρ^T + 2C1(1 − ρ^T)/λ, W = (1 − ρ^{2T})/(γλ(2 − γλ)),
-                                    ρ = 1 − γλ (math.md §6.3; λ = 0 forms with suffix ``_lambda0``:
+                                    ρ = 1 − γλ (docs/theory.md §6.3; λ = 0 forms with suffix ``_lambda0``:
                                     B = 2C0 + 2γC1T, W = T)
 ``shifted_renyi_coefficient``       a = B²/(2σ²W): D_α ≤ α·a [UPPER] (Feldman et al. 2018, arXiv
-                                    1808.06651, shift/contraction reductions; math.md §6.3)
+                                    1808.06651, shift/contraction reductions; docs/theory.md §6.3)
 ``koloskova_variance``              σ² = 72γλL(C0(1−γλ)^T + C1/λ)²/ε² (λ > 0) and
 ``koloskova_variance_lambda0``      σ² = 9L(C0 + γC1T)²/(ε²T) (λ = 0), L = log(1/δ), as
                                     transcribed (Koloskova et al. 2025, arXiv 2506.06985) [2nd]
 ``mironov_max_coefficient``         a_max^M = (√(L+ε) − √L)² (Mironov 2017, Prop. 3, at its
                                     optimal order α* = 1 + √(L/a)) [UPPER-certifying budget]
 ``mironov_optimal_order``           q* = 1 + (L + √(L² + Lε))/ε (Dolgova & Stich's minimiser of
-                                    q/ε_q, math.md §3.4); ε_q*/q* = a_max^M
-``blockwise_variance``              σ_b² = k·B²/(2W·a): per-block budget a/k (math.md §8.2)
+                                    q/ε_q, docs/theory.md §3.4); ε_q*/q* = a_max^M
+``blockwise_variance``              σ_b² = k·B²/(2W·a): per-block budget a/k (docs/theory.md §8.2)
 ``dolgova_stich_variance``          σ_b² = k·(2/a)·γ(2 − γλ)C0C1(2 − λC0/C1) at T* (formula
-                                    (A2) of the authors' code [code], math.md §6.4/§8.4)
-``optimal_steps``                   T* = log(1 − λC0/C1)/log(1 − γλ) (math.md §6.4)
+                                    (A2) of the authors' code [code], docs/theory.md §6.4/§8.4)
+``optimal_steps``                   T* = log(1 − λC0/C1)/log(1 − γλ) (docs/theory.md §6.4)
 ``optimal_steps_lambda0``           T* = C0/(γC1)
 =================================== ===========================================================
 
@@ -243,7 +243,7 @@ def subsampled_gaussian_rdp(order: int, *, lambdified: bool = False, module: str
 
 
 def optimal_steps_derivation() -> dict:
-    """Symbolic derivation of the optimal step count (math.md §6.4; docs/optimal_steps.md).
+    """Symbolic derivation of the optimal step count (docs/theory.md §6.4; docs/optimal_steps.md).
 
     Returns a dict of sympy objects and booleans:
     ``f`` = (C0x + β(1 − x))²/(1 − x²) with x = ρ^T, β = C1/λ; ``B2_over_W`` = its identity

@@ -1,4 +1,4 @@
-"""Finite-sample one-sided confidence bounds (math.md §12.2, §12.4).
+"""Finite-sample one-sided confidence bounds (docs/theory.md §12.2, §12.4).
 
 Clopper & Pearson (1934) exact binomial bounds; Hoeffding (1963) and the empirical-Bernstein
 bound of Maurer & Pontil (2009, arXiv 0907.3740, Thm 4) for means of variables in [0, 1].

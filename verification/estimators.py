@@ -1,14 +1,19 @@
-"""Monte Carlo lower bounds / estimates of hockey-stick divergences (math.md §12).
+"""Monte Carlo lower bounds / estimates of hockey-stick divergences (docs/theory.md §12).
 
 All certified lower bounds here are valid at joint confidence 1 - alpha. Choosing a threshold by
 maximising over thresholds on the evaluation data is NOT valid and is only exposed as
 ``threshold_estimate`` (kind "estimate").
+
+Every estimator returns :class:`unlearn_theory.bounds.Bound` (kind lower, upper or estimate;
+``source`` names the estimator, ``details["confidence"]`` the joint confidence level, None for
+an estimate). Only the library's accountants produce kinds that certify; nothing here is exact
+or an upper bound on the true privacy loss except the Monte Carlo upper confidence ends, which
+hold with the stated confidence only.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -22,6 +27,7 @@ from unlearn_theory._validate import (
     check_positive,
     check_real,
 )
+from unlearn_theory.bounds import Bound
 from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 
 from .confidence import clopper_pearson_upper, empirical_bernstein, hoeffding
@@ -43,12 +49,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Bound:
-    value: float
-    kind: str  # "lower", "upper", "estimate"
-    method: str
-    confidence: float | None = None
+def _bound(value, kind, method, confidence=None) -> Bound:
+    """A :class:`~unlearn_theory.bounds.Bound` from an estimator: ``source`` is the estimator
+    (``method``), ``details["confidence"]`` its joint confidence level (None: no confidence,
+    an estimate)."""
+    return Bound(value, kind, source=method, details={"confidence": confidence})
 
 
 def _clean(scores, name):
@@ -108,7 +113,7 @@ def _eps_at(s0, s1, thresholds, delta, alpha_each):
 def threshold_epsilon_lower(
     scores0, scores1, *, delta, alpha=0.05, thresholds=None, protocol="bonferroni", rng=None
 ):
-    """Certified lower bound on epsilon at ``delta`` from a threshold test (math.md §12.1-12.2).
+    """Certified lower bound on epsilon at ``delta`` from a threshold test (docs/theory.md §12.1-12.2).
 
     eps >= max(log((1-delta-FPR)/FNR), log((1-delta-FNR)/FPR)) with one-sided Clopper–Pearson
     upper bounds on both rates. protocol="bonferroni": ``thresholds`` is a pre-registered grid of K
@@ -138,7 +143,7 @@ def threshold_epsilon_lower(
         val = float(_eps_at(b0, b1, np.array([t]), delta, alpha / 2)[0])
     else:
         raise InvalidParameterError("protocol", protocol, "must be 'bonferroni' or 'split'")
-    return Bound(max(val, 0.0), "lower", f"threshold-{protocol}", 1 - alpha)
+    return _bound(max(val, 0.0), "lower", f"threshold-{protocol}", 1 - alpha)
 
 
 def _halves(s, rng):
@@ -163,7 +168,7 @@ def threshold_delta_lower(scores0, scores1, *, epsilon, thresholds, alpha=0.05):
     d1 = (1 - fnr_up) - _exp_times(epsilon, fpr_up)  # orientation P1 || P0
     # reversed test: answer 0 when S <= t : TPR under P0 = 1 - FPR, FPR under P1 = FNR
     d2 = (1 - fpr_up) - _exp_times(epsilon, fnr_up)
-    return Bound(
+    return _bound(
         max(float(np.max(np.fmax(d1, d2))), 0.0), "lower", "threshold-bonferroni", 1 - alpha
     )
 
@@ -180,7 +185,7 @@ def threshold_estimate(scores0, scores1, *, delta):
     eps = _eps_from(
         np.maximum(fp / s0.size, 1 / s0.size), np.maximum(fn / s1.size, 1 / s1.size), delta
     )
-    return Bound(max(float(np.max(eps)), 0.0), "estimate", "threshold-max-same-data")
+    return _bound(max(float(np.max(eps)), 0.0), "estimate", "threshold-max-same-data")
 
 
 def gdp_mu_lower(scores0, scores1, *, threshold, alpha=0.05):
@@ -196,7 +201,7 @@ def gdp_mu_lower(scores0, scores1, *, threshold, alpha=0.05):
     fpr = float(clopper_pearson_upper(fp, s0.size, alpha=alpha / 2)[0])
     fnr = float(clopper_pearson_upper(fn, s1.size, alpha=alpha / 2)[0])
     mu = float(special.ndtri(1 - fpr) - special.ndtri(fnr))
-    return Bound(max(mu, 0.0), "lower", "gdp-mu", 1 - alpha)
+    return _bound(max(mu, 0.0), "lower", "gdp-mu", 1 - alpha)
 
 
 def gdp_epsilon_lower(scores0, scores1, *, threshold, delta, alpha=0.05, gaussian_shift=False):
@@ -207,7 +212,7 @@ def gdp_epsilon_lower(scores0, scores1, *, threshold, delta, alpha=0.05, gaussia
         )
     mu = gdp_mu_lower(scores0, scores1, threshold=threshold, alpha=alpha).value
     val = 0.0 if mu <= 0 else float(gaussian.epsilon(check_delta(delta), mu=mu))
-    return Bound(max(val, 0.0), "lower", "gdp-mu-to-eps", 1 - alpha)
+    return _bound(max(val, 0.0), "lower", "gdp-mu-to-eps", 1 - alpha)
 
 
 def plrv_delta(losses, *, epsilon, alpha=0.05, log_weights=None, bound="bernstein", weight_sup=1.0):
@@ -238,14 +243,14 @@ def plrv_delta(losses, *, epsilon, alpha=0.05, log_weights=None, bound="bernstei
     hi = f(y, alpha=alpha / 2, side="upper") * weight_sup
     est = float(y.mean()) * weight_sup
     return (
-        Bound(lo, "lower", f"plrv-{bound}", 1 - alpha),
-        Bound(hi, "upper", f"plrv-{bound}", 1 - alpha),
-        Bound(est, "estimate", "plrv-mean"),
+        _bound(lo, "lower", f"plrv-{bound}", 1 - alpha),
+        _bound(hi, "upper", f"plrv-{bound}", 1 - alpha),
+        _bound(est, "estimate", "plrv-mean"),
     )
 
 
 def gaussian_tilted_plrv(mu, epsilon, n, rng, *, alpha=0.05):
-    """delta(eps) of N(0,1) vs N(mu,1) by exponentially tilted MC (math.md §12.4).
+    """delta(eps) of N(0,1) vs N(mu,1) by exponentially tilted MC (docs/theory.md §12.4).
 
     P = N(0,1), L = log p/q = -mu x + mu^2/2, {L > eps} = {x < c}, c = mu/2 - eps/mu. Proposal
     N(c,1), weight w = exp(-c x + c^2/2); when c < 0 the summand is <= e^{-c^2/2} (an a-priori sup),
@@ -332,9 +337,9 @@ def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
     hi = max(_renyi_at_mean(min(m + half, 1.0), k, b, kb, "upper"), 0.0)
     est = max(_renyi_at_mean(m, k, b, kb, "estimate"), 0.0)
     return (
-        Bound(lo, "lower", "renyi-hoeffding(bounded loss)", 1 - alpha),
-        Bound(hi, "upper", "renyi-hoeffding(bounded loss)", 1 - alpha),
-        Bound(est, "estimate", "renyi-plugin"),
+        _bound(lo, "lower", "renyi-hoeffding(bounded loss)", 1 - alpha),
+        _bound(hi, "upper", "renyi-hoeffding(bounded loss)", 1 - alpha),
+        _bound(est, "estimate", "renyi-plugin"),
     )
 
 
@@ -387,14 +392,14 @@ def renyi_plain_estimate(losses, *, order):
     """Plug-in log-mean-exp estimate of D_alpha from losses L = log p/q drawn under P.
 
     kind "estimate" ONLY: E_P[e^{(alpha-1)L}] is heavy-tailed for unbounded losses and the
-    plug-in is biased low with no finite-sample guarantee (math.md §12.4).
+    plug-in is biased low with no finite-sample guarantee (docs/theory.md §12.4).
     """
     order = check_in_range("order", order, 1.0, math.inf)
     L = np.asarray(losses, dtype=float).ravel()
     if L.size < 1 or not np.all(np.isfinite(L)):
         raise InvalidParameterError("losses", "array", "need finite values")
     val = float(special.logsumexp((order - 1) * L) - math.log(L.size)) / (order - 1)
-    return Bound(val, "estimate", "renyi-plugin")
+    return _bound(val, "estimate", "renyi-plugin")
 
 
 def _geometric_gaussian(s, mp, sp, mq, sq):
@@ -411,13 +416,13 @@ def _geometric_gaussian(s, mp, sp, mq, sq):
 
 
 def renyi_thermodynamic(toy, *, order, n, rng, nodes=12, direction="PQ"):
-    """Thermodynamic-integration estimate of D_alpha (math.md §12.4) for Gaussian toys.
+    """Thermodynamic-integration estimate of D_alpha (docs/theory.md §12.4) for Gaussian toys.
 
     (alpha - 1) D_alpha(P||Q) = int_1^alpha E_{r_s}[log p/q] ds, r_s ~ p^s q^{1-s}, evaluated by
     Gauss-Legendre in s (``nodes`` points) with ``n`` exact draws from each r_s (Gaussian for
     Gaussian pairs, so no MCMC). Every summand has finite variance, unlike the exponential
     moment. kind "estimate" (Monte Carlo standard error in ``confidence``-free form: the value
-    of ``Bound.confidence`` is None; the standard error is returned separately).
+    of ``Bound.details["confidence"]`` is None; the standard error is returned separately).
     Works for :class:`~verification.toys.GaussianPair` (any d), ridge toys and Gaussian-shift
     toys. Raises NumericalPrecisionError where r_s is not normalisable (D_alpha = +inf).
     Returns (Bound(kind="estimate"), standard_error).
@@ -465,6 +470,6 @@ def renyi_thermodynamic(toy, *, order, n, rng, nodes=12, direction="PQ"):
         total += wi * float(v.mean())
         var += wi * wi * float(v.var(ddof=1)) / n
     return (
-        Bound(total / (order - 1), "estimate", "renyi-thermodynamic-integration"),
+        _bound(total / (order - 1), "estimate", "renyi-thermodynamic-integration"),
         math.sqrt(var) / (order - 1),
     )

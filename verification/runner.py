@@ -1,4 +1,4 @@
-"""Chunked, reproducible Monte Carlo audits (math.md §12).
+"""Chunked, reproducible Monte Carlo audits (docs/theory.md §12).
 
 A *sampler* is any object following :class:`Sampler`: ``sample(n, rng) -> (x0, x1)`` (numpy
 arrays, one row per draw, from the two worlds) and optionally ``score(x)`` / ``privacy_loss(x)``
@@ -28,6 +28,7 @@ from unlearn_theory._validate import (
     check_int,
     check_positive,
 )
+from unlearn_theory.bounds import Bound, BoundKind
 from unlearn_theory.errors import InvalidParameterError
 
 from .confidence import clopper_pearson_upper, empirical_bernstein_from_sums
@@ -106,10 +107,14 @@ class TorchLoopSampler:
 
 @dataclass
 class AuditResult:
-    """Result of a threshold audit. ``epsilon_lower`` is None when precision was not reached."""
+    """Result of a threshold audit. ``epsilon_lower`` is None when precision was not reached.
+
+    ``kind`` is :attr:`BoundKind.LOWER` (a string is parsed); :meth:`to_bound` gives the
+    certified lower confidence bound as a :class:`~unlearn_theory.bounds.Bound`.
+    """
 
     epsilon_lower: float | None
-    kind: str
+    kind: BoundKind
     delta: float
     confidence: float
     samples: int
@@ -122,8 +127,24 @@ class AuditResult:
     false_positives: list = field(default_factory=list)
     false_negatives: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.kind = BoundKind.parse(self.kind)
+
+    def to_bound(self) -> Bound | None:
+        """``epsilon_lower`` as a Bound (None when precision was not reached)."""
+        if self.epsilon_lower is None:
+            return None
+        return Bound(
+            self.epsilon_lower,
+            self.kind,
+            source="threshold audit (Clopper-Pearson, Bonferroni over the grid)",
+            details={"confidence": self.confidence, "delta": self.delta, "samples": self.samples},
+        )
+
     def to_dict(self):
-        return asdict(self)
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        return out
 
 
 def _score(sampler, x):
@@ -305,6 +326,17 @@ class DeltaAuditResult:
     message: str = ""
     exact_delta: float | None = None
 
+    def to_bounds(self) -> tuple[Bound, Bound, Bound] | None:
+        """(lower, upper, estimate) Bounds on δ(ε) (None when precision was not reached)."""
+        if self.delta_lower is None or self.delta_upper is None:
+            return None
+        info = {"confidence": self.confidence, "epsilon": self.epsilon, "samples": self.samples}
+        return (
+            Bound(self.delta_lower, BoundKind.LOWER, source=self.method, details=info),
+            Bound(self.delta_upper, BoundKind.UPPER, source=self.method, details=info),
+            Bound(self.delta_estimate, BoundKind.ESTIMATE, source=self.method, details=info),
+        )
+
     def to_dict(self):
         return asdict(self)
 
@@ -353,7 +385,7 @@ def run_delta_audit(
     tilt=None,
     max_relative_width=None,
 ):
-    """delta(eps) with a two-sided empirical-Bernstein interval (math.md §12.4), chunked.
+    """delta(eps) with a two-sided empirical-Bernstein interval (docs/theory.md §12.4), chunked.
 
     Needs ``toy.privacy_loss`` (log-densities known). Gaussian-shift toys are tilted to the
     boundary of {L > eps} by default (proposal N(c, 1), c = mu/2 - eps/mu, summand/weight <=

@@ -1,4 +1,4 @@
-"""Toy problems with exactly (or near-exactly) known divergences (math.md §12.6).
+"""Toy problems with exactly (or near-exactly) known divergences (docs/theory.md §12.6).
 
 Common protocol (every toy):
 
@@ -16,9 +16,9 @@ OWN UPDATE RULE from the two worst-case starts (+-C0) in their sampler, and expo
 of the output computed independently (closed form or grid propagation).
 
 References: Gaussian/Laplace/subsampled profiles, Balle & Wang 2018 (arXiv 1805.06530), Mironov
-2017 (arXiv 1702.07476); gradient-clipping anchors, math.md §6.3 (Koloskova et al. 2025, arXiv
-2506.06985); block-wise scheduling, math.md §8.5 (Dolgova & Stich 2026, arXiv 2601.05134); model
-clipping, math.md §5.3; ridge / ULA laws, math.md §11 (Benarroch, Atif & Cappé 2026, arXiv
+2017 (arXiv 1702.07476); gradient-clipping anchors, docs/theory.md §6.3 (Koloskova et al. 2025, arXiv
+2506.06985); block-wise scheduling, docs/theory.md §8.5 (Dolgova & Stich 2026, arXiv 2601.05134); model
+clipping, docs/theory.md §5.3; ridge / ULA laws, docs/theory.md §11 (Benarroch, Atif & Cappé 2026, arXiv
 2602.15602 setting).
 """
 
@@ -224,7 +224,7 @@ class Laplace(_Toy):
 
 @dataclass(frozen=True)
 class GroupSubsampledGaussian(_Toy):
-    """One Poisson-subsampled Gaussian step with ``forget_size`` aligned records (math.md §12.6
+    """One Poisson-subsampled Gaussian step with ``forget_size`` aligned records (docs/theory.md §12.6
     item 5, §7.2): P0 = N(0, s^2), P1 = sum_j Bin(j; k, q) N(j, s^2), s = noise_multiplier
     (clip = 1). forget_size = 1 is the add/remove subsampled Gaussian.
 
@@ -339,7 +339,7 @@ class GroupSubsampledGaussian(_Toy):
 
 @dataclass(frozen=True)
 class SubsampledGaussian(_Toy):
-    """P1 = (1-q)N(0,s^2) + qN(1,s^2), P0 = N(0,s^2) (math.md §12.6 item 5); both directions,
+    """P1 = (1-q)N(0,s^2) + qN(1,s^2), P0 = N(0,s^2) (docs/theory.md §12.6 item 5); both directions,
     by the closed forms of §12.6 (independent of :class:`GroupSubsampledGaussian`'s root finder).
     """
 
@@ -387,12 +387,12 @@ class SubsampledGaussian(_Toy):
 
 
 # ------------------------------------------------------------------------------------------
-# Noisy GD on a quadratic (math.md §12.6 item 2)
+# Noisy GD on a quadratic (docs/theory.md §12.6 item 2)
 
 
 @dataclass(frozen=True)
 class QuadraticNoisyGD(_GaussianPairBase):
-    """Noisy GD on f(th;z) = |th-z|^2/2 + (lam/2)|th|^2 (math.md §12.6 item 2), 1-D.
+    """Noisy GD on f(th;z) = |th-z|^2/2 + (lam/2)|th|^2 (docs/theory.md §12.6 item 2), 1-D.
 
     U: T steps on D then K on D'; R: T+K steps on D'; th_0 ~ N(0, s0^2). Exactly a Gaussian
     shift with mu_eff = |a^K eta (zD - zD') (1-a^T)/(1-a)| / sqrt(v_{T+K}), a = 1 - eta(1+lam).
@@ -443,7 +443,7 @@ class QuadraticNoisyGD(_GaussianPairBase):
 
 
 # ------------------------------------------------------------------------------------------
-# Gradient clipping (math.md §6.3 exactness anchors) and block-wise scheduling (§8.5)
+# Gradient clipping (docs/theory.md §6.3 exactness anchors) and block-wise scheduling (§8.5)
 
 FIELDS = ("saturating", "zero", "quadratic")
 
@@ -558,7 +558,7 @@ class GradientClippingChain(_GaussianPairBase):
 
 @dataclass(frozen=True)
 class BlockwiseChain(_GaussianPairBase):
-    """Block-wise scheduling on k orthogonal 1-D blocks (R^k, coordinate blocks; math.md §8).
+    """Block-wise scheduling on k orthogonal 1-D blocks (R^k, coordinate blocks; docs/theory.md §8).
 
     Phase i runs ``steps_per_block`` gradient-clipping steps on coordinate i only (weight decay
     and fresh N(0, s_b^2) noise on that coordinate; the others frozen). Starts: x = -+C0 u with
@@ -568,7 +568,7 @@ class BlockwiseChain(_GaussianPairBase):
     Exact law: independent Gaussians per block, block i mean gap B_i = 2C0 u_i rho^T +
     S (S = 2 gamma C1 sum rho^k for "saturating", 0 for "zero"), variance s_b^2 W, so
     mu^2 = sum_i B_i^2/(s_b^2 W) [EXACT]; the certificate charges every block the full
-    (2C0 rho^T + S), i.e. k times the worst block (math.md §8.5).
+    (2C0 rho^T + S), i.e. k times the worst block (docs/theory.md §8.5).
     """
 
     noise_std: float
@@ -662,11 +662,11 @@ class BlockwiseChain(_GaussianPairBase):
 
 
 # ------------------------------------------------------------------------------------------
-# Unequal-covariance Gaussians; ridge regression by Langevin dynamics (math.md §11)
+# Unequal-covariance Gaussians; ridge regression by Langevin dynamics (docs/theory.md §11)
 
 
 def _renyi_gaussians(orders, m0, s0, m1, s1):
-    """D_alpha(N(m0,S0) || N(m1,S1)) for each order (math.md §11.3) [EXACT]; +inf where
+    """D_alpha(N(m0,S0) || N(m1,S1)) for each order (docs/theory.md §11.3) [EXACT]; +inf where
     S_alpha = alpha S1 + (1-alpha) S0 is not positive definite, never NaN."""
     a = np.atleast_1d(np.asarray(orders, dtype=float))
     dm = np.asarray(m0, float) - np.asarray(m1, float)
@@ -688,7 +688,7 @@ def _renyi_gaussians(orders, m0, s0, m1, s1):
 
 @dataclass(frozen=True)
 class GaussianPair(_Toy):
-    """P0 = N(m0, S0), P1 = N(m1, S1), unequal covariances allowed (math.md §11.3-11.4).
+    """P0 = N(m0, S0), P1 = N(m1, S1), unequal covariances allowed (docs/theory.md §11.3-11.4).
 
     Renyi: closed form in any dimension [EXACT]. Hockey-stick: exact in 1-D from the roots of the
     quadratic log-likelihood ratio and Phi-differences [EXACT up to float64 cancellation, absolute
@@ -798,7 +798,7 @@ class GaussianPair(_Toy):
 
 @dataclass(frozen=True)
 class RidgeLangevin(_Toy):
-    """Ridge regression trained by ULA, then unlearning by K ULA steps (math.md §11.1) [EXACT].
+    """Ridge regression trained by ULA, then unlearning by K ULA steps (docs/theory.md §11.1) [EXACT].
 
     Sum-form loss F_D(th) = sum_i (x_i^T th - y_i)^2/2 + lam |th|^2/2, A = X^T X + lam I.
     ULA: th <- th - eta grad F(th) + sqrt(2 eta tau) xi. Worlds:
@@ -890,7 +890,7 @@ class RidgeLangevin(_Toy):
 
 
 # ------------------------------------------------------------------------------------------
-# 1-D grid propagation (math.md §12.6 item 7): model clipping and projected Langevin
+# 1-D grid propagation (docs/theory.md §12.6 item 7): model clipping and projected Langevin
 
 
 def _cell_probs(means, edges, noise_std):
@@ -1001,7 +1001,7 @@ def field_gradient(name, x, *, clip_gradient=1.0, anchor=0.0, curvature=1.0):
 
 @dataclass
 class ModelClippingGrid(_Toy):
-    """Model clipping in 1-D (math.md §5.3 update) with near-exact E_gamma by grid propagation.
+    """Model clipping in 1-D (docs/theory.md §5.3 update) with near-exact E_gamma by grid propagation.
 
     x_0 = +-C0 (+ N(0, s0^2) when ``initial_noise_std``); x_{t+1} = Pi_{C2}(x_t - gamma(g(x_t) +
     lambda x_t)) + N(0, s^2), one shared gradient field g for both worlds:
@@ -1128,7 +1128,7 @@ class ModelClippingGrid(_Toy):
 
 @dataclass
 class ProjectedLangevinGrid(_Toy):
-    """Projected noisy GD / Langevin in 1-D by grid propagation (math.md §12.6 item 7).
+    """Projected noisy GD / Langevin in 1-D by grid propagation (docs/theory.md §12.6 item 7).
 
     x <- Pi_{[-R, R]}( x - eta f_w'(x) + N(0, s^2) ), world w in {0, 1} with its own gradient
     ``grad0``/``grad1`` (callables; default quadratic f_w = (x - z_w)^2/2), started from

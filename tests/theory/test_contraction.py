@@ -1,4 +1,4 @@
-"""Tests for unlearn_theory.contraction (math.md §5): θ, contraction, model-clipping recursion."""
+"""Tests for unlearn_theory.contraction (docs/theory.md §5): θ, contraction, model-clipping recursion."""
 
 from __future__ import annotations
 

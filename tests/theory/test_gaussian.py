@@ -208,7 +208,7 @@ def test_analytic_noise_std_calibration_and_classical_comparison():
         )
         <= 1e-5
     )
-    # ... and it fails for large epsilon: its true delta exceeds the target (math.md 2.5)
+    # ... and it fails for large epsilon: its true delta exceeds the target (docs/theory.md 2.5)
     c = gaussian.classical_noise_std(epsilon=20.0, delta=1e-5, sensitivity=1.0)
     assert gaussian.delta(20.0, mu=1.0 / c) > 1e-5
 

@@ -180,7 +180,7 @@ def test_curves_are_curves_and_epsilon_monotone_in_steps():
     assert lsi.linear_coefficient is None
     prev = math.inf
     for k in (0, 1, 2, 5, 10, 50):
-        e = L.certified_epsilon(delta=1e-5, steps=k, noise_std=0.05, route="lsi", **BASE)[0]
+        e = float(L.certified_epsilon(delta=1e-5, steps=k, noise_std=0.05, route="lsi", **BASE))
         assert e <= prev
         prev = e
 
@@ -189,11 +189,13 @@ def test_curves_are_curves_and_epsilon_monotone_in_steps():
 @given(eps=st.floats(0.2, 5.0), noise=st.floats(0.005, 0.5), route=st.sampled_from(["pabi", "lsi"]))
 def test_steps_needed_is_minimal_and_certifies(eps, noise, route):
     k = L.steps_needed(epsilon=eps, delta=1e-5, noise_std=noise, route=route, **BASE)
-    assert L.certified_epsilon(delta=1e-5, steps=k, noise_std=noise, route=route, **BASE)[0] <= eps
+    assert (
+        float(L.certified_epsilon(delta=1e-5, steps=k, noise_std=noise, route=route, **BASE)) <= eps
+    )
     if k > 0:
-        e_prev = L.certified_epsilon(delta=1e-5, steps=k - 1, noise_std=noise, route=route, **BASE)[
-            0
-        ]
+        e_prev = float(
+            L.certified_epsilon(delta=1e-5, steps=k - 1, noise_std=noise, route=route, **BASE)
+        )
         assert e_prev > eps
 
 
@@ -207,8 +209,8 @@ def test_steps_needed_is_minimal_and_certifies(eps, noise, route):
 def test_noise_for_steps_never_overshoots(eps, steps, route, T):
     prob = dict(**BASE, radius=1.0, training_epochs=T, route=route)
     s = L.noise_std_for_steps(epsilon=eps, delta=1e-5, steps=steps, **prob)
-    assert L.certified_epsilon(delta=1e-5, steps=steps, noise_std=s, **prob)[0] <= eps
-    assert L.certified_epsilon(delta=1e-5, steps=steps, noise_std=s * 0.99, **prob)[0] > eps
+    assert float(L.certified_epsilon(delta=1e-5, steps=steps, noise_std=s, **prob)) <= eps
+    assert float(L.certified_epsilon(delta=1e-5, steps=steps, noise_std=s * 0.99, **prob)) > eps
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,8 +325,8 @@ def test_mini_batch_needs_whole_epochs():
         L.unlearning_curve(steps=6, noise_std=0.1, **prob)
     k = L.steps_needed(epsilon=1.0, delta=1e-5, noise_std=0.02, **prob)
     assert k % 4 == 0 and k > 0
-    assert L.certified_epsilon(delta=1e-5, steps=k, noise_std=0.02, **prob)[0] <= 1.0
-    assert L.certified_epsilon(delta=1e-5, steps=k - 4, noise_std=0.02, **prob)[0] > 1.0
+    assert float(L.certified_epsilon(delta=1e-5, steps=k, noise_std=0.02, **prob)) <= 1.0
+    assert float(L.certified_epsilon(delta=1e-5, steps=k - 4, noise_std=0.02, **prob)) > 1.0
     odo = L.DeletionOdometer(epsilon=1.0, delta=1e-5, noise_std=0.02, **prob)
     assert odo.request().steps % 4 == 0
     with pytest.raises(InvalidParameterError, match="multiple"):
@@ -392,7 +394,7 @@ def test_plan_modes(registered):
 
 # ---------------------------------------------------------------------------------------------
 # near-exact check with the projection: 1-D projected Langevin by grid propagation
-# (math.md §12.6 item 7): cell masses on [−R, R] plus atoms at ±R, Φ-difference kernel.
+# (docs/theory.md §12.6 item 7): cell masses on [−R, R] plus atoms at ±R, Φ-difference kernel.
 
 
 def _projected_kernel(centers, edges, radius, eta, m, dbar, s):

@@ -258,7 +258,7 @@ def test_blockwise_plans_certify_integer_steps(eps, logd, k, gl, tb):
 
 
 def test_blockwise_paper_mode_floored_steps_is_exposed():
-    """The authors' code computes σ at the real T* and runs ⌊T*⌋ (math.md §13.5): re-certified."""
+    """The authors' code computes σ at the real T* and runs ⌊T*⌋ (docs/theory.md §13.5): re-certified."""
     p = plan(
         "blockwise_gradient_clipping",
         epsilon=1.0,
@@ -279,7 +279,7 @@ def test_dp_sgd_group_plan_certifies_small():
     assert p.certifies_target and p.epsilon <= 2.0
     z = p.details["noise_multiplier"]
     e1, d1 = p.details["per_record_epsilon_target"], p.details["per_record_delta"]
-    # the per-record split is the exact geometric-sum inverse (math.md §7.2)
+    # the per-record split is the exact geometric-sum inverse (docs/theory.md §7.2)
     assert d1 * (math.exp(2 * e1) - 1) / (math.exp(e1) - 1) <= 1e-5 * (1 + 1e-9)
     res = certify(
         "dp_sgd_group", delta=1e-5, noise_multiplier=z, steps=5, sample_rate=0.2, forget_size=2
@@ -317,13 +317,13 @@ def test_one_step_gradient_clipping_is_confirmed_by_gaussian_delta(kw, eps, delt
 
 
 def test_rdp_route_of_T1_equals_the_gaussian_curve():
-    """math.md §13.1 test: converting α·a equals converting the Gaussian curve with μ² = 2a."""
+    """docs/theory.md §13.1 test: converting α·a equals converting the Gaussian curve with μ² = 2a."""
     from unlearn_theory import conversions, renyi
 
     a = iteration.constant_coefficient(steps=3, noise_std=0.8, **ARCH)
-    eps_lin, _ = iteration.linear_epsilon(a, delta=1e-5)
-    eps_curve, _ = conversions.curve_epsilon(
-        lambda al: renyi.gaussian(al, mu=math.sqrt(2 * a)), delta=1e-5
+    eps_lin = float(iteration.linear_epsilon(a, delta=1e-5))
+    eps_curve = float(
+        conversions.curve_epsilon(lambda al: renyi.gaussian(al, mu=math.sqrt(2 * a)), delta=1e-5)
     )
     assert eps_lin == pytest.approx(eps_curve, rel=1e-9)
 
@@ -359,7 +359,7 @@ def test_tight_against_paper_on_architecture_example():
 
 
 def test_weight_decay_zero_paper_constant_is_optimistic():
-    """λ = 0: constant 9 (published) instead of 18 (math.md §6.5). At ε = 1 the noise still
+    """λ = 0: constant 9 (published) instead of 18 (docs/theory.md §6.5). At ε = 1 the noise still
     certifies (ratio to tight only ≈ 1.26); at ε = 10 it does not, and paper mode says so."""
     kw = dict(INTERIOR, weight_decay=0.0)
     small = plan("gradient_clipping", epsilon=1.0, delta=1e-5, accounting="paper", **kw)

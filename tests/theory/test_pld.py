@@ -1,6 +1,6 @@
 """Tests of the numerical PLD accountant (unlearn_theory.pld).
 
-Oracles: the single-step Poisson-subsampled Gaussian profile in both orderings (math.md §12.6
+Oracles: the single-step Poisson-subsampled Gaussian profile in both orderings (docs/theory.md §12.6
 item 5) evaluated with mpmath at 50 digits, and the exact Gaussian composition
 (gaussian.epsilon with mu = sqrt(T)·mu1). Peer checks against dp-accounting and prv-accountant
 are marked ``peer``.
@@ -23,7 +23,7 @@ PLD = PrivacyLossDistribution
 
 
 def _mp_subsampled_delta(eps, q, z, direction):
-    """Exact δ of one Poisson-subsampled Gaussian step (math.md §12.6 item 5), 50 digits."""
+    """Exact δ of one Poisson-subsampled Gaussian step (docs/theory.md §12.6 item 5), 50 digits."""
     with mp.workdps(50):
         eps, q, z = mp.mpf(eps), mp.mpf(q), mp.mpf(z)
 

@@ -116,8 +116,9 @@ def test_gaussian_curve_conversion_brackets_exact_epsilon(mu, log10_delta):
     """RDP-based ε is an UPPER bound on the exact Gaussian ε and at most Mironov's."""
     delta = 10.0**log10_delta
     exact = gaussian.epsilon(delta, mu=mu)
-    eps_b, order = conversions.linear_epsilon(mu * mu / 2, delta=delta)
-    eps_m, _ = conversions.linear_epsilon(mu * mu / 2, delta=delta, conversion="mironov")
+    _b = conversions.linear_epsilon(mu * mu / 2, delta=delta)
+    eps_b, order = _b.value, _b.order
+    eps_m = float(conversions.linear_epsilon(mu * mu / 2, delta=delta, conversion="mironov"))
     assert exact <= eps_b <= eps_m * (1 + 1e-12)
     assert order > 1
     # the closed form of Mironov's optimum: ε = a + 2√(aL)
@@ -125,7 +126,7 @@ def test_gaussian_curve_conversion_brackets_exact_epsilon(mu, log10_delta):
     assert eps_m == pytest.approx(a + 2 * math.sqrt(a * L), rel=1e-11)
     # the same through the grid API
     orders = np.concatenate([1 + np.geomspace(1e-3, 1e4, 200)])
-    eps_g, _ = renyi.to_dp(orders, renyi.gaussian(orders, mu=mu), delta=delta)
+    eps_g = float(renyi.to_dp(orders, renyi.gaussian(orders, mu=mu), delta=delta))
     assert exact <= eps_g
     assert eps_g <= eps_b * 1.02 + 1e-9
 
@@ -139,10 +140,10 @@ def test_gaussian_curve_conversion_brackets_exact_epsilon(mu, log10_delta):
 def test_max_linear_coefficient_never_overshoots(eps, log10_delta, conversion):
     delta = 10.0**log10_delta
     a = conversions.max_linear_coefficient(epsilon=eps, delta=delta, conversion=conversion)
-    got, _ = conversions.linear_epsilon(a, delta=delta, conversion=conversion)
+    got = float(conversions.linear_epsilon(a, delta=delta, conversion=conversion))
     assert got <= eps * (1 + 3e-12)
     # and it is nearly the largest: 0.1% more coefficient no longer certifies
-    worse, _ = conversions.linear_epsilon(a * 1.001, delta=delta, conversion=conversion)
+    worse = float(conversions.linear_epsilon(a * 1.001, delta=delta, conversion=conversion))
     assert worse > eps
     a_m = (math.sqrt(-math.log(delta) + eps) - math.sqrt(-math.log(delta))) ** 2
     assert a >= a_m * (1 - 1e-9)
@@ -169,10 +170,10 @@ def test_to_delta_bracket_against_exact_profile():
     mu = 0.8
     orders = 1 + np.geomspace(1e-2, 1e3, 120)
     for eps in [0.5, 2.0, 5.0]:
-        d, order = renyi.to_delta(orders, renyi.gaussian(orders, mu=mu), epsilon=eps)
+        d = float(renyi.to_delta(orders, renyi.gaussian(orders, mu=mu), epsilon=eps))
         assert d >= gaussian.delta(eps, mu=mu)
         assert d > 0
-    d, _ = renyi.to_delta(orders, renyi.gaussian(orders, mu=0.01), epsilon=500.0)
+    d = float(renyi.to_delta(orders, renyi.gaussian(orders, mu=0.01), epsilon=500.0))
     assert d > 0.0  # underflow never returns 0
 
 
@@ -184,10 +185,10 @@ def test_flat_alpha_pitfall_is_visible():
     """
     a = 0.02
     orders = 1 + np.geomspace(1e-3, 1e5, 400)
-    correct, _ = renyi.to_dp(orders, a * orders, delta=1e-5)
-    wrong, _ = renyi.to_dp(orders, np.full_like(orders, a), delta=1e-5)
+    correct = float(renyi.to_dp(orders, a * orders, delta=1e-5))
+    wrong = float(renyi.to_dp(orders, np.full_like(orders, a), delta=1e-5))
     assert correct == pytest.approx(
-        renyi.to_dp(orders, renyi.gaussian(orders, mu=math.sqrt(2 * a)), delta=1e-5)[0]
+        float(renyi.to_dp(orders, renyi.gaussian(orders, mu=math.sqrt(2 * a)), delta=1e-5))
     )
     assert correct > 2.0 * wrong
     with pytest.raises(InvalidParameterError, match="rdp"):
@@ -195,11 +196,12 @@ def test_flat_alpha_pitfall_is_visible():
 
 
 def test_continuous_order_beats_a_coarse_grid():
-    """Opacus-style grid stopping at 63 over-reports for weak mechanisms (math.md §13.7)."""
+    """Opacus-style grid stopping at 63 over-reports for weak mechanisms (docs/theory.md §13.7)."""
     mu = 0.02
     grid = np.array([1.5, 2, 3, 4, 8, 16, 32, 63])
-    eps_grid, _ = renyi.to_dp(grid, renyi.gaussian(grid, mu=mu), delta=1e-10)
-    eps_cont, order = conversions.linear_epsilon(mu * mu / 2, delta=1e-10)
+    eps_grid = float(renyi.to_dp(grid, renyi.gaussian(grid, mu=mu), delta=1e-10))
+    _b = conversions.linear_epsilon(mu * mu / 2, delta=1e-10)
+    eps_cont, order = _b.value, _b.order
     assert order > 63
     assert eps_cont < 0.9 * eps_grid
     assert eps_cont >= gaussian.epsilon(1e-10, mu=mu)
@@ -236,9 +238,10 @@ def test_subsampled_curve_fuzz_is_finite_nonnegative_and_monotone(q, z, alpha):
 )
 @settings(max_examples=60, deadline=None)
 def test_linear_epsilon_fuzz(a, log10_delta):
-    eps, order = conversions.linear_epsilon(a, delta=10.0**log10_delta)
+    _b = conversions.linear_epsilon(a, delta=10.0**log10_delta)
+    eps, order = _b.value, _b.order
     assert math.isfinite(eps) and eps >= 0 and order > 1
-    eps2, _ = conversions.linear_epsilon(a * 1.5, delta=10.0**log10_delta)
+    eps2 = float(conversions.linear_epsilon(a * 1.5, delta=10.0**log10_delta))
     assert eps2 >= eps
 
 

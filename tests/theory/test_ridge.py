@@ -32,7 +32,7 @@ def random_spd(rng, d, lo=0.3, hi=3.0):
 
 
 def mp_renyi(alpha, m0, S0, m1, S1):
-    """Closed form of math.md §11.3 with mpmath determinants/inverse (50 digits)."""
+    """Closed form of docs/theory.md §11.3 with mpmath determinants/inverse (50 digits)."""
     with mp.workdps(50):
         a = mp.mpf(alpha)
         A0, A1 = mp.matrix(S0.tolist()), mp.matrix(S1.tolist())
@@ -230,8 +230,8 @@ def test_rank_one_hockey_stick_with_shift_against_mpmath():
             oracle = float(
                 mp.quad(lambda y, e=eps: mp.npdf(y) * g(e - L1(y)), [-mp.inf, -5, 0, 5, mp.inf])
             )
-        assert res["kind"] == "exact" and "Fourier" in res["method"]
-        assert oracle * (1 - 1e-12) <= res["delta"] <= oracle * (1 + 1.1e-6)
+        assert res.kind == "exact" and "Fourier" in res.source
+        assert oracle * (1 - 1e-12) <= res.value <= oracle * (1 + 1.1e-6)
     # two non-unit directions: certified Fourier inversion (kind "exact" within rtol),
     # checked against 2-D quadrature of ∫(p₀ − e^ε p₁)₊ (product densities)
     from scipy import integrate
@@ -239,7 +239,7 @@ def test_rank_one_hockey_stick_with_shift_against_mpmath():
     S1b = np.diag([1.7, 0.5])
     for eps in (0.5, 2.0):
         res = R.gaussian_hockey_stick(eps, m0, S0, m1, S1b)
-        assert res["kind"] == "exact" and res["error_bound"] <= 1e-6 * res["delta"]
+        assert res.kind == "exact" and res.details["error_bound"] <= 1e-6 * res.value
 
         def f(x2, x1, e=eps):
             p0 = math.exp(-(x1 * x1 + x2 * x2) / 2) / (2 * math.pi)
@@ -249,7 +249,7 @@ def test_rank_one_hockey_stick_with_shift_against_mpmath():
             return max(p0 - math.exp(e) * q, 0.0)
 
         ref = integrate.dblquad(f, -12, 12, -12, 12, epsabs=1e-11)[0]
-        assert ref - 1e-10 <= res["delta"] <= ref * (1 + 1e-5) + 1e-10
+        assert ref - 1e-10 <= res.value <= ref * (1 + 1e-5) + 1e-10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,15 +336,15 @@ def test_certified_hockey_stick_2d_against_mpmath_both_directions(seed, eps):
     for a, b in ((m0, S0), (m1, S1)), ((m1, S1), (m0, S0)):
         res = R.gaussian_hockey_stick(eps, a[0], a[1], b[0], b[1])
         oracle = float(mp_hockey_2d(eps, a[0], a[1], b[0], b[1]))
-        assert res["kind"] == "exact", res["method"]
-        d = res["details"]
+        assert res.kind == "exact", res.source
+        d = res.details
         if "sup_loss" in d:  # bounded privacy loss below ε: δ = 0 exactly
-            assert res["delta"] == 0.0 and oracle < 1e-40
+            assert res.value == 0.0 and oracle < 1e-40
             continue
         # the certified bracket contains the 50-digit oracle; δ is its upper end
-        assert d["lower"] * (1 - 1e-12) <= oracle <= res["delta"] * (1 + 1e-12)
-        assert res["delta"] <= oracle * (1 + 1e-6) + 1e-300
-        assert res["error_bound"] <= 1e-6 * d["lower"]
+        assert d["lower"] * (1 - 1e-12) <= oracle <= res.value * (1 + 1e-12)
+        assert res.value <= oracle * (1 + 1e-6) + 1e-300
+        assert res.details["error_bound"] <= 1e-6 * d["lower"]
 
 
 def _hs_float(log_gamma, c, ell):
@@ -372,7 +372,7 @@ def test_certified_hockey_stick_3d_against_nested_quadrature():
     m0, S0, m1, S1 = _case(11, 3, shift=0.5, lo=0.5, hi=1.8)
     eps = 0.4
     res = R.gaussian_hockey_stick(eps, m0, S0, m1, S1)
-    assert res["kind"] == "exact"
+    assert res.kind == "exact"
     ell, c = R._whiten(m0, S0, m1, S1)
 
     def Lj(j, y):
@@ -383,8 +383,8 @@ def test_certified_hockey_stick_3d_against_nested_quadrature():
         return w * _hs_float(eps - Lj(1, y2) - Lj(2, y3), c[0], ell[0])
 
     ref, err = integrate.dblquad(f, -10, 10, -10, 10, epsabs=1e-12, epsrel=1e-10)
-    assert res["details"]["lower"] <= ref + 10 * err + 1e-11
-    assert ref - 10 * err - 1e-11 <= res["delta"] <= ref * (1 + 1e-6) + 10 * err + 1e-11
+    assert res.details["lower"] <= ref + 10 * err + 1e-11
+    assert ref - 10 * err - 1e-11 <= res.value <= ref * (1 + 1e-6) + 10 * err + 1e-11
 
 
 def test_certified_fourier_matches_the_1d_closed_form():
@@ -411,33 +411,33 @@ def test_certified_hockey_stick_random_brackets(seed, eps, shift, d):
     m0, S0, m1, S1 = _case(seed, d, shift=shift)
     for a, b in ((m0, S0), (m1, S1)), ((m1, S1), (m0, S0)):
         res = R.gaussian_hockey_stick(eps, a[0], a[1], b[0], b[1])
-        assert math.isfinite(res["delta"]) and 0.0 <= res["delta"] <= 1.0
+        assert math.isfinite(res.value) and 0.0 <= res.value <= 1.0
         ell, c = R._whiten(a[0], a[1], b[0], b[1])
-        renyi = R._hockey_via_renyi(eps, ell, c)["delta"]
-        assert res["delta"] <= renyi * (1 + 1e-9)
-        if res["kind"] == "exact" and "Fourier" in res["method"]:
-            lower = res["details"]["lower"]
-            assert lower <= res["delta"] <= lower * (1 + 1e-6) * (1 + 1e-12)
+        renyi = R._hockey_via_renyi(eps, ell, c).value
+        assert res.value <= renyi * (1 + 1e-9)
+        if res.kind == "exact" and "Fourier" in res.source:
+            lower = res.details["lower"]
+            assert lower <= res.value <= lower * (1 + 1e-6) * (1 + 1e-12)
         if d == 2:  # against the mpmath oracle: result ≥ oracle, within rtol
             oracle = float(mp_hockey_2d(eps, a[0], a[1], b[0], b[1], dps=30))
-            assert oracle * (1 - 1e-12) <= res["delta"]
-            if res["kind"] == "exact":
-                assert res["delta"] <= oracle * (1 + 1e-6) + 1e-300
+            assert oracle * (1 - 1e-12) <= res.value
+            if res.kind == "exact":
+                assert res.value <= oracle * (1 + 1e-6) + 1e-300
 
 
 def test_certified_hockey_stick_falls_back_when_tolerance_is_unreachable():
     m0, S0, m1, S1 = _case(2, 2)
     exact = R.gaussian_hockey_stick(1.1, m0, S0, m1, S1)
     res = R.gaussian_hockey_stick(1.1, m0, S0, m1, S1, rtol=1e-15)
-    assert res["kind"] == "upper"
-    assert res["delta"] >= exact["details"]["lower"]
+    assert res.kind == "upper"
+    assert res.value >= exact.details["lower"]
     with pytest.raises(InvalidParameterError, match="rtol"):
         R.gaussian_hockey_stick(1.1, m0, S0, m1, S1, rtol=0.0)
     # bounded privacy loss (both variances grow): δ = 0 exactly beyond sup L
     res = R.gaussian_hockey_stick(
         3.0, np.zeros(2), np.eye(2), np.array([0.1, 0.2]), np.diag([1.5, 2.0])
     )
-    assert res["delta"] == 0.0 and res["kind"] == "exact"
+    assert res.value == 0.0 and res.kind == "exact"
 
 
 def test_ula_stationary_deletion_rank_two_certified():
@@ -456,16 +456,16 @@ def test_ula_stationary_deletion_rank_two_certified():
     out = R.loo_ula_hockey_stick(eps, loo, i, temperature=tau, learning_rate=lr)
     for key, (a, b) in (("forward", (p, q)), ("reverse", (q, p))):
         res = out[key]
-        assert res["kind"] == "exact" and "Fourier" in res["method"]
+        assert res.kind == "exact" and "Fourier" in res.source
         el, cc = R._whiten(a.mean, a.cov, b.mean, b.cov)
-        assert res["delta"] <= R._hockey_via_renyi(eps, el, cc)["delta"]
+        assert res.value <= R._hockey_via_renyi(eps, el, cc).value
     oracle = float(mp_hockey_2d_from_whitened(eps, ell, c))
-    assert out["forward"]["details"]["lower"] * (1 - 1e-12) <= oracle
-    assert oracle <= out["forward"]["delta"] <= oracle * (1 + 1e-6)
+    assert out["forward"].details["lower"] * (1 - 1e-12) <= oracle
+    assert oracle <= out["forward"].value <= oracle * (1 + 1e-6)
     # continuous-time limit: tiny step → the 1-D closed form
     small = R.loo_ula_hockey_stick(eps, loo, i, temperature=tau, learning_rate=1e-7)
     one_d = R.loo_hockey_stick(eps, loo, temperature=tau)
-    assert small["forward"]["delta"] == pytest.approx(one_d.forward[i], rel=1e-4)
+    assert small["forward"].value == pytest.approx(one_d.forward[i], rel=1e-4)
     with pytest.raises(InvalidParameterError, match="index"):
         R.loo_ula_hockey_stick(eps, loo, 99, temperature=tau)
 
@@ -492,17 +492,19 @@ def test_ridge_hockey_stick_exact_and_below_rdp_conversion(seed, tau, eps):
     p, q = f.stationary_law(temperature=tau), f.without([i]).stationary_law(temperature=tau)
     dense = R.gaussian_hockey_stick(eps, p.mean, p.cov, q.mean, q.cov)
     # the dense route is an upper bound (rounding-size shifts get a TV allowance)
-    assert hs.forward[i] <= dense["delta"] * (1 + 1e-6)
-    assert hs.forward[i] >= dense["delta"] * (1 - 1e-6) - dense["error_bound"]
+    assert hs.forward[i] <= dense.value * (1 + 1e-6)
+    assert hs.forward[i] >= dense.value * (1 - 1e-6) - dense.details["error_bound"]
     h = loo.leverage[i]
     for delta_exact, rdp_fn, cap in (
         (hs.forward[i], lambda a: R.loo_renyi(a, loo, temperature=tau).forward[i], None),
         (hs.reverse[i], lambda a: R.loo_renyi(a, loo, temperature=tau).reverse[i], 1 / h),
     ):
-        ld, _ = conversions.curve_log_delta(
-            lambda a, fn=rdp_fn: fn(np.asarray(a)),
-            epsilon=eps,
-            max_order=None if cap is None else 0.999 * cap,
+        ld = float(
+            conversions.curve_log_delta(
+                lambda a, fn=rdp_fn: fn(np.asarray(a)),
+                epsilon=eps,
+                max_order=None if cap is None else 0.999 * cap,
+            )
         )
         assert delta_exact <= math.exp(ld) * (1 + 1e-9)
 

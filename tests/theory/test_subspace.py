@@ -1,4 +1,4 @@
-"""Tests for unlearn_theory.subspace: block-wise scheduling (Dolgova & Stich 2026; math.md §8)."""
+"""Tests for unlearn_theory.subspace: block-wise scheduling (Dolgova & Stich 2026; docs/theory.md §8)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,14 @@ def test_schedule_certifies_target(eps, logd, k, c0, wd, tb):
     d = math.exp(logd)
     kw = dict(P, clip_initial=c0, weight_decay=wd)
     sched = subspace.blockwise_schedule(epsilon=eps, delta=d, blocks=k, steps_per_block=tb, **kw)
-    e, _, _ = subspace.blockwise_epsilon(
-        delta=d, noise_std=sched.noise_std, blocks=k, steps_per_block=sched.steps_per_block, **kw
+    e = float(
+        subspace.blockwise_epsilon(
+            delta=d,
+            noise_std=sched.noise_std,
+            blocks=k,
+            steps_per_block=sched.steps_per_block,
+            **kw,
+        )
     )
     assert e <= eps
     assert sched.epsilon <= eps
@@ -61,7 +67,7 @@ def test_one_step_per_block_is_exact_gaussian_composition():
 
 
 def test_floored_T_overshoots_paper_budget():
-    """The official code computes σ at the real T* and runs ⌊T*⌋ (math.md §13.5)."""
+    """The official code computes σ at the real T* and runs ⌊T*⌋ (docs/theory.md §13.5)."""
     k = 4
     code = subspace.dolgova_stich_schedule(epsilon=1.0, delta=1e-5, blocks=k, **P)
     assert code["real_steps"] != math.floor(code["real_steps"])
@@ -76,7 +82,7 @@ def test_floored_T_overshoots_paper_budget():
 
 def test_zero_gradient_block_toy_bracket():
     """Zero gradients: exact per-block divergence uses d_i = ‖P_iΔ‖ (Σ d_i² = (2C0)²);
-    exact total ≤ certified total (and looser by about k, math.md §8.5)."""
+    exact total ≤ certified total (and looser by about k, docs/theory.md §8.5)."""
     k, T, s = 4, 20, 2.0
     kw = dict(clip_initial=1.0, clip_gradient=0.0, learning_rate=0.01, weight_decay=2.0)
     rho = 1 - 0.02
@@ -129,8 +135,10 @@ def test_joint_allocation_is_exact_on_the_worst_case_toy(k, tb):
     assert a >= t.mu**2 / 2
     assert a == pytest.approx(t.mu**2 / 2, rel=1e-12)
     if tb == 1:  # one Gaussian per block: the certified ε is the exact ε
-        e, _, _ = subspace.blockwise_epsilon(
-            delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
+        e = float(
+            subspace.blockwise_epsilon(
+                delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
+            )
         )
         assert e >= t.epsilon(1e-5) and e == pytest.approx(t.epsilon(1e-5), rel=1e-9)
 
@@ -162,8 +170,8 @@ def test_joint_allocation_dominates_every_split_and_is_below_per_block(
     a_joint = subspace.blockwise_coefficient(allocation="joint", **common)
     a_per = subspace.blockwise_coefficient(allocation="per_block", **common)
     assert t.mu**2 / 2 <= a_joint * (1 + 1e-12) <= a_per * (1 + 1e-9)
-    e_joint, _, _ = subspace.blockwise_epsilon(delta=d, allocation="joint", **common)
-    e_per, _, _ = subspace.blockwise_epsilon(delta=d, **common)
+    e_joint = float(subspace.blockwise_epsilon(delta=d, allocation="joint", **common))
+    e_per = float(subspace.blockwise_epsilon(delta=d, **common))
     assert t.epsilon(d) <= e_joint * (1 + 1e-9) and e_joint <= e_per * (1 + 1e-9)
 
 
@@ -231,7 +239,7 @@ def test_joint_plans_certify_and_need_less_noise():
             **kw,
         )
         assert e.epsilon <= 1.0
-        # λ = 0: T* and σ_b² scale as C0 (math.md §6.4), so joint σ_b is k^{-1/4} of per-block
+        # λ = 0: T* and σ_b² scale as C0 (docs/theory.md §6.4), so joint σ_b is k^{-1/4} of per-block
         assert joint.noise_std == pytest.approx(per.noise_std * k**-0.25, rel=2e-2)
     with pytest.raises(InvalidParameterError, match="allocation"):
         plan("blockwise_gradient_clipping", epsilon=1.0, delta=1e-5, blocks=2, allocation="x", **kw)

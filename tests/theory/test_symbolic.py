@@ -126,7 +126,7 @@ def test_mironov_budget_and_order(eps, delta):
     assert conversions.max_linear_coefficient(
         epsilon=eps, delta=delta, conversion="mironov"
     ) == pytest.approx(a, rel=1e-10)
-    # Dolgova & Stich: ε_q*/q* = a_max^M at q* (math.md §3.4)
+    # Dolgova & Stich: ε_q*/q* = a_max^M at q* (docs/theory.md §3.4)
     q = _ev("mironov_optimal_order", epsilon=eps, L=L)
     assert (eps - L / (q - 1)) / q == pytest.approx(a, rel=1e-10)
     # q* minimises q/ε_q
@@ -156,7 +156,7 @@ def test_dolgova_stich_variance_matches_code_mode(k):
     )
     got = subspace.dolgova_stich_schedule(epsilon=1.0, delta=1e-5, blocks=k, **GC)
     assert got["noise_std"] ** 2 == pytest.approx(want, rel=1e-10)
-    # (A2) is k·B²/(2W·a) evaluated at the real T* (math.md §6.4)
+    # (A2) is k·B²/(2W·a) evaluated at the real T* (docs/theory.md §6.4)
     t_star = _ev("optimal_steps", **GC)
     at_star = _ev("blockwise_variance", blocks=k, steps=t_star, coefficient=a, **GC)
     assert at_star == pytest.approx(want, rel=1e-10)

@@ -1,5 +1,5 @@
 """Exact toys are exact (closed forms, quadrature, grid convergence) and every planner method's
-certificate dominates the exact value on its toy, in both directions (math.md §12.6)."""
+certificate dominates the exact value on its toy, in both directions (docs/theory.md §12.6)."""
 
 from __future__ import annotations
 
@@ -371,7 +371,7 @@ def test_tightness_table_in_report():
 
 
 def test_gradient_clipping_renyi_curve_is_exact_on_saturating_chain():
-    """math.md §6.3 anchors 1-2: the accountant's curve alpha*a equals the exact alpha*mu^2/2."""
+    """docs/theory.md §6.3 anchors 1-2: the accountant's curve alpha*a equals the exact alpha*mu^2/2."""
     from unlearn_theory import iteration
 
     for steps, wd, fld in ((1, 0.5, "saturating"), (7, 0.5, "saturating"), (7, 0.0, "saturating")):
@@ -399,7 +399,7 @@ def test_gradient_clipping_renyi_curve_is_exact_on_saturating_chain():
 
 
 def test_blockwise_exact_total_is_about_one_over_k_for_pure_weight_decay():
-    """math.md §8.5: spreading the gap over k orthogonal blocks, the exact total is ~1/k of
+    """docs/theory.md §8.5: spreading the gap over k orthogonal blocks, the exact total is ~1/k of
     the one-block value while the certificate charges every block the full 2C0."""
     k = 4
     one = toys.BlockwiseChain(1.0, k, 3, 1.0, 0.0, 0.1, 0.5, field="zero")

@@ -154,7 +154,7 @@ class BlockwiseGradientClipping(MethodAccountant):
         return super().certify_parameters | {"steps"}
 
     def certify_spec(self, spec, *, delta):
-        eps, accountant, order = subspace.blockwise_epsilon(
+        bound = subspace.blockwise_epsilon(
             delta=delta,
             noise_std=spec.noise_std,
             blocks=spec.blocks,
@@ -165,6 +165,7 @@ class BlockwiseGradientClipping(MethodAccountant):
             learning_rate=spec.learning_rate,
             weight_decay=spec.weight_decay,
         )
+        eps, accountant, order = bound.value, bound.source, bound.order
         return self.certified(
             spec,
             eps,

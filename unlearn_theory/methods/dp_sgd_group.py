@@ -97,7 +97,7 @@ def _rdp_group_epsilon(rdp, forget_size, log_target) -> float:
     """
 
     def excess(per_record):
-        log_delta, _ = renyi.to_log_delta(dp_sgd.RDP_ORDERS, rdp, epsilon=per_record)
+        log_delta = float(renyi.to_log_delta(dp_sgd.RDP_ORDERS, rdp, epsilon=per_record))
         return log_delta + group.log_group_delta_factor(per_record, forget_size) - log_target
 
     previous = 0.0

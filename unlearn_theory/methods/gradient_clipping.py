@@ -333,7 +333,8 @@ class GradientClipping(MethodAccountant):
             iteration.constant_coefficient(steps=spec.steps, noise_std=spec.noise_std, **problem),
             self.name,
         )
-        eps, order = iteration.linear_epsilon(coefficient, delta=delta)
+        bound = iteration.linear_epsilon(coefficient, delta=delta)
+        eps, order = bound.value, bound.order
         return self.certified(
             spec,
             eps,
@@ -385,7 +386,8 @@ class GradientClipping(MethodAccountant):
         if schedule.steps == 1 and schedule.noise_std[0] > 0:
             distance = 2.0 * schedule.clip_initial * schedule.contraction[0] + schedule.shift[0]
             return self._certify_gaussian(spec, delta, distance, float(schedule.noise_std[0]))
-        eps, order = iteration.linear_epsilon(allocation.coefficient, delta=delta)
+        bound = iteration.linear_epsilon(allocation.coefficient, delta=delta)
+        eps, order = bound.value, bound.order
         return self.certified(
             spec,
             eps,

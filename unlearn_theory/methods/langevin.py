@@ -161,7 +161,8 @@ class Langevin(MethodAccountant):
             route=spec.route,
             **problem,
         )
-        eps, order = curve.epsilon(delta)
+        bound = curve.epsilon(delta)
+        eps, order = bound.value, bound.order
         return self.certified(
             spec,
             eps,
