@@ -145,8 +145,7 @@ def _published(out):
     # (d) group privacy δ split without the 1/k factor
     k, eps = 10, 1.0
     e1, d_bug = group.stair_lab_split(eps, DELTA, k)
-    guarantee = group.group_privacy(e1, d_bug, k)
-    g_eps, g_delta = float(guarantee.epsilon), float(guarantee.delta)
+    g_delta = float(group.group_privacy(e1, d_bug, k).delta)
     _, d_ok = group.split_group_budget(eps, DELTA, k)
     out(
         f"  (d) DP-SGD group split for k={k}: per-record delta={d_bug:.3g} implies group "
