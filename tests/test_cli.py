@@ -181,10 +181,13 @@ def test_bad_input_subprocess_has_no_traceback():
     assert "epsilon" in res.stderr
 
 
-def test_demo_runs(capsys):
-    code, out, _ = run(["demo"], capsys)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_demo_runs(tmp_path, capsys):
+    code, out, _ = run(["demo", "--quick", "--out", str(tmp_path / "o")], capsys)
     assert code == 0
     assert "gradient_clipping" in out and "NOT CERTIFIED" in out
+    assert out.splitlines()[-1].endswith("valid certificate")
+    assert (tmp_path / "o" / "summary.json").exists()
 
 
 def test_audit_help_is_loaded_lazily():
