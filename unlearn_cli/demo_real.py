@@ -283,18 +283,21 @@ def _part3(out, out_dir: Path, cfg: dict, torch, F, nn) -> dict:
         f"  (retraining's final {ref_curve[-1]:.3f} - {TOLERANCE:g}); retraining from scratch "
         f"needs {ref_epochs}. '> {cfg['budget']}': not within the budget."
     )
+    chance = {
+        e: sum(r["accuracy_after_noisy"] < 0.2 for r in rows if r["target_epsilon"] == e)
+        for e in EPSILONS
+    }
+    counts = ", ".join(f"{chance[e]} of {len(MLP_METHODS)} at eps = {e:g}" for e in EPSILONS)
     out(
         f"  Honestly: the certified noise dominates the weights ({large_noise} of {len(rows)} "
-        f"runs warned so): right after the noisy"
+        f"runs warned so). Right after the"
     )
+    out(f"  noisy phase the model is at or near chance (test accuracy < 0.2): {counts}.")
     out(
-        "  phase the model is at or near chance (0.1) at eps = 1 and often at eps = 4; the "
-        "noisy phase erases what"
+        "  The noisy phase erases what the forget set taught; what it costs is the fine-tuning "
+        "needed afterwards,"
     )
-    out(
-        "  the forget set taught, and what it costs is the fine-tuning needed afterwards, "
-        "against retraining's epochs."
-    )
+    out("  to be set against the epochs retraining from scratch needs.")
     out("  wall s: the whole unlearn() call (noisy phase and fine-tuning budget, with evaluation).")
 
     plotted = []
