@@ -10,15 +10,16 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned, so that pip uses the CPU wheel instead of a multi-GB CUDA build
+	# torch first, pinned exactly (CPU wheel), so that pip does not pull a multi-GB CUDA build;
+	# the torch extra below (torch>=2.2) is then already satisfied
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev,plots,notebooks,dask]"
+	$(BIN)/python -m pip install -q -e ".[torch,demo,dev,plots,notebooks,dask]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m unlearn_cli demo
+	$(BIN)/python -m unlearn_cli demo --out demo_output
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,4 +40,4 @@ bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist demo_output

@@ -6,6 +6,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_help_via_console_entry_point():
         check=False,
     )
     assert res.returncode == 0
-    for word in ("plan", "certify", "audit", "demo"):
+    for word in ("plan", "certify", "audit", "verify", "demo"):
         assert word in res.stdout
 
 
@@ -180,10 +181,13 @@ def test_bad_input_subprocess_has_no_traceback():
     assert "epsilon" in res.stderr
 
 
-def test_demo_runs(capsys):
-    code, out, _ = run(["demo"], capsys)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_demo_runs(tmp_path, capsys):
+    code, out, _ = run(["demo", "--quick", "--out", str(tmp_path / "o")], capsys)
     assert code == 0
     assert "gradient_clipping" in out and "NOT CERTIFIED" in out
+    assert out.splitlines()[-1].endswith("valid certificate")
+    assert (tmp_path / "o" / "summary.json").exists()
 
 
 def test_audit_help_is_loaded_lazily():
@@ -412,3 +416,95 @@ def test_more_bad_input_is_one_line_exit_2(argv, needle, capsys):
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
+
+
+# -- unlearn verify ---------------------------------------------------------------------------
+def _certificate(tmp_path):
+    """A real certificate (and model file) from a tiny unlearn_torch run."""
+    import torch
+    import torch.nn.functional as F
+
+    from unlearn_theory import plan
+    from unlearn_torch import unlearn
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 5, generator=g)
+    y = (X[:, 0] > 0).long()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(5, 2)
+    p = plan(
+        "gradient_clipping",
+        epsilon=4.0,
+        delta=1e-5,
+        clip_initial=2.0,
+        clip_gradient=1.0,
+        learning_rate=0.1,
+        weight_decay=1.0,
+        steps=4,
+    )
+    run = unlearn(
+        model,
+        (X, y),
+        p,
+        loss_fn=F.cross_entropy,
+        seed=12345,
+        forget_ids=[40, 41],
+        out=tmp_path / "run",
+        progress=False,
+    )
+    return Path(run.paths["certificate"]), Path(run.paths["model"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_verify_valid_certificate_exits_0(tmp_path, capsys):
+    cert, model = _certificate(tmp_path)
+    code, out, _ = run(["verify", str(cert), "--model", str(model)], capsys)
+    assert code == 0, out
+    assert "valid certificate" in out
+    code, out, _ = run(["verify", str(cert), "--json"], capsys)
+    assert code == 0 and json.loads(out)["valid"] is True
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_verify_tampered_certificate_exits_nonzero(tmp_path, capsys):
+    cert, model = _certificate(tmp_path)
+    data = json.loads(cert.read_text())
+    data["guarantee"]["epsilon"] = data["guarantee"]["epsilon"] / 4  # claims more privacy
+    cert.write_text(json.dumps(data))
+    code, out, _ = run(["verify", str(cert), "--model", str(model)], capsys)
+    assert code != 0 and "INVALID" in out
+    # a model file that is not the certified one
+    cert2, model2 = _certificate(tmp_path / "again")
+    import torch
+
+    state = torch.load(model2, weights_only=True)
+    state["weight"] = state["weight"] + 1.0
+    torch.save(state, model2)
+    code, out, _ = run(["verify", str(cert2), "--model", str(model2)], capsys)
+    assert code != 0 and "INVALID" in out
+
+
+def test_verify_plan_with_edited_noise_exits_nonzero(tmp_path, capsys):
+    argv = ["plan", "gradient_clipping", "--epsilon", "1", "--delta", "1e-5", "--json", *GC]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(out)
+    code, text, _ = run(["verify", str(plan_file)], capsys)
+    assert code == 0 and "valid plan" in text
+    data = json.loads(out)
+    assert round(data["noise_std"], 2) == 1.41
+    data["noise_std"] = 0.01
+    if isinstance(data.get("spec"), dict) and "noise_std" in data["spec"]:
+        data["spec"]["noise_std"] = 0.01
+    plan_file.write_text(json.dumps(data))
+    code, text, _ = run(["verify", str(plan_file)], capsys)
+    assert code != 0 and "INVALID plan" in text
+
+
+def test_verify_unreadable_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "x.json"
+    bad.write_text("not json")
+    code, _, err = run(["verify", str(bad)], capsys)
+    assert code == 2 and "not a readable JSON object" in err

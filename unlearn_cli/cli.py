@@ -1,4 +1,4 @@
-"""Command line: ``unlearn plan | certify | audit | demo``.
+"""Command line: ``unlearn plan | certify | audit | verify | demo``.
 
 A thin shell over :func:`unlearn_theory.plan`, :func:`unlearn_theory.certify` and
 :mod:`verification.audit`. ``plan`` and ``certify`` have one subcommand per method; each method's
@@ -18,7 +18,10 @@ Examples::
         --clip-initial 20 --clip-gradient 10 --learning-rate 0.01 --weight-decay 50
     unlearn plan langevin --help
     unlearn audit gradient_clipping ...
-    unlearn demo
+    unlearn verify demo_output/gradient_clipping_eps1/certificate.json \\
+        --model demo_output/gradient_clipping_eps1/model.pt
+    unlearn verify plan.json
+    unlearn demo [--out DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -373,7 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Monte Carlo audit of a method's update rule (unlearn audit --help)",
         add_help=False,
     )
-    sub.add_parser("demo", help="realistic plans of every method, tight beside paper mode")
+    from .verify import add_verify_arguments
+
+    add_verify_arguments(sub)
+    p_demo = sub.add_parser(
+        "demo",
+        help="plans of every method, then real unlearning of an MLP on scikit-learn's digits",
+    )
+    p_demo.add_argument(
+        "--out",
+        default="demo_output",
+        help="folder for the certificates, histories and plots (default: demo_output)",
+    )
+    p_demo.add_argument(
+        "--quick", action="store_true", help="small sizes (a smoke test of every step)"
+    )
     return parser
 
 
@@ -499,8 +516,13 @@ def _cmd_audit(argv: Sequence[str]) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo()
-    return 0
+    return int(run_demo(out_dir=args.out, quick=args.quick) or 0)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import run_verify
+
+    return int(run_verify(args))
 
 
 def _unregistered_parser(command: str) -> argparse.ArgumentParser:
@@ -516,7 +538,12 @@ def _unregistered_parser(command: str) -> argparse.ArgumentParser:
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["audit"]:
         return _cmd_audit(argv[1:])
-    handlers = {"plan": _cmd_plan, "certify": _cmd_certify, "demo": _cmd_demo}
+    handlers = {
+        "plan": _cmd_plan,
+        "certify": _cmd_certify,
+        "demo": _cmd_demo,
+        "verify": _cmd_verify,
+    }
     known = set(SPEC_CLASSES) | {"auto"}
     if (
         argv[:1] in (["plan"], ["certify"])

@@ -7,6 +7,12 @@ code of Koloskova et al. 2025 (arXiv 2506.06985): C0 = 1, C1 = 100, γ = 0.001, 
 Part 2 re-certifies configurations computed the way published code computes them, and prints
 the ε they really certify (docs/theory.md §13: flat-α conversion, classical Gaussian calibration at
 large ε, the λ = 0 constant, the group-privacy δ split, the floored step count).
+
+Part 3 unlearns for real (:mod:`unlearn_cli.demo_real`): a small MLP trained on scikit-learn's
+bundled digits, a forget set, every runnable method planned at ε ∈ {1, 4, 16}, δ = 1e-5, run by
+:func:`unlearn_torch.unlearn` and compared with retraining from scratch. Part 4 is the strongly
+convex regime: L2-regularised logistic regression unlearned by one Langevin noisy phase.
+Certificates, histories and plots go to ``out_dir``.
 """
 
 from __future__ import annotations
@@ -174,8 +180,12 @@ def _published(out):
         out(f"  (e) block-wise floored-T recipe not applicable: {err}")
 
 
-def run_demo(out=print) -> None:
-    """Print the demo tables (``out`` receives one line at a time)."""
+def run_demo(out=print, *, out_dir="demo_output", quick: bool = False, real: bool = True) -> int:
+    """Print the demo tables (``out`` receives one line at a time); returns an exit status.
+
+    ``out_dir``: folder for the certificates, histories and plots of the real runs (Part 3
+    and 4); ``quick``: small sizes (a smoke test); ``real=False``: the planner parts only.
+    """
     out("unlearn demo: certified unlearning plans (tight accounting vs the paper's closed form)")
     out("")
     out(
@@ -211,3 +221,8 @@ def run_demo(out=print) -> None:
         "  L = 1.1, M = 1, lr = 0.5, n = 10^4, batch 1000, R = 10, 10 unlearning steps (one epoch)."
     )
     _published(out)
+    if not real:
+        return 0
+    from .demo_real import run_real
+
+    return run_real(out, out_dir=out_dir, quick=quick)
