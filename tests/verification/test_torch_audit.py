@@ -52,15 +52,15 @@ def test_honest_output_perturbation_audit_below_certified():
 
 # -- (2) faults at the noise source are caught -----------------------------------------------------
 def test_reused_noise_caught_by_the_audit():
-    honest = _audit("model_clipping", 600, steps=10, **MC)
-    bad = _audit("model_clipping", 600, steps=10, fault="reuse_noise", **MC)
+    honest = _audit("model_clipping", 300, steps=10, **MC)
+    bad = _audit("model_clipping", 400, steps=10, fault="reuse_noise", **MC)
     assert honest["consistent"]
     assert not bad["consistent"]
     assert bad["epsilon_lower"] > 5 * bad["epsilon_certified"]  # decisive, not marginal
 
 
 def test_half_noise_caught_by_the_audit_model_clipping():
-    bad = _audit("model_clipping", 1_000, steps=6, fault="half_noise", **MC)
+    bad = _audit("model_clipping", 600, steps=6, fault="half_noise", **MC)
     assert not bad["consistent"] and bad["epsilon_lower"] > 2 * bad["epsilon_certified"]
 
 
@@ -148,3 +148,25 @@ def test_sampler_is_reproducible_and_its_worlds_independent_of_chunking():
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert a[0].shape == (20,) and np.all(np.isfinite(a[0]))
     assert ta.throughput(ch, runs=10) > 0
+
+
+# -- command line: unlearn audit METHOD --torch ----------------------------------------------------
+def _cli(argv):
+    import argparse
+
+    from unlearn_cli import audit as audit_cli
+
+    p = argparse.ArgumentParser()
+    audit_cli.add_audit_arguments(p)
+    return audit_cli.run_audit_command(p.parse_args(argv))
+
+
+def test_cli_torch_flag_runs_the_torch_layer(capsys):
+    base = ["output_perturbation", "--noise-std", "3", "--delta", "1e-2", "--torch"]
+    assert _cli(base + ["--samples", "2000"]) == 0
+    text = capsys.readouterr().out
+    assert "unlearn_torch interpreter" in text and "runs/s" in text
+    assert _cli(base + ["--samples", "5000", "--inject-fault", "half_noise", "--json"]) == 1
+    assert '"sampler": "unlearn_torch"' in capsys.readouterr().out
+    with pytest.raises(InvalidParameterError):
+        _cli(["dp_sgd_group", "--noise-std", "1", "--torch", "--samples", "10"])
