@@ -15,9 +15,11 @@ second; ``--inject-fault`` then corrupts the torch noise source itself).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from concurrent.futures import ProcessPoolExecutor
 
-from unlearn_theory._validate import check_nonnegative
+from unlearn_theory._validate import check_int, check_nonnegative
 from unlearn_theory.errors import InvalidParameterError
 from verification.audit import FAULTS, LOSSES, METHODS, audit_method, tightness_rows
 from verification.report import audit_report, plot_audit, tightness_table
@@ -59,6 +61,13 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="torch device (e.g. cpu, cuda)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes drawing the chunks in parallel (chunks of 1000 runs with --torch); "
+        "the result does not depend on it",
+    )
+    parser.add_argument(
         "--torch",
         dest="torch_layer",
         action="store_true",
@@ -87,6 +96,16 @@ def run_audit_command(args) -> int:
     steps = args.steps
     if steps is None:
         steps = 0 if args.method == "output_perturbation" else 1
+    workers = check_int("workers", getattr(args, "workers", 1), minimum=1)
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if workers > 1:
+            executor = stack.enter_context(ProcessPoolExecutor(workers))
+        out = _run(args, steps, executor)
+    return _show(args, out)
+
+
+def _run(args, steps, executor) -> dict:
     params = dict(
         noise_std=args.noise_std,
         steps=steps,
@@ -104,6 +123,7 @@ def run_audit_command(args) -> int:
         fault=args.fault,
     )
     common = dict(
+        executor=executor,
         delta=args.delta,
         seed=args.seed,
         confidence=args.confidence,
@@ -133,6 +153,10 @@ def run_audit_command(args) -> int:
             **common,
             **params,
         )
+    return out
+
+
+def _show(args, out: dict) -> int:
     if args.plot:
         plot_audit(out, path=args.plot)
     rows = tightness_rows(delta=args.delta) if getattr(args, "tightness", False) else None
