@@ -22,8 +22,12 @@ re-implemented here; what the audit sets up is only the two worlds (docs/theory.
 
 The final w of a run is one draw of the world's output law; the threshold audit of
 :func:`verification.runner.run_audit` turns n draws per world into a certified LOWER bound on
-epsilon (Bonferroni, Clopper–Pearson), set beside the certified UPPER bound of the accountant.
-A correct torch layer gives lower ≤ certified; a faulty noise source does not.
+epsilon (the hypothesis-testing bound ε ≥ log((1 − δ − FPR)/FNR) of docs/theory.md §12.1, with
+Clopper–Pearson rates at Bonferroni level over a threshold grid pre-registered from an
+independent pilot of the honest numpy law, §12.2: valid at the stated confidence), set beside
+the certified UPPER bound of the accountant. A correct torch layer gives lower ≤ certified; a
+faulty noise source can push the lower bound above it. Lower bounds of this kind: Kairouz, Oh &
+Viswanath 2015 (arXiv 1311.0776); Jagielski, Ullman & Oprea 2020 (arXiv 2006.07709).
 
 **Why runs are not batched.** The torch interpreter keeps the noised parameters as ONE flat
 vector and every operation acts on all of it (one norm per projection and per clip, one draw
@@ -200,10 +204,15 @@ class TorchMethodSampler:
 
     # -- one world ------------------------------------------------------------------------------
     def run_world(self, world: int, seeds, device=None) -> np.ndarray:
-        """Final parameter vectors (len(seeds), k) of one world, one run per noise seed."""
+        """Final parameter vectors (len(seeds), k) of one world, one run per noise seed: a fresh
+        :class:`~unlearn_torch.interpreter.Interpreter` per run (flat float32 parameters from
+        w_0 = ±C0 e_1, the spec's rule, the field loss, a keyed noise source, a guard that
+        observes), prologue then every step -- the sequence :func:`unlearn_torch.unlearn`
+        runs, without its certificate, checkpoints and fine-tuning."""
         import torch
 
         from unlearn_torch.blocks import make_partition
+        from unlearn_torch.data import IndexedData
         from unlearn_torch.interpreter import FlatParameters, Interpreter
         from unlearn_torch.noise import NoiseGuard, NoiseSource
         from unlearn_torch.run import _noise_draws
@@ -218,8 +227,6 @@ class TorchMethodSampler:
         loss_fn = FieldLoss(ch.loss, ch.clip_gradient, ch.anchor)
         X = torch.ones(1, k, device=device)
         y = torch.tensor([1.0 if world == 1 else -1.0], device=device)
-        from unlearn_torch.data import IndexedData
-
         data = IndexedData("retain", (X, y), device)
         x0 = torch.zeros(k, dtype=torch.float32, device=device)
         x0[0] = (1.0 if world == 1 else -1.0) * ch.clip_initial
