@@ -4,14 +4,23 @@ The command-line face of :func:`verification.audit.audit_method`: it simulates t
 update rule (``spec.update_rule()`` run by :mod:`verification.interpreter`) from the two
 worst-case starts and sets a Monte Carlo lower bound on epsilon (valid confidence) beside the
 certified upper bound. Exit status 0 when consistent (lower <= certified), 1 on a violation.
+
+With ``--torch`` the draws come from the REAL torch layer instead
+(:func:`verification.torch_audit.audit_torch_method`): each draw is one run of
+``unlearn_torch``'s interpreter with its keyed noise source on a one-coordinate model, so the
+audit checks the code that unlearns, not a simulation of it (slower: a few hundred runs per
+second; ``--inject-fault`` then corrupts the torch noise source itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from concurrent.futures import ProcessPoolExecutor
 
-from unlearn_theory._validate import check_nonnegative
+from unlearn_theory._validate import check_int, check_nonnegative
+from unlearn_theory.errors import InvalidParameterError
 from verification.audit import FAULTS, LOSSES, METHODS, audit_method, tightness_rows
 from verification.report import audit_report, plot_audit, tightness_table
 
@@ -35,7 +44,12 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forget-size", dest="forget_size", type=int, default=1)
     parser.add_argument("--loss", choices=LOSSES, default="sign", help="retain-set gradient field")
     parser.add_argument("--anchor", type=float, default=0.0, help="a in g(x) = C1 sign(x - a)")
-    parser.add_argument("--samples", type=int, default=1_000_000, help="draws per world")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="draws per world (default: 1000000; 2000 with --torch)",
+    )
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -47,11 +61,26 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default=None, help="torch device (e.g. cpu, cuda)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes drawing the chunks in parallel (chunks of 1000 runs with --torch); "
+        "the result does not depend on it",
+    )
+    parser.add_argument(
+        "--torch",
+        dest="torch_layer",
+        action="store_true",
+        help="draw from the real unlearn_torch interpreter and noise source (one run per draw) "
+        "instead of the vectorised numpy simulation of the update rule",
+    )
+    parser.add_argument(
         "--inject-fault",
         dest="fault",
         choices=FAULTS,
         default=None,
-        help="simulate a buggy loop (to see the audit catch it)",
+        help="simulate a buggy loop (to see the audit catch it); with --torch the fault is "
+        "injected at the torch noise source",
     )
     parser.add_argument("--plot", default=None, help="write a privacy-profile PNG here")
     parser.add_argument(
@@ -67,14 +96,17 @@ def run_audit_command(args) -> int:
     steps = args.steps
     if steps is None:
         steps = 0 if args.method == "output_perturbation" else 1
-    out = audit_method(
-        args.method,
-        delta=args.delta,
-        samples=args.samples,
-        seed=args.seed,
-        confidence=args.confidence,
-        min_epsilon=args.min_epsilon,
-        device=args.device,
+    workers = check_int("workers", getattr(args, "workers", 1), minimum=1)
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if workers > 1:
+            executor = stack.enter_context(ProcessPoolExecutor(workers))
+        out = _run(args, steps, executor)
+    return _show(args, out)
+
+
+def _run(args, steps, executor) -> dict:
+    params = dict(
         noise_std=args.noise_std,
         steps=steps,
         clip_initial=args.clip_initial,
@@ -90,6 +122,41 @@ def run_audit_command(args) -> int:
         anchor=args.anchor,
         fault=args.fault,
     )
+    common = dict(
+        executor=executor,
+        delta=args.delta,
+        seed=args.seed,
+        confidence=args.confidence,
+        min_epsilon=args.min_epsilon,
+    )
+    if getattr(args, "torch_layer", False):
+        from verification.torch_audit import TORCH_METHODS, audit_torch_method
+
+        if args.method not in TORCH_METHODS:
+            raise InvalidParameterError(
+                "method",
+                args.method,
+                f"--torch audits the methods unlearn_torch runs: {TORCH_METHODS}",
+            )
+        out = audit_torch_method(
+            args.method,
+            samples=2_000 if args.samples is None else args.samples,
+            device=args.device or "cpu",
+            **common,
+            **params,
+        )
+    else:
+        out = audit_method(
+            args.method,
+            samples=1_000_000 if args.samples is None else args.samples,
+            device=args.device,
+            **common,
+            **params,
+        )
+    return out
+
+
+def _show(args, out: dict) -> int:
     if args.plot:
         plot_audit(out, path=args.plot)
     rows = tightness_rows(delta=args.delta) if getattr(args, "tightness", False) else None
@@ -98,13 +165,19 @@ def run_audit_command(args) -> int:
     else:
         lo = "n/a" if out["epsilon_lower"] is None else f"{out['epsilon_lower']:.4f}"
         ex = "n/a" if out["epsilon_exact"] is None else f"{out['epsilon_exact']:.4f}"
-        print(f"audit {out['method']} (loss={out['loss']}) at delta={out['delta']:g}")
+        where = "unlearn_torch interpreter" if out.get("sampler") else "update-rule simulation"
+        fault = f", injected fault {out['fault']}" if out.get("fault") else ""
+        print(
+            f"audit {out['method']} (loss={out['loss']}{fault}) at delta={out['delta']:g} [{where}]"
+        )
         print(
             f"  empirical lower bound ({out['confidence']:.0%}, {out['samples']} samples/side): {lo}"
         )
         print(f"  exact epsilon:      {ex}")
         print(f"  certified epsilon:  {out['epsilon_certified']:.4f}  [{out['certified_source']}]")
         print(f"  consistent (lower <= certified): {out['consistent']}  status={out['status']}")
+        if out.get("runs_per_second") is not None:
+            print(f"  throughput: {out['runs_per_second']:.0f} runs/s on {out['device']}")
         if out["message"]:
             print(f"  {out['message']}")
         if rows:
