@@ -132,10 +132,18 @@ def readme():
 
 
 def demo():
-    from unlearn_theory.demo import _method_rows, run_demo
+    try:
+        from unlearn_cli.demo import _method_rows, run_demo
+
+        def planner_parts(out):
+            return run_demo(out=out, real=False)
+    except ModuleNotFoundError:  # before the command line moved out of unlearn_theory
+        from unlearn_theory.demo import _method_rows, run_demo
+
+        planner_parts = run_demo
 
     lines = []
-    run_demo(out=lines.append)
+    planner_parts(lines.append)
     row = re.compile(r"^  [a-z_]+ +\S+ +\d+ +\S+ +(upper|exact) ")
     for i, line in enumerate(lines):
         if row.match(line):
