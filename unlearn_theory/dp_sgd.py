@@ -34,7 +34,6 @@ from .pld import PrivacyLossDistribution
 __all__ = [
     "dp_sgd_epsilon",
     "dp_sgd_noise_multiplier",
-    "dp_sgd_noise_multiplier_coarse",
     "rdp_curve",
     "RDP_ORDERS",
 ]
@@ -213,58 +212,3 @@ def dp_sgd_noise_multiplier(
             return z
         z = min(z * (1.0 + rtol), hi)
     return land(hi)
-
-
-def dp_sgd_noise_multiplier_coarse(*, epsilon, delta, sample_rate, steps, rtol: float = 5e-3):
-    """Noise multiplier z with ``dp_sgd_epsilon(z) <= epsilon``, found with a coarse search.
-
-    The same guarantee as :func:`dp_sgd_noise_multiplier` (the returned z was evaluated by
-    :func:`dp_sgd_epsilon` at the default grid and is feasible), about 3x cheaper and up to
-    ``rtol`` (0.5%) more noise: an RDP bisection to ``rtol`` gives a feasible upper end, then
-    at most 8 Brent steps on the PLD-tight ε below it (never below 0.85 of it). Used by the
-    ``dp_sgd_group`` planner, whose planned noise it defines (dp_sgd_noise_multiplier lands
-    about 0.2% away on the README setting, so the two are kept).
-    """
-    eps = v.check_positive("epsilon", epsilon)
-    delta = v.check_delta(delta)
-    q = v.check_sample_rate(sample_rate)
-    steps = v.check_int("steps", steps, minimum=1)
-
-    def rdp_feasible(z):
-        return _rdp_epsilon(q, z, steps, delta) <= eps
-
-    high = 1.0
-    while not rdp_feasible(high):
-        high *= 2.0
-        if high > 1e6:
-            raise NumericalPrecisionError(f"no noise_multiplier certifies epsilon={eps}")
-    low = high / 2.0
-    while low > 1e-3 and rdp_feasible(low):
-        high, low = low, low / 2.0
-    while high - low > rtol * high:
-        middle = 0.5 * (low + high)
-        if rdp_feasible(middle):
-            high = middle
-        else:
-            low = middle
-
-    def excess(z):  # certified ε(z) − target; ≤ 0 means feasible
-        try:
-            return (
-                float(dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta))
-                - eps
-            )
-        except NumericalPrecisionError:
-            return math.inf
-
-    if not excess(high) <= 0.0:  # pragma: no cover - min(PLD, RDP) <= RDP
-        raise NumericalPrecisionError("DP-SGD calibration did not certify")
-    low = max(high * 0.85, 1e-3)  # the PLD bound is typically a few % tighter than RDP
-    if excess(low) <= 0.0:
-        return low
-    try:
-        root = brentq(excess, low, high, xtol=rtol * high, maxiter=8)
-    except (ValueError, RuntimeError):  # pragma: no cover
-        return high
-    candidate = root * (1.0 + rtol)
-    return candidate if candidate < high and excess(candidate) <= 0.0 else high

@@ -226,7 +226,7 @@ class DPSGDGroup(MethodAccountant):
             notes.append(
                 "paper-mode noise not computed in tight mode (cost); use accounting='paper'"
             )
-        z = dp_sgd.dp_sgd_noise_multiplier_coarse(
+        z = dp_sgd.dp_sgd_noise_multiplier(
             epsilon=record_epsilon, delta=record_delta, sample_rate=q, steps=steps
         )
 
