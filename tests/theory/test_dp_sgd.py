@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 
+import mpmath as mp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unlearn_theory import gaussian
+from unlearn_theory import certify, gaussian
 from unlearn_theory.dp_sgd import dp_sgd_epsilon, dp_sgd_noise_multiplier
-from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
+
+from .test_gaussian import DPS, mp_delta, mp_eps
 
 
 def test_full_batch_equals_composed_gaussian():
@@ -89,3 +92,39 @@ def test_standard_case_close_to_dp_accounting_pld():
     theirs = acc.get_epsilon(1e-5)
     ours = float(dp_sgd_epsilon(noise_multiplier=1.0, sample_rate=0.01, steps=10000, delta=1e-5))
     assert abs(ours - theirs) <= 1e-4 * theirs
+
+
+# ---------------------------------------------------------------------------------------------
+# astronomical step counts: the PLD refuses, DP-SGD falls back to RDP
+
+
+def test_pld_refuses_astronomical_compositions_and_dp_sgd_falls_back_to_rdp():
+    from unlearn_theory import dp_sgd
+    from unlearn_theory.pld import PrivacyLossDistribution
+
+    pld = PrivacyLossDistribution.from_subsampled_gaussian(sample_rate=1e-3, noise_multiplier=1.0)
+    with pytest.raises(NumericalPrecisionError, match="compositions"):
+        pld.self_compose(2**41).epsilon(1e-5)
+    eps = float(
+        dp_sgd.dp_sgd_epsilon(sample_rate=1e-3, noise_multiplier=1.0, steps=2**62, delta=1e-5)
+    )
+    assert math.isfinite(eps) and eps > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# group privacy at sample_rate = 1 against the exact Gaussian (mpmath)
+
+
+def test_dp_sgd_group_full_batch_against_exact_gaussian():
+    """sample_rate = 1: per record, T Gaussian steps are exactly √T/z-GDP. The certified group ε
+    must satisfy δ'_exact(ε/k)·Σ_{i<k} e^{iε/k} ≤ δ, and be ≥ the exact group value (μ·k)."""
+    z, T, k, delta = 5.0, 1, 3, 1e-6
+    r = certify(
+        "dp_sgd_group", delta=delta, noise_multiplier=z, steps=T, sample_rate=1.0, forget_size=k
+    )
+    e1 = r.epsilon / k
+    with mp.workdps(DPS):
+        mu = mp.sqrt(T) / z
+        factor = mp.fsum(mp.exp(i * mp.mpf(e1)) for i in range(k))
+        assert mp_delta(e1, mu) * factor <= delta
+        assert r.epsilon >= mp_eps(delta, k * mu)

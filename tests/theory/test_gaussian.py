@@ -7,7 +7,7 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import load_json, load_script
@@ -232,3 +232,74 @@ def test_delta_never_zero_when_log_delta_overflows():
     """log δ below -1.8e308 (tiny mu) is -inf in float64; δ itself must stay positive."""
     assert gaussian.delta(1.0, mu=4.415686599458189e-239) > 0
     assert np.all(gaussian.delta(np.array([1.0, 5.0]), mu=1e-200) > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# mpmath oracles: the exact Gaussian profile δ(ε; μ) and a lower edge of its inverse ε(δ; μ)
+# (Balle & Wang 2018, Thm 8); the other theory test files compare certificates with these
+
+
+DPS = 60
+
+
+def mp_delta(eps, mu):
+    """Exact Gaussian profile δ(ε; μ) (Balle & Wang 2018, Thm 8), tails taken directly."""
+    with mp.workdps(DPS):
+        eps, mu = mp.mpf(eps), mp.mpf(mu)
+        return mp.ncdf(mu / 2 - eps / mu) - mp.exp(eps) * mp.ncdf(-mu / 2 - eps / mu)
+
+
+def mp_eps(delta, mu):
+    """A LOWER edge of the exact ε(δ; μ) (bisection keeps δ(lo) > δ): certified must be ≥ it."""
+    with mp.workdps(DPS):
+        delta, mu = mp.mpf(delta), mp.mpf(mu)
+        if mp_delta(0, mu) <= delta:
+            return mp.mpf(0)
+        lo, hi = mp.mpf(0), mp.mpf(1)
+        while mp_delta(hi, mu) > delta:
+            hi *= 2
+        for _ in range(120):
+            mid = (lo + hi) / 2
+            if mp_delta(mid, mu) > delta:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def _ratio(certified, exact):
+    return float(mp.mpf(certified) / exact) if exact > 0 else math.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: calibrated noise outside the float range is refused
+
+
+def test_calibrated_gaussian_noise_overflow_is_refused():
+    with pytest.raises(InvalidParameterError, match="epsilon"):
+        gaussian.noise_std(epsilon=1e-300, delta=1e-300, sensitivity=2e100)
+
+
+# ---------------------------------------------------------------------------------------------
+# ε and μ against the mpmath profile: ε rounds up at huge μ, calibrated μ never overshoots δ
+
+
+def test_gaussian_epsilon_rounds_up_at_huge_mu():
+    """Was a finding: at mu ≳ 2000 (ε ≳ 1e6) the result landed < 1 ulp below the exact ε; the
+    inverses now round 8 ulps outward (gaussian._ULP_UP)."""
+    mu, delta = 5741.982494943316, 1.7248715724651233e-169
+    assert float(gaussian.epsilon(delta, mu=mu)) >= mp_eps(delta, mu)
+    assert float(gaussian.epsilon(np.array([delta]), mu=mu)[0]) >= mp_eps(delta, mu)
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        m = float(10 ** rng.uniform(3.0, 3.9))
+        d = float(10 ** rng.uniform(-250, -5))
+        assert float(gaussian.epsilon(d, mu=m)) >= mp_eps(d, m)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(log_eps=st.floats(-5.0, 2.8), log_delta=st.floats(-300.0, -0.5))
+def test_gaussian_mu_calibration_never_overshoots(log_eps, log_delta):
+    eps, delta = 10.0**log_eps, 10.0**log_delta
+    mu = float(gaussian.mu(epsilon=eps, delta=delta))
+    assert mp_delta(eps, mu) <= delta

@@ -7,6 +7,7 @@ Gaussian and D_α has a closed form) and mpmath (50 digits) for the PABI coeffic
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -14,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from unlearn_theory import certify, langevin, planning
 from unlearn_theory import langevin as L
-from unlearn_theory import planning
 from unlearn_theory.errors import InvalidParameterError
 from unlearn_theory.methods.langevin import Langevin as LangevinAccountant
+
+from .test_gaussian import DPS, mp_eps
 
 BASE = dict(
     learning_rate=0.1, strong_convexity=1.0, smoothness=2.0, lipschitz=1.0, dataset_size=100
@@ -468,3 +471,161 @@ def test_well_trained_bound_dominates_projected_grid_chain():
             exact = max(_grid_renyi(U, pi_p, alpha), _grid_renyi(pi_p, U, alpha))
             bound = L.unlearning_rdp(alpha, steps=N, noise_std=s, **prob)
             assert bound >= exact * 1.01
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: subnormal, huge and overflowing arguments never give NaN or a rounded-down
+# upper bound (RuntimeWarnings are errors here)
+
+
+PROBLEM = dict(
+    learning_rate=0.1, strong_convexity=1.0, smoothness=2.0, lipschitz=1.0, dataset_size=100
+)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_u6_pabi_coefficient_never_underflows_to_zero():
+    # true value 5e-401 (c = 1) and ~1e-400 (c < 1): below float64, so the smallest positive
+    a = langevin.pabi_coefficient(1e-200, steps=1, contraction=1.0, variance=1.0)
+    assert a > 0.0
+    assert langevin.pabi_coefficient(1e-200, steps=3, contraction=0.5, variance=1.0) > 0.0
+    assert langevin.pabi_coefficient(1.0, steps=10**6, contraction=0.5, variance=1.0) > 0.0
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_pabi_coefficient_is_upper_against_mpmath_at_extreme_scales():
+    for z, n, c, var in [(1e-150, 3, 0.5, 1e-10), (1e150, 7, 0.9, 1e290), (1e-100, 1, 1.0, 1e-5)]:
+        a = langevin.pabi_coefficient(z, steps=n, contraction=c, variance=var)
+        with mp.workdps(40):
+            Z, C, V = mp.mpf(z), mp.mpf(c), mp.mpf(var)
+            if c == 1.0:
+                exact = Z**2 / (2 * V * n)
+            else:
+                exact = Z**2 * C ** (2 * n) * (1 - C**2) / (2 * V * (1 - C ** (2 * n)))
+        assert mp.mpf(a) >= exact
+        assert mp.mpf(a) <= exact * (1 + mp.mpf("1e-11"))
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n2_pabi_coefficient_inf_over_inf():
+    a = langevin.pabi_coefficient(1e300, steps=1, contraction=1.0, variance=1.7e308)
+    assert a == pytest.approx(0.5 * 1e300 * (1e300 / 1.7e308), rel=1e-10)  # Z²/(2v), was NaN
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c5_pabi_coefficient_subnormal_variance_overflows_to_inf():
+    assert langevin.pabi_coefficient(1e-3, steps=1, contraction=0.5, variance=5e-324) == math.inf
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n3_temperature_and_noise_std_conversions():
+    t = langevin.temperature_from_noise_std(noise_std=1e300, learning_rate=1.7e308)
+    assert t == pytest.approx(0.5 * 1e300 * (1e300 / 1.7e308), rel=1e-12)  # was NaN
+    with pytest.raises(InvalidParameterError, match="noise_std"):
+        langevin.temperature_from_noise_std(noise_std=1e-300, learning_rate=1.7e308)
+    with pytest.raises(InvalidParameterError, match="temperature"):
+        langevin.noise_std_from_temperature(temperature=1.7e308, learning_rate=1.7e308)
+    # was a silent 0.0: √(2·5e-324·5e-324) ≈ 7.07e-324 rounds to the smallest positive float
+    assert langevin.noise_std_from_temperature(temperature=5e-324, learning_rate=5e-324) == 5e-324
+    # σ² = (5e-324)²/2 underflows to 0: an error naming the argument, not a silent 0.0
+    with pytest.raises(InvalidParameterError, match="noise_std"):
+        langevin.temperature_from_noise_std(noise_std=5e-324, learning_rate=1.0)
+    s = langevin.noise_std_from_temperature(temperature=1e-300, learning_rate=1e-8)
+    assert s == pytest.approx(math.sqrt(2e-308), rel=1e-15)
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+@pytest.mark.parametrize("route", ["pabi", "lsi"])
+def test_c5_certified_epsilon_with_tiny_noise_is_inf_not_a_crash(route):
+    eps = float(
+        langevin.certified_epsilon(delta=1e-5, steps=10, noise_std=1e-170, route=route, **PROBLEM)
+    )
+    assert eps == math.inf
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c5_certified_epsilon_huge_radius_paper_form():
+    eps = float(
+        langevin.certified_epsilon(
+            delta=1e-5,
+            steps=1,
+            noise_std=1e-150,
+            learning_rate=0.9999999999999999,
+            strong_convexity=1e-8,
+            smoothness=1.0,
+            lipschitz=1e300,
+            dataset_size=100,
+            radius=1.7e308,
+            form="paper",
+        )
+    )
+    assert eps == math.inf
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c5_lsi_curve_with_subnormal_temperature_is_finite_upper():
+    kw = dict(steps=10, route="lsi", training_epochs=3, **PROBLEM)
+    small = langevin.unlearning_rdp(2.0, noise_std=1e-155, **kw)
+    unit = langevin.unlearning_rdp(2.0, noise_std=1.0, **kw)
+    # ρ scales as 1/noise_std²: exactly 1e310 times the unit-noise value (beyond float64)
+    assert math.isfinite(small)
+    assert math.log(small) - math.log(unit) >= 310 * math.log(10.0) - 1e-9
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c5_noise_std_for_steps_extreme_targets_recertify():
+    for te in (3, None):
+        kw = dict(steps=10, training_epochs=te, radius=1.0, **PROBLEM)
+        s = langevin.noise_std_for_steps(epsilon=1.7e308, delta=5e-324, **kw)
+        assert s > 0
+        eps = float(langevin.certified_epsilon(delta=5e-324, noise_std=s, **kw))
+        assert eps <= 1.7e308
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c5_deletion_odometer_with_tiny_noise_raises_library_error():
+    odo = langevin.DeletionOdometer(epsilon=1.0, delta=1e-5, noise_std=1e-170, **PROBLEM)
+    with pytest.raises(InvalidParameterError, match="steps"):
+        odo.request(1, steps=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# the certificate dominates the exact Gaussian laws of noisy GD on a 1-D quadratic (mpmath)
+
+
+@pytest.mark.parametrize("route", ["pabi", "lsi"])
+@pytest.mark.parametrize(
+    "m, eta, n, k, s, delta",
+    [
+        (0.5, 0.5, 100, 5, 0.3, 1e-5),
+        (2.0, 0.1, 10, 0, 1.0, 1e-8),
+        (0.05, 1.0, 1000, 50, 0.05, 1e-3),
+    ],
+)
+def test_langevin_dominates_exact_quadratic(route, m, eta, n, k, s, delta):
+    """PNGD (no projection) on f(x; d) = m/2 (x − c_d)², replacement moving the mean centre by
+    2M/(nm): both laws are N(·, s²/(1 − c²)) in the well-trained regime, μ = c^K·2M/(nm)·√(1−c²)/s."""
+    M = 1.0
+    r = certify(
+        "langevin",
+        delta=delta,
+        noise_std=s,
+        steps=k,
+        learning_rate=eta,
+        strong_convexity=m,
+        smoothness=m,
+        lipschitz=M,
+        dataset_size=n,
+        route=route,
+    )
+    with mp.workdps(DPS):
+        c = 1 - mp.mpf(eta) * m
+        mu = c**k * (2 * mp.mpf(M) / (n * m)) * mp.sqrt(1 - c**2) / s
+        assert r.epsilon >= mp_eps(delta, mu)

@@ -8,6 +8,7 @@ constant, so the composed per-instance bound is attained exactly).
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unlearn_theory import conversions, gaussian
+from unlearn_theory import conversions, gaussian, per_instance
 from unlearn_theory import per_instance as P
 from unlearn_theory.bounds import BoundKind, certifies
 from unlearn_theory.errors import InvalidParameterError
@@ -292,3 +293,91 @@ def test_step_rdp_never_below_the_mpmath_binomial_sum(alpha, q, z, s):
         exact = mp_subsampled_rdp(alpha, q, z, s)
     assert float(got[0]) >= exact
     assert float(got[0]) == pytest.approx(exact, rel=1e-9, abs=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: subnormal, huge and overflowing arguments never give NaN or a rounded-down
+# upper bound (RuntimeWarnings are errors here)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_u6_noisy_gd_coefficient_never_underflows_to_zero():
+    r = per_instance.noisy_gd_rdp(
+        np.array([[1.0]]), learning_rate=1e-200, noise_std=1.0, dataset_size=1
+    )
+    assert r.linear_coefficient[0] > 0.0
+    # tiny learning rate times huge gradient: an exact 0.5, not 0 (w_t alone underflows)
+    r = per_instance.noisy_gd_rdp(
+        np.array([[1e200, 0.0]]), learning_rate=1e-200, noise_std=1.0, dataset_size=1
+    )
+    assert r.linear_coefficient[0] == pytest.approx(0.5, rel=1e-11)
+    assert r.linear_coefficient[0] >= 0.5
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n5_noisy_gd_rdp_no_nan_at_extreme_scales():
+    r = per_instance.noisy_gd_rdp(
+        np.array([[1.0]]), learning_rate=1.7e308, noise_std=1.7e308, dataset_size=1
+    )
+    assert r.rdp[0, 0] == pytest.approx(1.0, rel=1e-11)
+    r = per_instance.noisy_gd_rdp(
+        np.array([[0.0]]), learning_rate=5e-324, noise_std=5e-324, dataset_size=1
+    )
+    assert r.rdp[0, 0] == 0.0
+    r = per_instance.noisy_gd_rdp(
+        np.array([[1e300]]), learning_rate=1.0, noise_std=1e-300, dataset_size=1
+    )
+    assert r.linear_coefficient[0] == math.inf
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n4_subsampled_gaussian_step_rdp_tiny_noise_is_inf():
+    out = per_instance.subsampled_gaussian_step_rdp(
+        [2], sensitivity_ratio=1.0, sample_rate=0.5, noise_multiplier=1e-160
+    )
+    assert out[0] == math.inf
+    out = per_instance.subsampled_gaussian_step_rdp(
+        [2], sensitivity_ratio=0.0, sample_rate=5e-324, noise_multiplier=5e-324
+    )
+    assert out[0] == 0.0
+    out = per_instance.subsampled_gaussian_step_rdp(
+        [2, 3], sensitivity_ratio=1.0, sample_rate=1.0, noise_multiplier=1e-154
+    )
+    assert not np.any(np.isnan(out)) and out[1] == math.inf
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c6_subsampled_gaussian_rdp_tiny_noise_or_clip():
+    r = per_instance.subsampled_gaussian_rdp(
+        np.array([[1.0], [0.0]]),
+        clip_gradient=1.0,
+        sample_rate=0.5,
+        noise_multiplier=1e-160,
+        grid_size=5,
+    )
+    assert np.all(r.rdp[0] == math.inf) and np.all(r.rdp[1] == 0.0)
+    r = per_instance.subsampled_gaussian_rdp(
+        np.array([[1.0]]), clip_gradient=5e-324, sample_rate=0.5, noise_multiplier=1e-3, grid_size=5
+    )
+    exact = per_instance.subsampled_gaussian_step_rdp(
+        r.orders, sensitivity_ratio=1.0, sample_rate=0.5, noise_multiplier=1e-3
+    )
+    assert np.all(r.rdp[0] >= exact * (1 - 1e-12))
+    # q = 1 with a grid whose top nodes overflow: +inf only where a step reaches them
+    r = per_instance.subsampled_gaussian_rdp(
+        np.array([[1.0], [1e-5], [0.0]]),
+        clip_gradient=1.0,
+        sample_rate=1.0,
+        noise_multiplier=1e-154,
+        grid_size=50,
+        orders=[2, 3, 64],
+    )
+    assert not np.any(np.isnan(r.rdp))
+    assert r.rdp[0, 1] == math.inf and np.isfinite(r.rdp[1, 0]) and np.all(r.rdp[2] == 0.0)

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
+import mpmath as mp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import unlearn_theory
 from unlearn_theory import UnlearningPlan, certify, gaussian, iteration, plan, planning
-from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.bounds import certifies
+from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 from unlearn_theory.plans import SCHEMA_VERSION
+
+from .test_gaussian import DPS, _ratio, mp_eps
 
 #: the authors' CIFAR-10 eps-sweep unlearning config [code config] (docs/primary_sources.md §1.9)
 CIFAR = dict(clip_initial=1.0, clip_gradient=100.0, learning_rate=0.001, weight_decay=500.0)
@@ -605,3 +610,318 @@ def test_langevin_plan_recertifies():
     again = certify("langevin", delta=1e-5, noise_std=p.noise_std, steps=p.steps, **kw)
     assert again.epsilon <= 1.0
     _assert_round_trip(p)
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: subnormal weight decay, overflowing coefficients, closed forms outside the
+# float range, and fuzzed arguments give an answer or a documented error
+
+
+ALLOWED = (InvalidParameterError, NumericalPrecisionError)
+
+
+EDGE = [5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-150, 1e-20, 1e-12]
+
+
+GC = dict(clip_initial=1.0, clip_gradient=10.0, learning_rate=0.001)
+
+
+@pytest.mark.parametrize("wd", EDGE)
+@pytest.mark.parametrize("method", ["gradient_clipping", "blockwise_gradient_clipping", "auto"])
+@pytest.mark.parametrize("accounting", ["tight", "paper"])
+def test_planner_with_tiny_weight_decay(wd, method, accounting):
+    extra = {"blocks": 3} if method == "blockwise_gradient_clipping" else {}
+    try:
+        p = plan(
+            method, epsilon=1.0, delta=1e-5, accounting=accounting, weight_decay=wd, **GC, **extra
+        )
+    except ALLOWED:
+        assert accounting == "paper"  # (paper side conditions may refuse; tight must answer)
+        return
+    assert math.isfinite(p.noise_std) and p.noise_std > 0
+    if accounting == "tight":
+        assert p.certifies_target and p.epsilon <= 1.0
+        if method != "auto":
+            assert _certify_plan(p) <= 1.0
+        # a subnormal λ is λ = 0 to within float precision
+        q = plan(method, epsilon=1.0, delta=1e-5, weight_decay=0.0, **GC, **extra)
+        assert p.noise_std == pytest.approx(q.noise_std, rel=1e-6)
+
+
+def test_certify_refuses_an_overflowing_coefficient_clearly():
+    kw = dict(clip_initial=1e300, clip_gradient=1e-20, learning_rate=1e-310, weight_decay=1e300)
+    with pytest.raises(NumericalPrecisionError, match="overflows"):
+        certify("gradient_clipping", delta=0.5, noise_std=7e5, steps=821, **kw)
+    with pytest.raises(NumericalPrecisionError, match="overflows"):
+        certify("blockwise_gradient_clipping", delta=0.5, noise_std=7e5, steps=821, blocks=1, **kw)
+    with pytest.raises(NumericalPrecisionError, match="overflows"):
+        certify("gradient_clipping", delta=0.5, noise_std=1e-300, steps=1, **kw)
+
+
+def test_paper_closed_form_noise_outside_float_range_is_refused():
+    from unlearn_theory.planning import paper_gradient_clipping_noise_std
+
+    for wd in (0.0, 1e-3):
+        with pytest.raises(InvalidParameterError, match="epsilon"):
+            paper_gradient_clipping_noise_std(
+                epsilon=1e-300,
+                delta=1e-5,
+                steps=10**4,
+                clip_initial=1e10,
+                clip_gradient=1.0,
+                learning_rate=0.1,
+                weight_decay=wd,
+            )
+
+
+_pos = st.one_of(
+    st.floats(0.0, 1e6),
+    st.sampled_from([5e-324, 1e-310, 1e-300, 1e-150, 1e-20, 1.0, 1e12, 1e100, 1e300]),
+)
+
+
+_frac = st.one_of(st.floats(0.0, 1.0), st.sampled_from([5e-324, 1e-310, 1e-300, 1 - 1e-16]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    method=st.sampled_from(
+        [
+            "gradient_clipping",
+            "blockwise_gradient_clipping",
+            "model_clipping",
+            "output_perturbation",
+        ]
+    ),
+    epsilon=st.one_of(st.floats(0.0, 1e3), st.sampled_from([5e-324, 1e-300, 1e-12, 1e6])),
+    delta=st.one_of(st.floats(0.0, 1.0), st.sampled_from([5e-324, 1e-300, 1e-12, 0.5])),
+    c0=_pos,
+    c1=_pos,
+    lr=_frac,
+    wd=_pos,
+    accounting=st.sampled_from(["tight", "paper"]),
+    steps=st.integers(1, 10**5),
+    noise_std=_pos,
+)
+def test_extreme_inputs_give_an_answer_or_a_documented_error(
+    method, epsilon, delta, c0, c1, lr, wd, accounting, steps, noise_std
+):
+    if method in ("gradient_clipping", "blockwise_gradient_clipping"):
+        kw = dict(clip_initial=c0, clip_gradient=c1, learning_rate=lr, weight_decay=wd)
+        if method == "blockwise_gradient_clipping":
+            kw["blocks"] = 3
+    elif method == "model_clipping":
+        kw = dict(clip_initial=c0, clip_model=c1, learning_rate=lr, weight_decay=wd)
+    else:
+        kw = dict(clip_initial=c0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            p = plan(method, epsilon=epsilon, delta=delta, accounting=accounting, **kw)
+        except ALLOWED:
+            p = None
+        if p is not None:
+            assert math.isfinite(p.noise_std) and p.noise_std > 0
+            assert p.certifies_target == (p.epsilon <= p.target_epsilon)
+            if accounting == "tight":
+                assert p.certifies_target
+            try:
+                assert _certify_plan(p) <= p.epsilon
+            except ALLOWED:
+                pass
+        cs = 0 if method == "output_perturbation" else steps
+        try:
+            res = certify(method, delta=delta, noise_std=noise_std, steps=cs, **kw)
+        except ALLOWED:
+            return
+        assert float(res) >= 0.0 and not math.isnan(float(res))
+
+
+# ---------------------------------------------------------------------------------------------
+# certified ε against the exact Gaussian (mpmath): gradient clipping at T = 1 and on
+# quadratic chains, output perturbation
+
+
+@pytest.mark.parametrize(
+    "c0, c1, lr, gl, sigma, delta",
+    [
+        (20.0, 10.0, 0.01, 0.5, 5.0, 1e-5),
+        (1.0, 0.0, 0.1, 0.0, 0.3, 1e-12),
+        (3.0, 100.0, 1e-3, 0.999, 50.0, 1e-300),
+        (0.5, 2.0, 0.2, 1e-9, 0.05, 1e-8),
+    ],
+)
+def test_gradient_clipping_t1_is_the_exact_gaussian(c0, c1, lr, gl, sigma, delta):
+    """T = 1 from two point masses 2C0 apart, gradients saturating C1 in opposite directions:
+    exactly N(m, σ²) vs N(m', σ²) with |m − m'| = B = 2C0ρ + 2γC1. Certified ≥ exact, tight."""
+    r = certify(
+        "gradient_clipping",
+        delta=delta,
+        noise_std=sigma,
+        steps=1,
+        clip_initial=c0,
+        clip_gradient=c1,
+        learning_rate=lr,
+        weight_decay=gl / lr,
+    )
+    with mp.workdps(DPS):
+        b = 2 * mp.mpf(c0) * (1 - mp.mpf(lr) * (gl / lr)) + 2 * mp.mpf(lr) * c1
+        exact = mp_eps(delta, b / sigma)
+    assert r.epsilon >= exact
+    assert _ratio(r.epsilon, exact) <= 1 + 1e-9
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    c0=st.floats(0.1, 30.0),
+    c1=st.sampled_from([0.0, 0.01, 1.0, 20.0]),
+    lr=st.floats(1e-3, 0.5),
+    gl=st.sampled_from([0.0, 1e-7, 0.01, 0.3, 0.95]),
+    steps=st.sampled_from([1, 2, 3, 7, 40, 300]),
+    kappa_frac=st.sampled_from([1.0, 0.5, 0.0, -0.7, -1.0]),
+    shift_frac=st.sampled_from([1.0, 0.3, 0.0]),
+    target_mu=st.floats(0.05, 15.0),
+    delta=st.sampled_from([1e-2, 1e-6, 1e-12]),
+)
+def test_gradient_clipping_dominates_exact_quadratic_chain(
+    c0, c1, lr, gl, steps, kappa_frac, shift_frac, target_mu, delta
+):
+    """Noisy GD on a quadratic with different centres for the two chains: x ↦ κx + const with
+    |κ| ≤ ρ and a per-step gap ≤ 2γC1 satisfies the bounded-perturbation property, and both laws
+    are Gaussian: μ = |2C0κ^T + sΣκ^k| / (σ √Σκ^{2k}). Covers pure weight decay (s = 0, κ = ρ)."""
+    rho = 1.0 - gl
+    kappa = kappa_frac * rho
+    s = shift_frac * 2.0 * lr * c1
+    with mp.workdps(DPS):
+        k = mp.mpf(kappa)
+        d_t = abs(2 * mp.mpf(c0) * k**steps + mp.mpf(s) * mp.fsum(k**j for j in range(steps)))
+        var = mp.fsum(k ** (2 * j) for j in range(steps))
+        if d_t == 0:
+            return
+        sigma = float(d_t / (mp.sqrt(var) * target_mu))
+        if not (sigma > 0 and math.isfinite(sigma)):
+            return  # the exact gap underflows float64: no configuration to certify
+        mu = d_t / (mp.mpf(sigma) * mp.sqrt(var))
+        exact = mp_eps(delta, mu)
+    r = certify(
+        "gradient_clipping",
+        delta=delta,
+        noise_std=sigma,
+        steps=steps,
+        clip_initial=c0,
+        clip_gradient=c1,
+        learning_rate=lr,
+        weight_decay=gl / lr,
+    )
+    assert certifies(r.kind) and math.isfinite(r.epsilon)
+    assert r.epsilon >= exact
+
+
+@pytest.mark.parametrize(
+    "c0, sigma, delta", [(1.0, 0.5, 1e-5), (3.0, 40.0, 1e-12), (0.1, 1e-3, 1e-200)]
+)
+def test_output_perturbation_is_exact(c0, sigma, delta):
+    r = certify("output_perturbation", delta=delta, noise_std=sigma, clip_initial=c0)
+    exact = mp_eps(delta, 2 * mp.mpf(c0) / sigma)
+    assert r.epsilon >= exact and _ratio(r.epsilon, exact) <= 1 + 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# plans re-certify at or below target in edge regimes; integer steps, paper-mode side
+# conditions, the flat-α label
+
+
+@pytest.mark.parametrize("eps, delta", [(1e-3, 1e-250), (8e-4, 2e-287), (0.5, 1e-12), (50.0, 1e-5)])
+def test_gradient_clipping_plans_never_overshoot_in_edge_regimes(eps, delta):
+    """Note: linear_epsilon(max_coefficient(ε, δ)) can exceed ε by ~1e-15 relative at tiny ε and
+    δ (its order search differs from max_coefficient's); the planner's re-check absorbs it."""
+    for wd, c1, steps in ((0.0, 1.0, None), (50.0, 10.0, None), (0.5, 0.0, 3), (5.0, 1e-8, 1)):
+        p = plan(
+            "gradient_clipping",
+            epsilon=eps,
+            delta=delta,
+            clip_initial=2.0,
+            clip_gradient=c1,
+            learning_rate=0.01,
+            weight_decay=wd,
+            steps=steps,
+            max_steps=2000,
+        )
+        r = certify(
+            "gradient_clipping",
+            delta=delta,
+            noise_std=p.noise_std,
+            steps=p.steps,
+            clip_initial=2.0,
+            clip_gradient=c1,
+            learning_rate=0.01,
+            weight_decay=wd,
+        )
+        assert p.epsilon <= eps and r.epsilon <= eps and p.noise_std > 0
+
+
+def test_integer_steps_and_paper_side_conditions():
+    p = dict(clip_initial=20.0, clip_gradient=10.0, learning_rate=0.01)
+    with pytest.raises(InvalidParameterError):
+        certify("gradient_clipping", delta=1e-5, noise_std=5.0, steps=2.5, weight_decay=1.0, **p)
+    with pytest.raises(InvalidParameterError):
+        certify("gradient_clipping", delta=1e-5, noise_std=5.0, steps=True, weight_decay=1.0, **p)
+    assert certify(
+        "gradient_clipping", delta=1e-5, noise_std=5.0, steps=3.0, weight_decay=1.0, **p
+    ) == certify("gradient_clipping", delta=1e-5, noise_std=5.0, steps=3, weight_decay=1.0, **p)
+    # ε ≤ 3 log(1/δ); (1 − γλ)^{2T} ≤ 1/2; γλ < 1
+    with pytest.raises(InvalidParameterError, match="epsilon"):
+        plan(
+            "gradient_clipping",
+            epsilon=40.0,
+            delta=1e-5,
+            accounting="paper",
+            steps=100,
+            weight_decay=50.0,
+            **p,
+        )
+    with pytest.raises(InvalidParameterError, match="steps"):
+        plan(
+            "gradient_clipping",
+            epsilon=1.0,
+            delta=1e-5,
+            accounting="paper",
+            steps=1,
+            weight_decay=10.0,
+            **p,
+        )
+    with pytest.raises(InvalidParameterError, match="weight_decay"):
+        plan(
+            "gradient_clipping",
+            epsilon=1.0,
+            delta=1e-5,
+            accounting="paper",
+            steps=100,
+            weight_decay=100.0,
+            **p,
+        )
+    # λ = 0 with constant 9: the published noise does not certify ε = 10 (docs/theory.md §6.5 flag);
+    # the plan reports the TRUE ε and says so.
+    pp = plan(
+        "gradient_clipping", epsilon=10.0, delta=1e-5, accounting="paper", weight_decay=0.0, **p
+    )
+    true = certify(
+        "gradient_clipping",
+        delta=1e-5,
+        noise_std=pp.noise_std,
+        steps=pp.steps,
+        weight_decay=0.0,
+        **p,
+    )
+    assert pp.epsilon == true.epsilon > 10.0 and not pp.certifies_target
+
+
+def test_flat_alpha_label_is_exposed():
+    p = dict(clip_initial=20.0, clip_gradient=10.0, learning_rate=0.01, weight_decay=50.0)
+    r = certify("gradient_clipping", delta=1e-5, noise_std=5.0, steps=11, **p)
+    flat = r.details["flat_alpha_epsilon"]
+    assert flat < r.epsilon / 5
+    r2 = certify(
+        "gradient_clipping", delta=1e-5, noise_std=5.0, steps=11, claimed_epsilon=flat, **p
+    )
+    assert r2.claim_holds is False and "flat" in r2.note

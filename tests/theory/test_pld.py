@@ -19,6 +19,8 @@ from unlearn_theory import gaussian
 from unlearn_theory.errors import InvalidParameterError
 from unlearn_theory.pld import PLDResult, PrivacyLossDistribution
 
+from .test_gaussian import DPS, mp_delta, mp_eps
+
 PLD = PrivacyLossDistribution
 
 
@@ -279,3 +281,67 @@ def test_small_noise_multiplier_brackets_the_exact_epsilon(z, q):
     )
     assert r.lower <= lo and hi <= r.upper
     assert r.upper <= hi * (1 + 1e-4) + 1e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# the PLD brackets the exact Gaussian composition and the exact subsampled step (mpmath),
+# down to tiny δ
+
+
+@pytest.mark.parametrize(
+    "mu, steps, delta", [(0.35, 10, 3e-13), (0.05, 100, 1.6e-11), (1.3, 1000, 1e-15)]
+)
+def test_pld_gaussian_composition_at_tiny_delta(mu, steps, delta):
+    """docs/theory.md §13.8: a Gaussian composed through the PLD must bracket the exact √T·μ profile."""
+    from unlearn_theory.pld import PrivacyLossDistribution
+
+    pld = PrivacyLossDistribution.from_gaussian(mu=mu).self_compose(steps)
+    mt = mp.sqrt(steps) * mu
+    exact = mp_eps(delta, mt)
+    e = pld.epsilon(delta, lower=True)
+    assert e.lower <= exact <= e.upper
+    d = pld.delta(float(exact))
+    dex = mp_delta(float(exact), mt)
+    assert d.lower <= dex <= d.upper
+
+
+def _mp_subsampled_delta_both_directions(eps, q, z):
+    """Exact δ(ε) of one Poisson-subsampled Gaussian step, max over both directions: the
+    likelihood ratio (1−q) + q·exp((2x−1)/(2z²)) is monotone, so each side is a Φ-difference."""
+    with mp.workdps(DPS):
+        g, q, z = mp.exp(eps), mp.mpf(q), mp.mpf(z)
+        half = mp.mpf(1) / 2
+        x1 = z * z * mp.log((g - 1 + q) / q) + half
+
+        def up(m):
+            return mp.ncdf(-(x1 - m) / z)
+
+        d_remove = (1 - q) * up(0) + q * up(1) - g * up(0)
+        d_add = mp.mpf(0)
+        if 1 / g > 1 - q:
+            x2 = z * z * mp.log((1 / g - 1 + q) / q) + half
+
+            def lo(m):
+                return mp.ncdf((x2 - m) / z)
+
+            d_add = lo(0) - g * ((1 - q) * lo(0) + q * lo(1))
+        return max(d_remove, d_add)
+
+
+@pytest.mark.parametrize(
+    "q, z, eps",
+    [
+        (0.00106, 0.79, 0.386),
+        (0.0091, 2.84, 0.344),
+        (0.135, 1.42, 1.97),
+    ],
+)
+def test_pld_subsampled_single_step_brackets_exact(q, z, eps):
+    """One Poisson-subsampled Gaussian step (δ from 0.1 down to 1e-30): PLD lower ≤ exact ≤ upper."""
+    from unlearn_theory.pld import PrivacyLossDistribution
+
+    d = PrivacyLossDistribution.from_subsampled_gaussian(sample_rate=q, noise_multiplier=z).delta(
+        eps
+    )
+    exact = _mp_subsampled_delta_both_directions(eps, q, z)
+    assert d.lower <= exact <= d.upper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -10,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unlearn_theory import InvalidParameterError, conversions, gaussian, renyi
+from unlearn_theory import InvalidParameterError, certify, conversions, gaussian, iteration, renyi
+from unlearn_theory.errors import NumericalPrecisionError
+
+from .test_gaussian import mp_eps
 
 # ---------------------------------------------------------------------------------------------
 # oracle: D_α(P‖Q) and D_α(Q‖P) of the Poisson-subsampled Gaussian by mpmath quadrature
@@ -274,3 +278,136 @@ def test_linear_epsilon_fuzz(a, log10_delta):
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(InvalidParameterError, match=name):
         call()
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: subsampled-Gaussian RDP at vanishing noise, tiny sample rates and huge orders
+# (never negative, never NaN, upper against mpmath, +inf rather than an error)
+
+
+def test_subsampled_rdp_with_a_vanishing_noise_multiplier_is_infinite_not_an_error():
+    from unlearn_theory import renyi
+
+    for q in (0.1, 1.0):
+        out = renyi.subsampled_gaussian([2.0, 3.5], sample_rate=q, noise_multiplier=1e-160)
+        assert np.all(np.isinf(out)) and np.all(out > 0)
+    with pytest.raises(NumericalPrecisionError, match="no finite"):  # (was ZeroDivisionError)
+        certify(
+            "dp_sgd_group",
+            delta=0.5,
+            sample_rate=5e-324,
+            forget_size=1,
+            clip_gradient=2e-85,
+            steps=2,
+            noise_multiplier=5e-324,
+        )
+
+
+@pytest.mark.parametrize("fractional", ["interpolate", "series"])
+def test_u3_subsampled_gaussian_nonnegative(fractional):
+    got = renyi.subsampled_gaussian(
+        1.5, sample_rate=1e-20, noise_multiplier=1e10, fractional=fractional
+    )
+    assert got >= 0.0
+    # to_dp accepts the curve (it rejected the negative value)
+    orders = np.array([1.5, 2.0, 3.0])
+    rdp = renyi.subsampled_gaussian(orders, sample_rate=1e-20, noise_multiplier=1e10)
+    eps = float(renyi.to_dp(orders, rdp, delta=1e-5))
+    assert eps >= 0.0
+
+
+def test_u3_integer_orders_are_upper_against_mpmath():
+    # cancellation in gammaln made these fall below the exact value by up to 2e-9 (relative)
+    cases = [
+        (300, 0.0006353252757115689, 22.591835352175647),
+        (30, 0.0466, 13.9),
+        (100, 0.0037, 25),
+    ]
+    for a, q, z in cases:
+        got = renyi.subsampled_gaussian(float(a), sample_rate=q, noise_multiplier=z)
+        with mp.workdps(50):
+            Q, u = mp.mpf(q), 1 / (2 * mp.mpf(z) ** 2)
+            A = mp.fsum(
+                mp.binomial(a, k) * (1 - Q) ** (a - k) * Q**k * mp.exp(k * (k - 1) * u)
+                for k in range(a + 1)
+            )
+            exact = mp.log(A) / (a - 1)
+        assert exact <= got <= exact * (1 + 1e-6)
+
+
+def test_c4_huge_orders_use_the_joint_convexity_bound():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = renyi.subsampled_gaussian(
+            [1e9, 1e300, 1e6 + 0.5], sample_rate=0.01, noise_multiplier=1.0
+        )
+    assert out[1] == math.inf and not np.any(np.isnan(out))
+    for a, val in [(1e9, out[0]), (1e6 + 0.5, out[2])]:
+        # log(1 − q + q e^{α(α−1)/2})/(α−1) lies between these two (z = 1, q = 0.01)
+        assert (math.log(0.01) + a * (a - 1) / 2) / (a - 1) <= val <= a / 2 * (1 + 1e-12)
+    with pytest.raises(InvalidParameterError, match="orders"):
+        renyi.log_a_integer_table(0.5, 10**9, 0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: RDP-to-DP conversions at subnormal, huge and overflowing arguments
+
+
+def test_huge_but_finite_coefficient_certifies_a_finite_upper_bound():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eps = float(conversions.linear_epsilon(9e302, delta=1e-30))
+    assert math.isfinite(eps) and eps >= 9e302
+
+
+@pytest.mark.parametrize(
+    "eps,delta,conversion",
+    [(1e-3, 1e-310, "improved"), (1e-20, 1 - 1e-16, "mironov"), (0.7, 1e-9, "improved")],
+)
+def test_u5_max_linear_coefficient_certifies_through_linear_epsilon(eps, delta, conversion):
+    a = conversions.max_linear_coefficient(epsilon=eps, delta=delta, conversion=conversion)
+    assert a > 0.0
+    assert float(conversions.linear_epsilon(a, delta=delta, conversion=conversion)) <= eps
+
+
+@pytest.mark.parametrize("conversion", ["mironov", "improved"])
+def test_c3_underflowing_coefficient_raises(conversion):
+    with pytest.raises(NumericalPrecisionError, match="epsilon"):
+        conversions.max_linear_coefficient(epsilon=5e-324, delta=5e-324, conversion=conversion)
+
+
+@pytest.mark.parametrize("conversion", ["improved", "mironov"])
+def test_n1_log_delta_at_huge_order_is_finite(conversion):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ld = conversions.log_delta_at_order(1.7e308, 0.0, epsilon=2.0, conversion=conversion)
+        assert not math.isnan(ld) and -math.inf < ld < -1e308
+        _b = renyi.to_delta([1.7e308], [0.0], epsilon=2.0, conversion=conversion)
+        d, order = _b.value, _b.order
+        assert d > 0.0 and order == 1.7e308
+        ld2 = float(renyi.to_log_delta([2.0, 1.7e308], [0.0, 0.0], epsilon=2.0))
+        assert not math.isnan(ld2)
+
+
+def test_linear_log_delta_no_runtime_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ld = float(conversions.linear_log_delta(1e300, epsilon=1.0))
+    assert ld == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the linear-curve conversion never certifies less than the exact Gaussian profile (mpmath)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    log_a=st.floats(-22.0, 5.0),
+    log_delta=st.sampled_from([-2.0, -5.0, -12.0, -40.0, -300.0]),
+)
+def test_linear_curve_conversion_dominates_the_exact_gaussian(log_a, log_delta):
+    """α ↦ α·a is the exact Rényi curve of N(0,1) vs N(√(2a),1): converting it can never
+    certify less than the exact profile (tiny a, δ down to 1e-300)."""
+    a, delta = 10.0**log_a, 10.0**log_delta
+    eps = float(iteration.linear_epsilon(a, delta=delta))
+    assert eps >= mp_eps(delta, mp.sqrt(2 * mp.mpf(a)))

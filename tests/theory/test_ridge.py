@@ -7,6 +7,7 @@ inverses for the Rényi closed form, mpmath quadrature of ∫(p − e^ε q)₊ f
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -14,9 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unlearn_theory import conversions, gaussian
+from unlearn_theory import conversions, gaussian, ridge
 from unlearn_theory import ridge as R
-from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
+
+from .test_gaussian import DPS, _ratio
 
 
 def data(seed, n=60, d=4, scale=1.0):
@@ -601,3 +604,163 @@ def test_hockey_stick_cancellation_falls_back_to_mpmath():
     with mp.workdps(50):
         oracle = mp_hockey_1d(eps, 0.0, 1.0, m1, v1)
     assert got == pytest.approx(oracle, rel=1e-6) and got >= oracle * (1 - 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: huge shifts and variance ratios, whitening and leave-one-out overflow
+# (+inf or a library error, never NaN; RuntimeWarnings are errors here)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n6_renyi_1d_huge_shift_and_variance_ratio():
+    val = ridge.renyi_1d(1.5, shift=1.7e308, variance_ratio=1.7e308)
+    assert math.isfinite(val) and val == pytest.approx(0.5 * 1.7e308, rel=1e-12)
+    # α·x overflows but (α/2)w²/(1 + αx) = ½w²/(1/α + x) does not: ≈ ½·1e10/1e10
+    assert ridge.renyi_1d(1e300, shift=1e5, variance_ratio=1e10) > 0.5
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n7_gaussian_renyi_whitening_overflow():
+    out = ridge.gaussian_renyi(
+        [2.0], np.zeros(2), np.diag([1e-150, 1.0]), np.array([1e300, 0.0]), np.diag([2e-150, 1.0])
+    )
+    assert out[0] == math.inf
+    out = ridge.gaussian_renyi(
+        [2.0], np.array([-1.7e308, 0.0]), np.eye(2), np.array([1.7e308, 0.0]), np.diag([2.0, 1.0])
+    )
+    assert out[0] == math.inf
+    with pytest.raises(NumericalPrecisionError):
+        ridge.gaussian_renyi(
+            [2.0], np.zeros(2), np.diag([1e-300, 1.0]), np.zeros(2), np.diag([1e300, 1.0])
+        )
+    hs = ridge.gaussian_hockey_stick(
+        1.0, np.zeros(2), np.diag([1e-150, 1.0]), np.array([1e300, 0.0]), np.diag([2e-150, 1.0])
+    )
+    assert hs.value == 1.0 and hs.kind == "upper"
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n8_leave_one_out_overflow_names_the_data():
+    with pytest.raises(InvalidParameterError, match="features"):
+        ridge.leave_one_out([[1e200]], [-1e150], regularization=1.0)
+    with pytest.raises(InvalidParameterError, match="targets"):
+        ridge.leave_one_out([[1e100]], [-1e250], regularization=1.0)
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c7_hockey_stick_1d_extreme_ratios():
+    # var1/var0 underflows to 0: δ ≥ 1 − 1e-17, so 1.0 is δ rounded up
+    assert ridge.hockey_stick_1d(0.0, mean0=0.0, var0=1.7e308, mean1=0.0, var1=5e-324) == 1.0
+    # mpmath overflowed here: shift of 1e150 standard deviations
+    assert ridge.hockey_stick_1d(0.0, mean0=0.0, var0=1.0, mean1=1e150, var1=1 + 1e-15) == 1.0
+    assert ridge.hockey_stick_1d(1.0, mean0=-1e308, var0=1.0, mean1=1e308, var1=2.0) == 1.0
+    # ratio overflows to inf and ε is too large for the δ ≈ 1 certificate: a clear error
+    with pytest.raises(NumericalPrecisionError):
+        ridge.hockey_stick_1d(1000.0, mean0=0.0, var0=1e-300, mean1=0.0, var1=1e300)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-D Rényi and hockey-stick against mpmath: random sweeps, variance ratio near 1,
+# orders near 1, tiny δ
+
+
+def _mp_renyi_1d(a, w, ell):
+    with mp.workdps(DPS):
+        a, w, ell = mp.mpf(a), mp.mpf(w), mp.mpf(ell)
+        va = 1 + a * (ell - 1)
+        if va <= 0:
+            return mp.inf
+        return a * w * w / (2 * va) - (mp.log(va) - a * mp.log(ell)) / (2 * (a - 1))
+
+
+def _mp_hockey_1d(eps, c, ell, dps=100):
+    """E_{e^ε}(N(0,1) ‖ N(−c, ℓ)) by the roots of the quadratic, tails evaluated directly."""
+    with mp.workdps(dps):
+        eps, c, ell = mp.mpf(eps), mp.mpf(c), mp.mpf(ell)
+        g, sd = mp.exp(eps), mp.sqrt(ell)
+
+        def prob(lo, hi):
+            return mp.ncdf(hi) - mp.ncdf(lo) if hi <= 0 else mp.ncdf(-lo) - mp.ncdf(-hi)
+
+        a2, a1 = (1 - ell) / (2 * ell), c / ell
+        a0 = c * c / (2 * ell) + mp.log(ell) / 2 - eps
+        disc = a1 * a1 - 4 * a2 * a0
+        if a2 == 0:  # equal variances: a half-line (or nothing / everything)
+            if a1 == 0:
+                ivs = [(-mp.inf, mp.inf)] if a0 > 0 else []
+            else:
+                ivs = [(-a0 / a1, mp.inf)] if a1 > 0 else [(-mp.inf, -a0 / a1)]
+        elif disc <= 0:
+            ivs = [(-mp.inf, mp.inf)] if a2 > 0 else []
+        else:
+            r1, r2 = sorted([(-a1 - mp.sqrt(disc)) / (2 * a2), (-a1 + mp.sqrt(disc)) / (2 * a2)])
+            ivs = [(-mp.inf, r1), (r2, mp.inf)] if a2 > 0 else [(r1, r2)]
+        return mp.fsum(prob(lo, hi) - g * prob((lo + c) / sd, (hi + c) / sd) for lo, hi in ivs)
+
+
+def test_ridge_renyi_and_hockey_stick_against_mpmath():
+    rng = np.random.default_rng(np.random.SeedSequence(12))
+    for _ in range(60):
+        a = 1 + 10 ** rng.uniform(-2, 2)
+        w = 10 ** rng.uniform(-3, 1) * rng.choice([-1, 1])
+        ell = 10 ** rng.uniform(-1.5, 1.5)
+        exact = _mp_renyi_1d(a, w, ell)
+        got = float(ridge.renyi_1d(a, shift=w, variance_ratio=ell))
+        if exact == mp.inf:
+            assert got == math.inf
+        else:
+            # kind "exact" (not rounded upward): within 1e-12 relative after the fix below
+            assert abs(_ratio(got, exact) - 1) <= 1e-12
+        eps = 10 ** rng.uniform(-2, 1.3)
+        hs = ridge.hockey_stick_1d(eps, mean0=0.0, var0=1.0, mean1=-w, var1=ell)
+        assert hs >= _mp_hockey_1d(eps, w, ell)
+
+
+@pytest.mark.parametrize(
+    "eps, c, ell",
+    [
+        (0.10798857728320793, 0.003230915997309322, 1.0000001259716453),
+        (0.07229836470381705, -0.0020321940586811955, 0.9999999722368513),
+        (0.0035889508726835843, 0.00011379801538188119, 1.0),
+    ],
+)
+def test_ridge_hockey_stick_near_unit_variance_ratio(eps, c, ell):
+    got = ridge.hockey_stick_1d(eps, mean0=0.0, var0=1.0, mean1=-c, var1=ell)
+    assert got >= _mp_hockey_1d(eps, c, ell)
+
+
+def test_ridge_renyi_near_order_one_regression():
+    """Regression (fixed in ridge._renyi_1d): log1p(αx) − α·log1p(x) was formed as a difference
+    of O(1) logs and divided by α − 1, losing log10(1/(α−1)) digits: 7e-6 relative BELOW the
+    exact D_α at α − 1 = 1.4e-9 (and ~1e-12 at α − 1 = 2e-3). Now written as
+    log1p((α−1)x/ℓ)/(α−1) − log1p(x)."""
+    for a, w, ell in (
+        (1.0000000014137744, 0.00026377542951551446, 1.0665240967671479),
+        (1.0000000011802794, 0.0, 0.9633925823863286),
+        (1.0019824759971472, -0.0011253819343047759, 0.9998733521581894),
+        (1.0000879745661286, 7.775010263503596e-07, 0.9887843956150265),
+    ):
+        exact = _mp_renyi_1d(a, w, ell)
+        got = float(ridge.renyi_1d(a, shift=w, variance_ratio=ell))
+        assert abs(_ratio(got, exact) - 1) <= 1e-12
+
+
+def test_ridge_hockey_stick_sweep_near_unit_ratio_and_tiny_delta():
+    """Fixed finding: cancellation near ℓ = 1 and upper-tail precision at tiny δ."""
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        ell = 1.0 + rng.choice([-1.0, 1.0]) * 10 ** rng.uniform(-12, -2)
+        c = rng.choice([-1.0, 1.0]) * 10 ** rng.uniform(-5, 0.5)
+        eps = 10 ** rng.uniform(-3, 1.3)
+        got = ridge.hockey_stick_1d(eps, mean0=0.0, var0=1.0, mean1=-c, var1=ell)
+        exact = _mp_hockey_1d(eps, c, ell)
+        assert got >= exact
+        if exact > 0:
+            assert got <= exact * (1 + 1e-8) + 1e-300

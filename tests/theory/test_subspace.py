@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import mpmath as mp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unlearn_theory import gaussian, iteration, subspace
+from unlearn_theory import certify, gaussian, iteration, subspace
 from unlearn_theory.errors import InvalidParameterError
+
+from .test_gaussian import DPS, mp_eps
 
 P = dict(clip_initial=1.0, clip_gradient=10.0, learning_rate=0.001, weight_decay=5.0)
 
@@ -253,3 +256,70 @@ def test_joint_plans_certify_and_need_less_noise():
             accounting="paper",
             **kw,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme inputs: the Dolgova–Stich rule refuses unusable step counts and budgets
+
+
+def test_dolgova_stich_rule_refuses_unusable_step_counts_and_budgets():
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        subspace.dolgova_stich_schedule(
+            epsilon=541.0,
+            delta=0.48,
+            blocks=1,
+            clip_initial=7e5,
+            clip_gradient=541.0,
+            learning_rate=1e-310,
+            weight_decay=1e-150,
+        )
+    with pytest.raises(InvalidParameterError, match="epsilon"):
+        subspace.dolgova_stich_schedule(
+            epsilon=5e-324,
+            delta=0.35,
+            blocks=29,
+            clip_initial=7e4,
+            clip_gradient=1.8e-197,
+            learning_rate=0.9999999999999999,
+            weight_decay=2.2e-308,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the block-wise certificate dominates exact orthogonal blocks (mpmath)
+
+
+@pytest.mark.parametrize(
+    "k, tb, gl, c1, split",
+    [
+        (1, 1, 0.0, 1.0, False),
+        (4, 1, 0.2, 1.0, True),
+        (3, 5, 0.0, 0.5, False),
+        (8, 30, 0.05, 2.0, True),
+        (2, 7, 0.3, 0.0, False),
+    ],
+)
+def test_blockwise_dominates_exact_orthogonal_blocks(k, tb, gl, c1, split):
+    """Orthogonal blocks, constant opposite gradients, initial gap in one block or spread
+    evenly: all laws Gaussian, μ² = Σ_i (d_iρ^T + S)²/(σ_b²W), S = 2γC1Σρ^j."""
+    c0, lr, delta = 2.0, 0.1, 1e-6
+    with mp.workdps(DPS):
+        rho = 1 - mp.mpf(lr) * (gl / lr)
+        s_tot = 2 * mp.mpf(lr) * c1 * mp.fsum(rho**j for j in range(tb))
+        w = mp.fsum(rho ** (2 * j) for j in range(tb))
+        ds = [2 * mp.mpf(c0) / mp.sqrt(k)] * k if split else [2 * mp.mpf(c0)] + [0] * (k - 1)
+        num = mp.fsum((d * rho**tb + s_tot) ** 2 for d in ds)
+        sigma_b = float(mp.sqrt(num / w)) / 2.0
+        exact = mp_eps(delta, mp.sqrt(num / (mp.mpf(sigma_b) ** 2 * w)))
+    r = certify(
+        "blockwise_gradient_clipping",
+        delta=delta,
+        noise_std=sigma_b,
+        steps=k * tb,
+        blocks=k,
+        clip_initial=c0,
+        clip_gradient=c1,
+        learning_rate=lr,
+        weight_decay=gl / lr,
+    )
+    assert r.epsilon >= exact

@@ -4,8 +4,10 @@ independent of the executor (process pool, Dask) and has a torch path; bad input
 from __future__ import annotations
 
 import math
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import mpmath as mp
 import numpy as np
 import pytest
 
@@ -380,3 +382,111 @@ def test_profile_curves_from_one_audit_are_jointly_valid():
     c = audit.profile_curves(out)
     assert np.all(c["lower"] <= c["exact"] + 1e-12)
     assert np.allclose(c["exact"], c["certified"], rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# extreme inputs: degenerate and overflowing loss ranges, threshold and δ validation, huge ε
+# (never NaN; empirical bounds on the right side of mpmath; RuntimeWarnings are errors here)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+def _renyi_interval_mpmath(losses, order, b, alpha=0.05):
+    """The Hoeffding interval of renyi_bounded_loss evaluated at 60 digits (reference)."""
+    with mp.workdps(60):
+        k, B = mp.mpf(order) - 1, mp.mpf(b)
+        lo_v, hi_v = mp.exp(-k * B), mp.exp(k * B)
+        y = [(mp.exp(k * mp.mpf(x)) - lo_v) / (hi_v - lo_v) for x in losses]
+        m = mp.fsum(y) / len(y)
+        half = mp.sqrt(mp.log(2 / mp.mpf(alpha)) / (2 * len(y)))
+
+        def d(u):
+            return mp.log(lo_v + (hi_v - lo_v) * min(max(u, 0), 1)) / k
+
+        return max(d(m - half), 0), max(d(m + half), 0)
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_u4_renyi_bounded_loss_degenerate_range_is_sound():
+    lo, hi, est = estimators.renyi_bounded_loss(
+        np.array([1e-300, -1e-300]), order=1.5, loss_bound=1e-300
+    )
+    # was hi = -inf (0/0 when e^{-kb} == e^{kb} in float64)
+    assert all(math.isfinite(x.value) for x in (lo, hi, est))
+    assert 0.0 <= lo.value <= hi.value
+    # the exact interval for kb → 0 is b·(2u − 1) with u = min(1/2 + half, 1) = 1: hi ≥ b
+    assert hi.value >= 1e-300
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+@pytest.mark.parametrize(
+    "losses, order, b",
+    [
+        ([0.3, -0.2, 0.9, 0.1], 1.0001, 1.0),
+        ([0.3, -0.2, 0.9, 0.1, 0.5, 0.5], 3.0, 1.0),
+        ([1e-8, -2e-8, 3e-8], 2.0, 5e-8),
+        ([10.0, -40.0, 5.0], 9.0, 50.0),
+    ],
+)
+def test_renyi_bounded_loss_brackets_mpmath_reference(losses, order, b):
+    lo, hi, _ = estimators.renyi_bounded_loss(losses, order=order, loss_bound=b)
+    ref_lo, ref_hi = _renyi_interval_mpmath(losses, order, b)
+    assert mp.mpf(hi.value) >= ref_hi
+    assert mp.mpf(lo.value) <= ref_lo
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c8_renyi_bounded_loss_overflow_near_order_one():
+    # exp((order − 1)·b) overflowed; now the log-space map gives a finite sound interval
+    lo, hi, est = estimators.renyi_bounded_loss(
+        [0.0, 0.0], order=1.000000000000001, loss_bound=1.7e308
+    )
+    assert lo.value == 0.0 and est.value == 0.0
+    assert math.isfinite(hi.value) and hi.value > 1e307
+    lo, hi, _ = estimators.renyi_bounded_loss([1.0, 0.5, 0.2], order=1e300, loss_bound=1.0)
+    assert 0.0 <= lo.value <= hi.value and hi.value >= 1.0
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n10_threshold_estimate_validates_delta():
+    for bad in (float("nan"), -1.0, 1.5, 0.0):
+        with pytest.raises(InvalidParameterError, match="delta"):
+            estimators.threshold_estimate([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], delta=bad)
+    b = estimators.threshold_estimate([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], delta=0.1)
+    assert math.isfinite(b.value) and b.kind == "estimate"
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c8_empty_or_bad_thresholds_name_the_argument():
+    with pytest.raises(InvalidParameterError, match="thresholds"):
+        estimators.threshold_epsilon_lower([0.0], [1.0], delta=0.1, thresholds=[])
+    with pytest.raises(InvalidParameterError, match="thresholds"):
+        estimators.threshold_epsilon_lower(
+            [0.0, 1.0],
+            [1.0, 2.0],
+            delta=0.1,
+            thresholds=[],
+            protocol="split",
+            rng=np.random.default_rng(0),
+        )
+    with pytest.raises(InvalidParameterError, match="thresholds"):
+        estimators.threshold_delta_lower([0.0], [1.0], epsilon=0.5, thresholds=[])
+    with pytest.raises(InvalidParameterError, match="thresholds"):
+        estimators.threshold_delta_lower([0.0], [1.0], epsilon=0.5, thresholds=[np.nan])
+    with pytest.raises(InvalidParameterError, match="threshold"):
+        estimators.gdp_mu_lower([0.0], [1.0], threshold=float("nan"))
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_c8_threshold_delta_lower_huge_epsilon():
+    b = estimators.threshold_delta_lower([0.0], [1.0], epsilon=710.0, thresholds=[0.5])
+    assert b.value == 0.0 and b.kind == "lower"
+    # unchanged in the ordinary range
+    x0, x1 = [0.0] * 100, [1.0] * 100
+    lo = estimators.threshold_delta_lower(x0, x1, epsilon=0.5, thresholds=[0.5])
+    assert 0.85 < lo.value < 1.0

@@ -4,6 +4,7 @@ audits catch injected bugs, bad input."""
 from __future__ import annotations
 
 import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -255,3 +256,59 @@ def test_report_json_table_and_plot(tmp_path):
         path=tmp_path / "p.png",
     )
     assert (tmp_path / "p.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# confidence bounds validate successes, sums and side by argument name (RuntimeWarnings are
+# errors here)
+
+
+@pytest.fixture
+def _warnings_are_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n9_clopper_pearson_validates_successes():
+    for bad in (float("nan"), 2.5, -1, 6, True):
+        with pytest.raises(InvalidParameterError, match="successes"):
+            confidence.clopper_pearson_upper(bad, 5, alpha=0.05)
+        with pytest.raises(InvalidParameterError, match="successes"):
+            confidence.clopper_pearson_lower(bad, 5, alpha=0.05)
+    with pytest.raises(InvalidParameterError, match="successes"):
+        confidence.clopper_pearson_upper(np.array([0.0, np.nan]), 5, alpha=0.05)
+    with pytest.raises(InvalidParameterError, match="trials"):
+        confidence.clopper_pearson_upper(0, 10**400, alpha=0.05)
+    out = confidence.clopper_pearson_upper(np.array([0, 2, 5]), 5, alpha=0.05)
+    assert out[2] == 1.0 and 0 < out[0] < out[1] < 1
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+def test_n9_empirical_bernstein_from_sums_validates_sums():
+    with pytest.raises(InvalidParameterError, match="total"):
+        confidence.empirical_bernstein_from_sums(float("nan"), 0.0, 2, alpha=0.05)
+    with pytest.raises(InvalidParameterError, match="total"):
+        confidence.empirical_bernstein_from_sums(3.0, 1.0, 2, alpha=0.05)  # total > n
+    with pytest.raises(InvalidParameterError, match="total_sq"):
+        confidence.empirical_bernstein_from_sums(1.0, float("inf"), 2, alpha=0.05)
+    with pytest.raises(InvalidParameterError, match="total_sq"):
+        confidence.empirical_bernstein_from_sums(1.0, 1.5, 2, alpha=0.05)  # Σx² > Σx
+    x = np.array([0.1, 0.4, 0.9, 0.3])
+    for side in ("upper", "lower"):
+        a = confidence.empirical_bernstein(x, alpha=0.05, side=side)
+        b = confidence.empirical_bernstein_from_sums(
+            x.sum(), (x * x).sum(), 4, alpha=0.05, side=side
+        )
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.usefixtures("_warnings_are_errors")
+@pytest.mark.parametrize("fn", [confidence.hoeffding, confidence.empirical_bernstein])
+def test_side_is_validated(fn):
+    for bad in ("Lower", "up", None):
+        with pytest.raises(InvalidParameterError, match="side"):
+            fn([0.5, 0.2], alpha=0.05, side=bad)
+    with pytest.raises(InvalidParameterError, match="side"):
+        confidence.empirical_bernstein_from_sums(0.7, 0.29, 2, alpha=0.05, side="both")
