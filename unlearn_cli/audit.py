@@ -17,6 +17,16 @@ from verification.report import audit_report, plot_audit, tightness_table
 
 __all__ = ["add_audit_arguments", "run_audit_command"]
 
+_LANGEVIN_ARGS = (
+    ("strong_convexity", float),
+    ("smoothness", float),
+    ("lipschitz", float),
+    ("dataset_size", int),
+    ("batch_size", int),
+    ("radius", float),
+    ("route", str),
+)
+
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``unlearn audit METHOD ...``."""
@@ -35,6 +45,8 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forget-size", dest="forget_size", type=int, default=1)
     parser.add_argument("--loss", choices=LOSSES, default="sign", help="retain-set gradient field")
     parser.add_argument("--anchor", type=float, default=0.0, help="a in g(x) = C1 sign(x - a)")
+    for flag, typ in _LANGEVIN_ARGS:  # method "langevin" only (see verification.audit)
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None)
     parser.add_argument("--samples", type=int, default=1_000_000, help="draws per world")
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
@@ -89,6 +101,7 @@ def run_audit_command(args) -> int:
         loss=args.loss,
         anchor=args.anchor,
         fault=args.fault,
+        **{k: getattr(args, k) for k, _ in _LANGEVIN_ARGS if getattr(args, k, None) is not None},
     )
     if args.plot:
         plot_audit(out, path=args.plot)

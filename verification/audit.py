@@ -239,9 +239,7 @@ class MethodChains:
             radius=self.radius,
             forget_size=self.forget_size,
         )
-        if self.strong_convexity * (self.radius + abs(self.anchor)) > self.lipschitz * (
-            1 + 1e-12
-        ):
+        if self.strong_convexity * (self.radius + abs(self.anchor)) > self.lipschitz * (1 + 1e-12):
             raise InvalidParameterError(
                 "radius",
                 self.radius,
@@ -268,7 +266,10 @@ class MethodChains:
             raise InvalidParameterError("method", self.method, "is not 'langevin'")
         if self.route == "lsi":
             return (
-                2.0 * self.lipschitz * self.forget_size / (self.dataset_size * self.strong_convexity)
+                2.0
+                * self.lipschitz
+                * self.forget_size
+                / (self.dataset_size * self.strong_convexity)
             )
         return LangevinProblem.create(
             learning_rate=self.learning_rate,

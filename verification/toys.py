@@ -1265,7 +1265,8 @@ class LangevinQuadraticChain(_GaussianPairBase):
         check_positive("learning_rate", self.learning_rate)
         check_nonnegative("curvature", self.curvature)
         check_nonnegative("distance", self.distance)
-        check_positive("radius", self.radius)
+        if not (isinstance(self.radius, float) and self.radius == math.inf):
+            check_positive("radius", self.radius)
         if self.lipschitz is not None:
             check_positive("lipschitz", self.lipschitz)
         if self.start not in LANGEVIN_STARTS:
