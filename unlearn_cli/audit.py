@@ -43,7 +43,7 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocks", type=int, default=1)
     parser.add_argument("--sample-rate", dest="sample_rate", type=float, default=1.0)
     parser.add_argument("--forget-size", dest="forget_size", type=int, default=1)
-    parser.add_argument("--loss", choices=LOSSES, default="sign", help="retain-set gradient field")
+    parser.add_argument("--loss", choices=LOSSES, default=None, help="retain-set gradient field")
     parser.add_argument("--anchor", type=float, default=0.0, help="a in g(x) = C1 sign(x - a)")
     for flag, typ in _LANGEVIN_ARGS:  # method "langevin" only (see verification.audit)
         parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None)

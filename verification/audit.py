@@ -136,9 +136,11 @@ class MethodChains:
     radius R, forget_size S, route; learning_rate eta, noise_std s): x <- Pi_R(x - eta
     Pi_M(g(x)) + N(0, s^2)), N = ``steps`` unlearning steps, with the retain-set field
     g = m (x - a) (``loss`` must be "quadratic": every retain point at a, so every batch of the
-    cyclic partition has this gradient). The field is m-strongly convex and L-smooth (m <= L)
+    cyclic partition has this gradient; ``loss`` None, the default, is "sign" for the other
+    methods and "quadratic" here). The field is m-strongly convex and L-smooth (m <= L)
     and, as required here, m (R + |a|) <= M makes every per-example gradient at most M inside
-    the ball, so the simulated chains meet every assumption of the bound (the clip never acts).
+    the ball, so the simulated chains meet every assumption of the bound (the clip never acts);
+    ``radius`` None is set to M/m - |a|, the largest such ball (a finite R is needed).
     The audit is the comparison the certificate must dominate in the well-trained regime
     (``training_epochs`` None; a finite one is refused):
 
@@ -165,7 +167,7 @@ class MethodChains:
     learning_rate: float = 0.1
     weight_decay: float = 0.0
     initial_noise_std: float | None = None
-    loss: str = "sign"
+    loss: str | None = None
     anchor: float = 0.0
     fault: str | None = None
     blocks: int = 1
@@ -183,6 +185,8 @@ class MethodChains:
     def __post_init__(self):
         if self.method not in METHODS:
             raise InvalidParameterError("method", self.method, f"must be one of {METHODS}")
+        if self.loss is None:
+            self.loss = "quadratic" if self.method == "langevin" else "sign"
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", self.loss, f"must be one of {LOSSES}")
         if self.fault is not None and self.fault not in FAULTS:
@@ -226,9 +230,12 @@ class MethodChains:
                 "the langevin audit covers the well-trained regime (training_epochs=None)",
             )
         if self.radius is None:
-            raise InvalidParameterError(
-                "radius", None, "the langevin audit needs a finite projection radius"
-            )
+            m, a = self.strong_convexity, abs(self.anchor)
+            if not (m > 0 and self.lipschitz / m > a):
+                raise InvalidParameterError(
+                    "radius", None, "the langevin audit needs a finite projection radius"
+                )
+            self.radius = self.lipschitz / m - a
         problem = LangevinProblem.create(
             learning_rate=self.learning_rate,
             strong_convexity=self.strong_convexity,
@@ -630,6 +637,21 @@ def _tightness_cases():
         (
             "dp_sgd_group (T=1, q=0.1, k=2)",
             MethodChains("dp_sgd_group", 1.0, 1, sample_rate=0.1, forget_size=2, loss="zero"),
+        ),
+        (
+            "langevin (pabi, N=10, quadratic)",
+            MethodChains(
+                "langevin",
+                0.1,
+                10,
+                learning_rate=0.1,
+                strong_convexity=1.0,
+                smoothness=1.0,
+                lipschitz=2.0,
+                dataset_size=10,
+                radius=2.0,
+                loss="quadratic",
+            ),
         ),
     ]
 

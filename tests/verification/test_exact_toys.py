@@ -552,7 +552,7 @@ def test_langevin_chains_validation():
     base = dict(audit.EXAMPLES["langevin"])
     for change, name in [
         (dict(loss="sign"), "loss"),
-        (dict(radius=None), "radius"),
+        (dict(radius=None, anchor=3.0), "radius"),  # no ball where the clip is inactive
         (dict(radius=5.0), "radius"),  # m (R + |a|) > M: the clip would act in the ball
         (dict(training_epochs=3), "training_epochs"),
         (dict(route="other"), "route"),
@@ -565,6 +565,10 @@ def test_langevin_chains_validation():
         assert err.value.name == name, change
     with pytest.raises(InvalidParameterError, match="method"):
         audit.MethodChains("gradient_clipping", 1.0).langevin_distance()
+    # defaults: the quadratic field and the largest ball on which the clip is inactive
+    c = audit.MethodChains("langevin", 1.0, 4, lipschitz=3.0, anchor=0.5)
+    assert c.loss == "quadratic" and c.radius == 2.5
+    assert audit.MethodChains("gradient_clipping", 1.0).loss == "sign"
 
 
 def test_langevin_projection_active_falls_back_to_grid_and_certificate_dominates():
