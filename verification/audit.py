@@ -263,6 +263,17 @@ class MethodChains:
             raise InvalidParameterError(
                 "strong_convexity", self.strong_convexity, "route 'lsi' needs > 0"
             )
+        if self.route == "lsi":
+            beta = 1.0 - self.learning_rate * self.strong_convexity
+            sd = self.noise_std / math.sqrt(1.0 - beta * beta)
+            top = max(abs(self.anchor), abs(self.anchor + self.langevin_distance()))
+            if self.radius - top < 6.0 * sd:
+                raise InvalidParameterError(
+                    "noise_std",
+                    self.noise_std,
+                    "route 'lsi' is audited from the unprojected stationary laws: the ball must "
+                    "hold them (radius - |start mean| >= 6 stationary std)",
+                )
 
     def langevin_distance(self) -> float:
         """Distance between the two worlds' starts (see the class docstring): the theory's W-inf

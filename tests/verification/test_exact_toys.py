@@ -556,6 +556,7 @@ def test_langevin_chains_validation():
         (dict(radius=5.0), "radius"),  # m (R + |a|) > M: the clip would act in the ball
         (dict(training_epochs=3), "training_epochs"),
         (dict(route="other"), "route"),
+        (dict(route="lsi", noise_std=0.5), "noise_std"),  # the ball cannot hold the start law
         (dict(learning_rate=2.5), "learning_rate"),
         (dict(batch_size=3, steps=10), "steps"),  # 4 batches per epoch
         (dict(strong_convexity=2.0), "strong_convexity"),  # m > L
