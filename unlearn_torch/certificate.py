@@ -178,10 +178,25 @@ def spec_of_plan(plan) -> MethodSpec:
     return spec
 
 
+_CERTIFIED: dict = {}  # (library version, canonical spec, delta) -> result; certify is pure
+_CERTIFIED_MAX = 64
+
+
 def _certify_spec(spec: MethodSpec, delta: float):
     """The ONE call into the accountant: ``unlearn_theory.certify(spec, delta=delta)`` (a
-    CertifiedEpsilon, which is a :class:`~unlearn_theory.bounds.Bound`)."""
-    return unlearn_theory.certify(spec, delta=delta)
+    CertifiedEpsilon, which is a :class:`~unlearn_theory.bounds.Bound`).
+
+    Results are memoised per (library version, canonical spec JSON, δ) in this process: a run
+    certifies its spec before and after it runs and verification certifies it again, and some
+    accountants (DP-SGD's PLD) take seconds. Refusals (errors) are not memoised."""
+    key = (unlearn_theory.__version__, canonical_json(spec.to_dict()), float(delta))
+    hit = _CERTIFIED.get(key)
+    if hit is None:
+        hit = unlearn_theory.certify(spec, delta=delta)
+        if len(_CERTIFIED) >= _CERTIFIED_MAX:
+            _CERTIFIED.pop(next(iter(_CERTIFIED)))
+        _CERTIFIED[key] = hit
+    return hit
 
 
 def guarantee_of(spec: MethodSpec | None, delta: float, *, target_epsilon=None) -> dict:
