@@ -240,3 +240,22 @@ def test_opacus_rdp_accountant_is_not_below_our_per_record_pld_epsilon():
     assert theirs >= per_record - 1e-6
     assert theirs <= 2.0 * per_record  # same mechanism: RDP is looser, not another world
     assert float(fresh) == pytest.approx(k * per_record)
+
+
+def test_empty_poisson_batches_and_dropout_are_handled_and_replayable():
+    """At n=4, q=1/4 about a third of the batches are empty: the step still adds the noise
+    (zero gradient sum) and counts; dropout draws come from the seed, not the global RNG."""
+    X, y = data(n=4)
+    runs = []
+    for global_seed in (0, 99):
+        torch.manual_seed(global_seed)
+        runs.append(
+            train_dp_sgd(
+                mlp(dropout=True), (X, y), SPEC, loss_fn=F.cross_entropy, seed=5, delta=DELTA
+            )
+        )
+    cert = runs[0].certificate
+    assert cert["ran"]["batch_sizes"]["empty_batches"] >= 1
+    assert cert["ran"]["dp_sgd"]["optimizer_steps"] == SPEC.steps
+    assert cert["noise"]["guard"]["draws"] == SPEC.steps
+    assert cert["model"]["sha256_final"] == runs[1].certificate["model"]["sha256_final"]
