@@ -13,6 +13,7 @@ opacus = pytest.importorskip("opacus")
 import torch.nn.functional as F  # noqa: E402
 from opacus.accountants import RDPAccountant  # noqa: E402
 from opacus.data_loader import DPDataLoader  # noqa: E402
+from opacus.optimizers import DPOptimizer  # noqa: E402
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler  # noqa: E402
 
 import unlearn_theory as ut  # noqa: E402
@@ -60,9 +61,21 @@ def _train(seed, out=None, **kw):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One run with spies on the loader Opacus got and on the real parameter updates."""
-    seen = {"loaders": [], "sgd_steps": 0, "batches": []}
+    seen = {"loaders": [], "sgd_steps": 0, "batches": [], "indices": [], "first_step": None}
     real_loader = B.poisson_loader
     real_step = torch.optim.SGD.step
+    real_dp_step = DPOptimizer.step
+
+    def dp_step_spy(self, *a, **k):
+        before = [p.detach().clone() for p in self.params]
+        result = real_dp_step(self, *a, **k)
+        if seen["first_step"] is None:
+            seen["first_step"] = {
+                "before": before,
+                "after": [p.detach().clone() for p in self.params],
+                "noise": [(p.grad - p.summed_grad).detach().clone() for p in self.params],
+            }
+        return result
 
     def loader_spy(dataset, sample_rate, generator):
         loader = real_loader(dataset, sample_rate, generator)
@@ -74,6 +87,7 @@ def trained(tmp_path_factory):
             def __iter__(self):
                 for batch in real_iter(self):
                     seen["batches"].append(len(batch))
+                    seen["indices"].append(list(batch))
                     yield batch
 
         sampler.__class__ = Recording
@@ -87,6 +101,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(B, "poisson_loader", loader_spy)
         mp.setattr(torch.optim.SGD, "step", step_spy)
+        mp.setattr(DPOptimizer, "step", dp_step_spy)
         torch.manual_seed(0)
         run = _train(11, out=out, eval_data=data(n=64, seed=1))
     return run, seen
@@ -126,6 +141,29 @@ def test_trains_with_the_plans_poisson_loader_for_exactly_T_steps(trained):
     assert run.history[0]["phase"] == "start"
     assert {h["phase"] for h in run.history[1:]} == {"dp_sgd"}
     assert run.history[-1]["step"] == SPEC.steps
+
+
+def test_first_step_is_sgd_on_the_clipped_gradient_sum_plus_noise(trained):
+    """x1 = x0 − γ(Σ_i clip_C1(∇ℓ_i(x0)) + ξ): the plan's γ on the SUM (loss_reduction="sum"),
+    per-example clipping to C1 (Opacus' factor C1/(‖g‖ + 1e-6) capped at 1), ξ Opacus' noise."""
+    _, seen = trained
+    first = seen["first_step"]
+    X, y = data(n=N)
+    model = mlp()
+    params = list(model.parameters())
+    total = [torch.zeros_like(p) for p in params]
+    for i in seen["indices"][0]:
+        loss = F.cross_entropy(model(X[i : i + 1]), y[i : i + 1])
+        grads = torch.autograd.grad(loss, params)
+        norm = torch.sqrt(sum(g.square().sum() for g in grads))
+        factor = min(1.0, SPEC.clip_gradient / (float(norm) + 1e-6))
+        total = [t + factor * g for t, g in zip(total, grads)]
+    for p0, x0, x1, t, xi in zip(params, first["before"], first["after"], total, first["noise"]):
+        assert torch.equal(p0.detach(), x0)
+        expected = x0 - SPEC.learning_rate * (t + xi)
+        assert torch.allclose(x1, expected, atol=1e-5, rtol=1e-5)
+    noise = torch.cat([xi.reshape(-1) for xi in first["noise"]])
+    assert 0.5 < float(noise.std()) / (SPEC.noise_multiplier * SPEC.clip_gradient) < 1.5
 
 
 def test_poisson_loader_batch_sizes_are_binomial():
