@@ -485,6 +485,14 @@ def unlearn(
     if partition not in PARTITIONS:
         raise InvalidParameterError("partition", partition, f"must be one of {PARTITIONS}")
     spec, delta, target, claimed, plan_record = _resolve_plan(plan, delta)
+    if spec.method == "dp_sgd_group":
+        raise UnsupportedMethodError(
+            "plan",
+            spec.method,
+            "is the DP-SGD + group privacy baseline: a model trained from the start with "
+            "Poisson-sampled DP-SGD, not an unlearning update; train it through Opacus with "
+            "unlearn_torch.train_dp_sgd(model, data, plan, loss_fn=...)",
+        )
     rule = spec.update_rule()
     check_rule_supported(rule)
     planned = C.guarantee_of(spec, delta, target_epsilon=target)
