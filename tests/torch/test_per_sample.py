@@ -280,10 +280,10 @@ def test_recorder_needs_records():
     model = nn.Linear(2, 2)
     rec = NormRecorder(model, _ce, torch.randn(3, 2), torch.zeros(3, dtype=torch.long))
     with pytest.raises(InvalidParameterError):
-        rec.norms
+        _ = rec.norms
     rec.record()
     with pytest.raises(InvalidParameterError):
-        rec.differences
+        _ = rec.differences
 
 
 def test_gram_and_explicit_product_forms_agree():
