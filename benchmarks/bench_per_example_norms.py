@@ -39,9 +39,7 @@ def _ce(out, y):
 
 
 def _seq_ce(out, y):
-    return F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none").view(
-        y.shape
-    ).sum(1)
+    return F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).sum(1)
 
 
 class SeqModel(nn.Module):

@@ -134,7 +134,7 @@ def _partition(model: nn.Module, params: Sequence[str] | None):
     linears: dict[str, tuple] = {}
     covered: set[str] = set()
     for mname, m in model.named_modules():
-        if type(m) is not nn.Linear:  # subclasses may change forward: not ghost-normed
+        if not _ghost_supported(m):  # subclasses may change forward: not ghost-normed
             continue
         prefix = f"{mname}." if mname else ""
         w = f"{prefix}weight" if f"{prefix}weight" in wanted_set else None
@@ -149,7 +149,32 @@ def _partition(model: nn.Module, params: Sequence[str] | None):
     return linears, others
 
 
+def _ghost_supported(m: nn.Module) -> bool:
+    if type(m) is nn.Linear:
+        return True
+    return (
+        type(m) is nn.Conv2d
+        and m.groups == 1
+        and m.padding_mode == "zeros"
+        and not isinstance(m.padding, str)
+    )
+
+
 # -- the ghost pass -------------------------------------------------------------------------------
+def _as_linear(module, a, g):
+    """A Conv2d as a Linear on patches: a → unfold(a) (B, L, Cin·kh·kw), g → (B, L, Cout)."""
+    if type(module) is nn.Conv2d:
+        a = torch.nn.functional.unfold(
+            a,
+            module.kernel_size,
+            dilation=module.dilation,
+            padding=module.padding,
+            stride=module.stride,
+        ).transpose(1, 2)
+        g = g.reshape(g.shape[0], g.shape[1], -1).transpose(1, 2)
+    return a, g
+
+
 def _linear_sq_norms(a, g, want_w, want_b):
     """(B,) squared norms of example i's weight (and bias) gradient from a (B, ..., in) and
     g (B, ..., out)."""
@@ -172,7 +197,7 @@ def _linear_sq_norms(a, g, want_w, want_b):
     return out
 
 
-def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B):
+def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=False):
     """(B,) Σ over ghost-normed Linear layers of squared per-example gradient norms, and the
     per-example losses (detached)."""
     acts: dict[str, list] = {n: [] for n in linears}
@@ -199,7 +224,11 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B):
     sq = torch.zeros(B, dtype=losses.dtype, device=losses.device)
     if used:
         grads = torch.autograd.grad(
-            losses.sum(), [outs[n][0] for n in used], allow_unused=True, materialize_grads=True
+            losses.sum(),
+            [outs[n][0] for n in used],
+            allow_unused=True,
+            materialize_grads=True,
+            retain_graph=keep_graph,
         )
         for n, g in zip(used, grads):
             a = acts[n][0]
@@ -207,9 +236,10 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B):
                 raise InvalidParameterError(
                     "model", n, "a Linear layer's input does not keep the batch dimension first"
                 )
-            _, want_w, want_b = linears[n]
+            mod, want_w, want_b = linears[n]
+            a, g = _as_linear(mod, a, g)
             sq += _linear_sq_norms(a, g, want_w, want_b).to(sq.dtype)
-    return sq, losses.detach(), multi
+    return sq, (losses if keep_graph else losses.detach()), multi
 
 
 # -- the vmap pass --------------------------------------------------------------------------------
@@ -248,6 +278,41 @@ def _other_sq_norms(model, loss_fn, inputs, targets, names, B, max_elements):
     return sq
 
 
+def _norms_impl(model, loss_fn, inputs, targets, params, max_chunk_elements, keep_graph=False):
+    B = int(inputs.shape[0])
+    _check_model(model)
+    linears, others = _partition(model, params)
+    with torch.enable_grad():
+        sq, losses, multi = _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph)
+    if multi:  # a Linear called more than once: its parameters go through vmap
+        for n in multi:
+            prefix = f"{n}." if n else ""
+            _, w, b = linears[n]
+            others += [f"{prefix}weight"] * w + [f"{prefix}bias"] * b
+        linears = {n: v for n, v in linears.items() if n not in multi}
+        with torch.enable_grad():
+            sq, losses, _ = _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph)
+    rest = _other_sq_norms(model, loss_fn, inputs, targets, others, B, int(max_chunk_elements))
+    if rest is not None:
+        sq = sq + rest.to(sq.dtype)
+    norms = sq.clamp_min(0).sqrt()
+    return norms, losses
+
+
+def _check_batch(model, inputs, targets, max_chunk_elements):
+    if not isinstance(model, nn.Module):
+        raise InvalidParameterError("model", type(model).__name__, "must be a torch.nn.Module")
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or inputs.shape[0] == 0:
+        raise InvalidParameterError("inputs", getattr(inputs, "shape", inputs), "needs a batch")
+    B = int(inputs.shape[0])
+    if not isinstance(targets, torch.Tensor) or targets.shape[:1] != (B,):
+        raise InvalidParameterError(
+            "targets", getattr(targets, "shape", targets), f"must have batch size {B}"
+        )
+    if int(max_chunk_elements) < 1:
+        raise InvalidParameterError("max_chunk_elements", max_chunk_elements, "must be >= 1")
+
+
 def per_example_grad_norms(
     model: nn.Module,
     loss_fn: Callable,
@@ -262,38 +327,13 @@ def per_example_grad_norms(
     parameter that requires grad), without materialising per-example gradients of Linear layers.
 
     ``loss_fn(outputs, targets)`` returns per-example losses (B,) (see the module docstring and
-    :func:`per_example_loss`). Linear layers: exact ghost norms (one forward, one backward to the
-    layer outputs); other parameters: ``vmap(grad)`` in chunks of ≤ ``max_chunk_elements``
+    :func:`per_example_loss`). Linear and Conv2d (groups=1) layers: exact ghost norms (one forward, one backward
+    to the layer outputs); other parameters: ``vmap(grad)`` in chunks of ≤ ``max_chunk_elements``
     gradient entries. The model's parameters' ``.grad`` are not touched. With
     ``return_losses`` the per-example losses (B,) are returned too. EXACT up to rounding.
     """
-    if not isinstance(model, nn.Module):
-        raise InvalidParameterError("model", type(model).__name__, "must be a torch.nn.Module")
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or inputs.shape[0] == 0:
-        raise InvalidParameterError("inputs", getattr(inputs, "shape", inputs), "needs a batch")
-    B = int(inputs.shape[0])
-    if not isinstance(targets, torch.Tensor) or targets.shape[:1] != (B,):
-        raise InvalidParameterError(
-            "targets", getattr(targets, "shape", targets), f"must have batch size {B}"
-        )
-    if int(max_chunk_elements) < 1:
-        raise InvalidParameterError("max_chunk_elements", max_chunk_elements, "must be >= 1")
-    _check_model(model)
-    linears, others = _partition(model, params)
-    with torch.enable_grad():
-        sq, losses, multi = _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B)
-    if multi:  # a Linear called more than once: its parameters go through vmap
-        for n in multi:
-            prefix = f"{n}." if n else ""
-            _, w, b = linears[n]
-            others += [f"{prefix}weight"] * w + [f"{prefix}bias"] * b
-        linears = {n: v for n, v in linears.items() if n not in multi}
-        with torch.enable_grad():
-            sq, losses, _ = _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B)
-    rest = _other_sq_norms(model, loss_fn, inputs, targets, others, B, int(max_chunk_elements))
-    if rest is not None:
-        sq = sq + rest.to(sq.dtype)
-    norms = sq.clamp_min(0).sqrt()
+    _check_batch(model, inputs, targets, max_chunk_elements)
+    norms, losses = _norms_impl(model, loss_fn, inputs, targets, params, max_chunk_elements)
     return (norms, losses) if return_losses else norms
 
 
@@ -347,16 +387,18 @@ def clipped_gradient(
     not taken): ∇(Σ f_i ℓ_i) = Σ f_i ∇ℓ_i exactly. Per-example gradients are never formed."""
     if reduction not in ("sum", "mean"):
         raise InvalidParameterError("reduction", reduction, "must be 'sum' or 'mean'")
-    norms = per_example_grad_norms(
-        model, loss_fn, inputs, targets, max_chunk_elements=max_chunk_elements
-    )
-    f = clip_factors(norms, clip).detach()
+    _check_batch(model, inputs, targets, max_chunk_elements)
+    with torch.enable_grad():
+        norms, losses = _norms_impl(
+            model, loss_fn, inputs, targets, None, max_chunk_elements, keep_graph=True
+        )
+    norms = norms.detach()
+    f = clip_factors(norms, clip)
     if reduction == "mean":
         f = f / inputs.shape[0]
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     ps = [p for n, p in model.named_parameters() if p.requires_grad]
     with torch.enable_grad():
-        losses = _losses(loss_fn, model(inputs), targets, int(inputs.shape[0]))
         grads = torch.autograd.grad(
             (losses * f.to(losses.dtype)).sum(), ps, allow_unused=True, materialize_grads=True
         )

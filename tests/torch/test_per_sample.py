@@ -297,3 +297,23 @@ def test_gram_and_explicit_product_forms_agree():
         torch.testing.assert_close(_linear_sq_norms(a, b, True, True), want)
         gram = (torch.einsum("bti,bsi->bts", a, a) * torch.einsum("bto,bso->bts", b, b)).sum((1, 2))
         torch.testing.assert_close(_linear_sq_norms(a, b, True, False), gram)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3),
+        dict(kernel_size=(2, 3), stride=2, padding=1, bias=False),
+        dict(kernel_size=3, dilation=2, padding=(2, 1)),
+        dict(kernel_size=3, groups=2),  # not ghost-normed: the vmap path
+        dict(kernel_size=3, padding=1, padding_mode="reflect"),  # vmap path
+    ],
+)
+def test_conv2d_ghost_norms(kw):
+    g = _seed(13)
+    conv = nn.Conv2d(2, 4, **kw)
+    model = nn.Sequential(conv, nn.Tanh(), nn.Flatten(), nn.LazyLinear(3))
+    X = torch.randn(5, 2, 7, 8, generator=g)
+    model(X)  # materialise the lazy layer
+    Y = torch.randint(0, 3, (5,), generator=g)
+    _check(model, _ce, X, Y)
