@@ -15,8 +15,12 @@ during one backward pass of Σ_i ℓ_i that asks autograd only for the layer out
 gradient is formed). EXACT up to floating-point rounding; it needs examples that do not
 interact (no BatchNorm in training mode) and a Linear module called once per forward.
 
-**Everything else** (convolutions, norms, embeddings, a Linear called twice, a parameter of a
-Linear whose sibling is frozen is still ghost-normed): ``torch.func.vmap(grad)`` of the
+**Conv2d** (groups = 1, zero padding) is a Linear on unfolded patches (T = output positions),
+so the same forms apply. **LayerNorm / GroupNorm** (affine): out = x̂ ⊙ w + b, so example i's
+gradients Σ(x̂_i ⊙ b_i), Σ b_i are small (the size of w) and are formed from the hooks.
+
+**Everything else** (embeddings, grouped or non-zero-padded convolutions, subclasses of these
+layers, a module called twice or sharing a parameter): ``torch.func.vmap(grad)`` of the
 per-example loss over those parameters only, in chunks of at most ``max_chunk_elements``
 gradient entries (a per-example loop where vmap cannot trace the model). The total per-example
 norm is √(Σ over layers of the squares).
@@ -150,7 +154,7 @@ def _partition(model: nn.Module, params: Sequence[str] | None):
 
 
 def _ghost_supported(m: nn.Module) -> bool:
-    if type(m) is nn.Linear:
+    if type(m) in (nn.Linear, nn.LayerNorm, nn.GroupNorm):
         return True
     return (
         type(m) is nn.Conv2d
@@ -197,6 +201,28 @@ def _linear_sq_norms(a, g, want_w, want_b):
     return out
 
 
+def _norm_layer_sq_norms(module, a, g, want_w, want_b):
+    """LayerNorm / GroupNorm (affine): out = x̂·w + b elementwise, so example i's gradients
+    are Σ(x̂_i ⊙ g_i) and Σ g_i over the dimensions w is broadcast along -- small (C or the
+    normalised shape) per example, formed explicitly from the hooks' x̂ and g."""
+    B = a.shape[0]
+    if type(module) is nn.LayerNorm:
+        k = len(module.normalized_shape)
+        xhat = torch.nn.functional.layer_norm(a, module.normalized_shape, None, None, module.eps)
+        red = tuple(range(1, a.dim() - k))
+    else:
+        xhat = torch.nn.functional.group_norm(a, module.num_groups, None, None, module.eps)
+        red = tuple(range(2, a.dim()))
+    out = torch.zeros(B, dtype=g.dtype, device=g.device)
+    if want_w:
+        gw = (xhat * g).sum(red) if red else xhat * g
+        out += gw.reshape(B, -1).pow(2).sum(1)
+    if want_b:
+        gb = g.sum(red) if red else g
+        out += gb.reshape(B, -1).pow(2).sum(1)
+    return out
+
+
 def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=False):
     """(B,) Σ over ghost-normed Linear layers of squared per-example gradient norms, and the
     per-example losses (detached)."""
@@ -237,8 +263,11 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=Fals
                     "model", n, "a Linear layer's input does not keep the batch dimension first"
                 )
             mod, want_w, want_b = linears[n]
-            a, g = _as_linear(mod, a, g)
-            sq += _linear_sq_norms(a, g, want_w, want_b).to(sq.dtype)
+            if type(mod) in (nn.LayerNorm, nn.GroupNorm):
+                sq += _norm_layer_sq_norms(mod, a, g, want_w, want_b).to(sq.dtype)
+            else:
+                a, g = _as_linear(mod, a, g)
+                sq += _linear_sq_norms(a, g, want_w, want_b).to(sq.dtype)
     return sq, (losses if keep_graph else losses.detach()), multi
 
 

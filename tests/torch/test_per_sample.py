@@ -317,3 +317,23 @@ def test_conv2d_ghost_norms(kw):
     model(X)  # materialise the lazy layer
     Y = torch.randint(0, 3, (5,), generator=g)
     _check(model, _ce, X, Y)
+
+
+@pytest.mark.parametrize(
+    "norm",
+    [
+        lambda: nn.LayerNorm(6),
+        lambda: nn.LayerNorm((5, 6)),
+        lambda: nn.LayerNorm(6, bias=False),
+        lambda: nn.LayerNorm(6, elementwise_affine=False),
+        lambda: nn.GroupNorm(1, 5),
+        lambda: nn.GroupNorm(5, 5),
+        lambda: nn.GroupNorm(5, 5, affine=False),
+    ],
+)
+def test_norm_layers(norm):
+    g = _seed(14)
+    model = nn.Sequential(nn.Linear(6, 6), norm(), nn.Tanh(), nn.Flatten(), nn.Linear(30, 2))
+    X = torch.randn(4, 5, 6, generator=g)
+    Y = torch.randint(0, 2, (4,), generator=g)
+    _check(model, _ce, X, Y)
