@@ -9,7 +9,7 @@ interleaved within every repetition (so machine noise hits all of them alike), i
 
 * ``plain``: forward + backward of the mean loss (parameter ``.grad`` filled), no optimiser;
 * ``ours``: :func:`unlearn_torch.per_sample.per_example_grad_norms` (the (B,) norms; the
-  Embedding case exercises its ``vmap(grad)`` path, used for layers without a ghost form);
+  depthwise-conv case exercises its ``vmap(grad)`` path, used for layers without a ghost form);
 * ``opacus``: Opacus ``GradSampleModuleFastGradientClipping`` (``use_ghost_clipping=True``,
   ``loss_reduction="sum"``): forward + backward with its hooks + ``get_norm_sample()`` -- the
   first pass of its ghost clipping, which computes the same norms (checked equal here);
@@ -60,18 +60,19 @@ class SeqModel(nn.Module):
 
 
 class EmbSeq(nn.Module):
-    """Token embedding (no ghost form here: the vmap path) + the Linear block of SeqModel."""
+    """Token embedding + SeqModel's Linear block."""
 
     def __init__(self, vocab=64, d=128):
         super().__init__()
         self.emb = nn.Embedding(vocab, d)
-        self.body = SeqModel(vocab=vocab, d=d)
+        self.up = nn.Linear(d, 4 * d)
+        self.down = nn.Linear(4 * d, d)
+        self.out = nn.Linear(d, vocab)
 
     def forward(self, tok):
-        b = self.body
         h = self.emb(tok)
-        h = h + b.down(torch.relu(b.up(h)))
-        return b.out(h)
+        h = h + self.down(torch.relu(self.up(h)))
+        return self.out(h)
 
 
 def cases(device):
@@ -97,6 +98,15 @@ def cases(device):
         nn.Flatten(),
         nn.Linear(16 * 12 * 12, 10),
     )
+    cnn_dw = nn.Sequential(
+        nn.Conv2d(1, 16, 5),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 12 * 12, 10),
+    )
     emb = EmbSeq()
     X4 = torch.randint(0, 64, (32, 32), generator=g)
     return [
@@ -104,7 +114,8 @@ def cases(device):
         ("Linear seq. model, B=32, T=32", seq, _seq_ce, X2, y2),
         ("CNN conv5x5(16)+Linear, B=64", cnn, _ce, X3, y3),
         ("CNN + GroupNorm, B=64", cnn_gn, _ce, X3, y3),
-        ("Embedding + Linear seq. (vmap path), B=32, T=32", emb, _seq_ce, X4, y2),
+        ("Embedding + Linear seq., B=32, T=32", emb, _seq_ce, X4, y2),
+        ("CNN + depthwise conv (vmap path), B=64", cnn_dw, _ce, X3, y3),
     ]
 
 

@@ -19,7 +19,10 @@ interact (no BatchNorm in training mode) and a Linear module called once per for
 so the same forms apply. **LayerNorm / GroupNorm** (affine): out = x̂ ⊙ w + b, so example i's
 gradients Σ(x̂_i ⊙ b_i), Σ b_i are small (the size of w) and are formed from the hooks.
 
-**Everything else** (embeddings, grouped or non-zero-padded convolutions, subclasses of these
+**Embedding** (no max_norm, no scale_grad_by_freq): Σ_{t,s: k_t = k_s} b_t·b_s over the
+example's token ids k (``padding_idx`` rows get no gradient).
+
+**Everything else** (grouped or non-zero-padded convolutions, subclasses of these
 layers, a module called twice or sharing a parameter): ``torch.func.vmap(grad)`` of the
 per-example loss over those parameters only, in chunks of at most ``max_chunk_elements``
 gradient entries (a per-example loop where vmap cannot trace the model). The total per-example
@@ -142,7 +145,11 @@ def _partition(model: nn.Module, params: Sequence[str] | None):
             continue
         prefix = f"{mname}." if mname else ""
         w = f"{prefix}weight" if f"{prefix}weight" in wanted_set else None
-        b = f"{prefix}bias" if m.bias is not None and f"{prefix}bias" in wanted_set else None
+        b = (
+            f"{prefix}bias"
+            if getattr(m, "bias", None) is not None and f"{prefix}bias" in wanted_set
+            else None
+        )
         if w is None and b is None:
             continue
         if any(owner.get(id(p), 0) > 1 for p in m.parameters(recurse=False)):
@@ -156,6 +163,8 @@ def _partition(model: nn.Module, params: Sequence[str] | None):
 def _ghost_supported(m: nn.Module) -> bool:
     if type(m) in (nn.Linear, nn.LayerNorm, nn.GroupNorm):
         return True
+    if type(m) is nn.Embedding:
+        return m.max_norm is None and not m.scale_grad_by_freq
     return (
         type(m) is nn.Conv2d
         and m.groups == 1
@@ -223,6 +232,18 @@ def _norm_layer_sq_norms(module, a, g, want_w, want_b):
     return out
 
 
+def _embedding_sq_norms(module, idx, g):
+    """Embedding: example i's gradient is Σ_t e_{k_it} g_itᵀ (rows at ``padding_idx`` get none),
+    so its squared norm is Σ_{t,s: k_it = k_is} g_it·g_is (a masked Gram form, cost T²·d)."""
+    B = idx.shape[0]
+    k = idx.reshape(B, -1)
+    g = g.reshape(B, k.shape[1], -1)
+    if module.padding_idx is not None:
+        g = g * (k != module.padding_idx).unsqueeze(-1).to(g.dtype)
+    same = (k.unsqueeze(2) == k.unsqueeze(1)).to(g.dtype)  # (B, T, T)
+    return (same * torch.bmm(g, g.transpose(1, 2))).sum((1, 2))
+
+
 def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=False):
     """(B,) Σ over ghost-normed Linear layers of squared per-example gradient norms, and the
     per-example losses (detached)."""
@@ -263,7 +284,9 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=Fals
                     "model", n, "a Linear layer's input does not keep the batch dimension first"
                 )
             mod, want_w, want_b = linears[n]
-            if type(mod) in (nn.LayerNorm, nn.GroupNorm):
+            if type(mod) is nn.Embedding:
+                sq += _embedding_sq_norms(mod, a, g).to(sq.dtype)
+            elif type(mod) in (nn.LayerNorm, nn.GroupNorm):
                 sq += _norm_layer_sq_norms(mod, a, g, want_w, want_b).to(sq.dtype)
             else:
                 a, g = _as_linear(mod, a, g)

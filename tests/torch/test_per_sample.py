@@ -337,3 +337,13 @@ def test_norm_layers(norm):
     X = torch.randn(4, 5, 6, generator=g)
     Y = torch.randint(0, 2, (4,), generator=g)
     _check(model, _ce, X, Y)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(padding_idx=0), dict(max_norm=1.0)])
+def test_embedding(kw):
+    g = _seed(15)
+    model = nn.Sequential(nn.Embedding(5, 4, **kw), nn.Linear(4, 2))
+    tok = torch.randint(0, 5, (6, 9), generator=g)  # few ids: many repeats
+    Y = torch.randn(6, 9, 2, generator=g)
+    _check(model, _mse_seq, tok, Y)
+    _check(model, lambda o, y: (o - y[:, 0]).pow(2).sum(1), tok[:, 0], Y)  # (B,) ids
