@@ -383,6 +383,8 @@ def per_example_grad_norms(
     to the layer outputs); other parameters: ``vmap(grad)`` in chunks of ≤ ``max_chunk_elements``
     gradient entries. The model's parameters' ``.grad`` are not touched. With
     ``return_losses`` the per-example losses (B,) are returned too. EXACT up to rounding.
+    Stochastic layers (dropout) should be in eval mode: the ghost and vmap passes run separate
+    forwards. BatchNorm in training mode is refused (examples interact).
     """
     _check_batch(model, inputs, targets, max_chunk_elements)
     norms, losses = _norms_impl(model, loss_fn, inputs, targets, params, max_chunk_elements)
