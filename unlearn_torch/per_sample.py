@@ -433,25 +433,29 @@ def clipped_gradient(
     clip: float,
     *,
     reduction: str = "sum",
+    params: Sequence[str] | None = None,
     max_chunk_elements: int = 1 << 26,
 ):
     """Σ_i min(1, C/‖g_i‖)·g_i (``reduction="mean"``: divided by B) as a dict name → tensor,
     and the (B,) unclipped norms. Ghost clipping: the norms from :func:`per_example_grad_norms`,
     then one backward pass of Σ_i f_i·ℓ_i with the factors f_i held constant (their gradient is
-    not taken): ∇(Σ f_i ℓ_i) = Σ f_i ∇ℓ_i exactly. Per-example gradients are never formed."""
+    not taken): ∇(Σ f_i ℓ_i) = Σ f_i ∇ℓ_i exactly, reusing the norm pass's forward (as Opacus'
+    ghost clipping does). ``params``: the parameter names clipped jointly (default: all that
+    require grad). Per-example gradients of ghost-normed layers are never formed."""
     if reduction not in ("sum", "mean"):
         raise InvalidParameterError("reduction", reduction, "must be 'sum' or 'mean'")
     _check_batch(model, inputs, targets, max_chunk_elements)
     with torch.enable_grad():
         norms, losses = _norms_impl(
-            model, loss_fn, inputs, targets, None, max_chunk_elements, keep_graph=True
+            model, loss_fn, inputs, targets, params, max_chunk_elements, keep_graph=True
         )
     norms = norms.detach()
     f = clip_factors(norms, clip)
     if reduction == "mean":
         f = f / inputs.shape[0]
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    ps = [p for n, p in model.named_parameters() if p.requires_grad]
+    named = dict(model.named_parameters())
+    names = [n for n, p in named.items() if p.requires_grad] if params is None else list(params)
+    ps = [named[n] for n in names]
     with torch.enable_grad():
         grads = torch.autograd.grad(
             (losses * f.to(losses.dtype)).sum(), ps, allow_unused=True, materialize_grads=True

@@ -347,3 +347,33 @@ def test_embedding(kw):
     Y = torch.randn(6, 9, 2, generator=g)
     _check(model, _mse_seq, tok, Y)
     _check(model, lambda o, y: (o - y[:, 0]).pow(2).sum(1), tok[:, 0], Y)  # (B,) ids
+
+
+def test_clipped_gradient_tied_model_and_params_subset():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = nn.Linear(3, 3)
+            self.out = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.out(self.l(torch.tanh(self.l(x))))
+
+    g = _seed(16)
+    model = Tied().double()
+    X = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    Y = torch.randint(0, 2, (7,), generator=g)
+    pe = _explicit(model, _ce, X, Y)
+    norms = torch.linalg.vector_norm(pe, dim=1)
+    C = float(norms.min() + norms.max()) / 2
+    grads, _ = clipped_gradient(model, _ce, X, Y, C)
+    flat = torch.cat([t.reshape(-1) for t in grads.values()])
+    torch.testing.assert_close(flat, clip_factors(norms, C) @ pe)
+    sub = ["out.weight", "out.bias"]  # the last 6 + 2 coordinates
+    pe_sub = pe[:, -8:]
+    n_sub = torch.linalg.vector_norm(pe_sub, dim=1)
+    grads, got = clipped_gradient(model, _ce, X, Y, C / 2, params=sub, reduction="mean")
+    assert list(grads) == sub
+    torch.testing.assert_close(got, n_sub)
+    flat = torch.cat([t.reshape(-1) for t in grads.values()])
+    torch.testing.assert_close(flat, clip_factors(n_sub, C / 2) @ pe_sub / 7)
