@@ -188,6 +188,9 @@ def _as_linear(module, a, g):
     return a, g
 
 
+_PRODUCT_CAP = 1 << 24  # entries of explicit per-example products formed at once
+
+
 def _linear_sq_norms(a, g, want_w, want_b):
     """(B,) squared norms of example i's weight (and bias) gradient from a (B, ..., in) and
     g (B, ..., out)."""
@@ -203,8 +206,11 @@ def _linear_sq_norms(a, g, want_w, want_b):
             ga = torch.bmm(a, a.transpose(1, 2))  # (B, T, T)
             gg = torch.bmm(g, g.transpose(1, 2))
             out += (ga * gg).sum((1, 2))
-        else:
-            out += torch.bmm(g.transpose(1, 2), a).pow(2).sum((1, 2))
+        else:  # (in, out) per example, in batch pieces of ≤ _PRODUCT_CAP entries
+            step = max(1, _PRODUCT_CAP // (din * dout))
+            for lo in range(0, B, step):
+                prod = torch.bmm(g[lo : lo + step].transpose(1, 2), a[lo : lo + step])
+                out[lo : lo + step] += prod.pow(2).sum((1, 2))
     if want_b:
         out += g.sum(1).pow(2).sum(1)
     return out
@@ -266,8 +272,14 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=Fals
         for h in handles:
             h.remove()
     losses = _losses(loss_fn, outputs, targets, B)
-    used = [n for n in linears if len(outs[n]) == 1 and outs[n][0].requires_grad]
-    multi = [n for n in linears if len(outs[n]) > 1]
+    # called more than once, or not batch-first: such modules' parameters go through vmap
+    multi = [
+        n
+        for n in linears
+        if len(outs[n]) > 1
+        or (len(outs[n]) == 1 and (acts[n][0].shape[:1] != (B,) or outs[n][0].shape[:1] != (B,)))
+    ]
+    used = [n for n in linears if n not in multi and outs[n] and outs[n][0].requires_grad]
     sq = torch.zeros(B, dtype=losses.dtype, device=losses.device)
     if used:
         grads = torch.autograd.grad(
@@ -279,10 +291,6 @@ def _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph=Fals
         )
         for n, g in zip(used, grads):
             a = acts[n][0]
-            if a.shape[0] != B or g.shape[0] != B:
-                raise InvalidParameterError(
-                    "model", n, "a Linear layer's input does not keep the batch dimension first"
-                )
             mod, want_w, want_b = linears[n]
             if type(mod) is nn.Embedding:
                 sq += _embedding_sq_norms(mod, a, g).to(sq.dtype)
@@ -336,7 +344,7 @@ def _norms_impl(model, loss_fn, inputs, targets, params, max_chunk_elements, kee
     linears, others = _partition(model, params)
     with torch.enable_grad():
         sq, losses, multi = _ghost_sq_norms(model, loss_fn, inputs, targets, linears, B, keep_graph)
-    if multi:  # a Linear called more than once: its parameters go through vmap
+    if multi:  # a module called twice or not batch-first: its parameters go through vmap
         for n in multi:
             prefix = f"{n}." if n else ""
             _, w, b = linears[n]

@@ -377,3 +377,25 @@ def test_clipped_gradient_tied_model_and_params_subset():
     torch.testing.assert_close(got, n_sub)
     flat = torch.cat([t.reshape(-1) for t in grads.values()])
     torch.testing.assert_close(flat, clip_factors(n_sub, C / 2) @ pe_sub / 7)
+
+
+def test_not_batch_first_linear_and_product_pieces(monkeypatch):
+    import unlearn_torch.per_sample as ps
+
+    class PosTable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = nn.Linear(2, 4)  # applied to a (T, 2) table: no batch dimension
+            self.a = nn.Linear(4, 30)
+            self.b = nn.Linear(30, 2)
+
+        def forward(self, x):
+            table = torch.stack([torch.arange(5.0), torch.ones(5)], 1).to(x)
+            return self.b(torch.tanh(self.a(x + self.pos(table))))
+
+    g = _seed(17)
+    X = torch.randn(6, 5, 4, generator=g)
+    Y = torch.randn(6, 5, 2, generator=g)
+    _check(PosTable(), _mse_seq, X, Y)
+    monkeypatch.setattr(ps, "_PRODUCT_CAP", 100)  # explicit products one example at a time
+    _check(PosTable(), _mse_seq, X, Y)
