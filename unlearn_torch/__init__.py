@@ -42,6 +42,11 @@ _LAZY = {
     "FrozenParameterError": ("unlearn_torch.errors", "FrozenParameterError"),
     "UnsupportedBufferError": ("unlearn_torch.errors", "UnsupportedBufferError"),
     "CheckpointMismatchError": ("unlearn_torch.errors", "CheckpointMismatchError"),
+    "per_example_grad_norms": ("unlearn_torch.per_sample", "per_example_grad_norms"),
+    "per_example_loss": ("unlearn_torch.per_sample", "per_example_loss"),
+    "clipped_gradient": ("unlearn_torch.per_sample", "clipped_gradient"),
+    "NormRecorder": ("unlearn_torch.per_sample", "NormRecorder"),
+    "ForgetSetPrivacy": ("unlearn_torch.per_sample", "ForgetSetPrivacy"),
 }
 
 __all__ = sorted(_LAZY)
