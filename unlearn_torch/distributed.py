@@ -417,11 +417,12 @@ class BroadcastNoiseSource(NoiseSource):
         return self.ctx.broadcast(out)
 
 
-def check_supported(rule, spec, *, fine_tune, checkpoint, norm_buffers) -> None:
-    """Named errors for what a distributed run does not support."""
+def check_method(rule, spec) -> None:
+    """Poisson-sampled DP-SGD (Opacus) is not run distributed: a named error, raised before
+    anything else looks at the rule."""
     from unlearn_theory.update_rule import Gradient
 
-    from .errors import UnsupportedBufferError, UnsupportedMethodError
+    from .errors import UnsupportedMethodError
 
     poisson = any(
         isinstance(op, Gradient) and op.batching == "poisson" for ph in rule.phases for op in ph.ops
@@ -433,6 +434,12 @@ def check_supported(rule, spec, *, fine_tune, checkpoint, norm_buffers) -> None:
             "Poisson-sampled DP-SGD (dp_sgd_group, trained through Opacus) is not supported in "
             "distributed runs; run it on one process",
         )
+
+
+def check_supported(*, fine_tune, checkpoint, norm_buffers) -> None:
+    """Named errors for the options a distributed run does not support."""
+    from .errors import UnsupportedBufferError
+
     if checkpoint is not None:
         raise InvalidParameterError(
             "checkpoint", str(checkpoint), "checkpoints are not supported in distributed runs"

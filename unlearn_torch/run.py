@@ -509,6 +509,8 @@ def unlearn(
         raise InvalidParameterError("partition", partition, f"must be one of {PARTITIONS}")
     spec, delta, target, claimed, plan_record = _resolve_plan(plan, delta)
     rule = spec.update_rule()
+    if ctx is not None:
+        _dist.check_method(rule, spec)
     check_rule_supported(rule)
     planned = C.guarantee_of(spec, delta, target_epsilon=target)
     problems = []
@@ -538,9 +540,7 @@ def unlearn(
         raise InvalidParameterError("model", type(model).__name__, "has no parameters")
     noised, public_names, norm_buffers = _coverage(model, public)
     if ctx is not None:
-        _dist.check_supported(
-            rule, spec, fine_tune=fine_tune, checkpoint=checkpoint, norm_buffers=norm_buffers
-        )
+        _dist.check_supported(fine_tune=fine_tune, checkpoint=checkpoint, norm_buffers=norm_buffers)
     per_example = any(
         isinstance(op, Gradient) and op.per_example_clip is not None
         for ph in rule.phases
