@@ -999,6 +999,7 @@ def replay_certificate(
             stop=(lambda step, _: step >= steps_run),
             chunk_size=int(ran.get("chunk_size") or 1024),
             progress=False,
+            distributed=False,
         )
     if again.certificate["data"]["retain_ids_sha256"] != cert["data"]["retain_ids_sha256"]:
         problems.append("the retain data given is not the certificate's retain set")

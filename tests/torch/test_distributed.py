@@ -1,7 +1,7 @@
 """Distributed runs: two CPU (gloo, loopback) processes against the single-process run.
 
-One ``torch.multiprocessing.spawn`` of two ranks runs every scenario in turn (one process
-start for the module); each rank saves what it got, and the tests compare with single-process
+One start of two forked ranks (``torch.multiprocessing.start_processes``) runs every scenario
+in turn; each rank saves what it got, and the tests compare with single-process
 runs on the concatenated retain set (same seed).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import traceback
 
 import pytest
@@ -79,6 +80,9 @@ def _scenarios(rank):
                 interp.flat.x[0] += 1e-3
         return False
 
+    def stop_rank1(step, interp):
+        return rank == 1 and step == 3
+
     empty = (torch.zeros(0, 6), torch.zeros(0, dtype=torch.long))
     return {
         "zero_broadcast": dict(plan=GC, loss_fn=zero_loss),
@@ -94,6 +98,7 @@ def _scenarios(rank):
             distributed={"noise": "replicated", "checksum_every": 2},
         ),
         "rank_fails": dict(plan=GC, loss_fn=failing_loss),
+        "stopped": dict(plan=GC, loss_fn=F.cross_entropy, stop=stop_rank1),
         "dp_sgd": dict(plan=DPSGD, loss_fn=F.cross_entropy),
         "empty_shard": dict(plan=GC, loss_fn=F.cross_entropy, retain=empty if rank == 1 else None),
         "overlap": dict(plan=GC, loss_fn=F.cross_entropy, retain_ids=list(range(17))),
@@ -115,6 +120,7 @@ def _worker(rank, world, port, folder):
             kw.setdefault("distributed", {})
             kw["distributed"] = dict(kw["distributed"], timeout=30)
             out = os.path.join(folder, name, f"rank{rank}")
+            t0 = time.perf_counter()
             try:
                 run = unlearn(mlp(), retain, seed=SEED, delta=DELTA, out=out, progress=False, **kw)
                 results[name] = {
@@ -130,6 +136,7 @@ def _worker(rank, world, port, folder):
                     "msg": str(exc),
                     "tb": traceback.format_exc(),
                 }
+            results[name]["seconds"] = time.perf_counter() - t0
     finally:
         torch.save(results, os.path.join(folder, f"results{rank}.pt"))
         dist.destroy_process_group()
@@ -141,19 +148,33 @@ def _free_port():
         return s.getsockname()[1]
 
 
+_REFS: dict = {}
+
+
+def _single(plan, loss_fn):
+    key = (plan.method, loss_fn.__name__)
+    if key not in _REFS:
+        X, y = data(n=N)
+        _REFS[key] = unlearn(
+            mlp(), (X, y), plan, loss_fn=loss_fn, seed=SEED, delta=DELTA, progress=False
+        )
+    return _REFS[key]
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory):
     import torch.multiprocessing as mp
 
+    # the single-process references first: the forked ranks then start with torch.func and
+    # the accountants already imported (a spawned rank would import them again, ~4 s each)
+    for plan, loss_fn in ((GC, zero_loss), (GC, F.cross_entropy), (LANGEVIN, F.cross_entropy)):
+        _single(plan, loss_fn)
     folder = str(tmp_path_factory.mktemp("ddp"))
-    mp.spawn(_worker, args=(2, _free_port(), folder), nprocs=2, join=True)
+    mp.start_processes(
+        _worker, args=(2, _free_port(), folder), nprocs=2, join=True, start_method="fork"
+    )
     res = [torch.load(os.path.join(folder, f"results{r}.pt"), weights_only=False) for r in (0, 1)]
     return res, folder
-
-
-def _single(plan, loss_fn):
-    X, y = data(n=N)
-    return unlearn(mlp(), (X, y), plan, loss_fn=loss_fn, seed=SEED, delta=DELTA, progress=False)
 
 
 def _ok(res, name):
@@ -226,6 +247,38 @@ def test_a_rank_failing_mid_run_fails_every_rank(ranks):
     assert res[0]["rank_fails"]["type"] == "DistributedRunError"
     assert "rank 1" in res[0]["rank_fails"]["msg"] and "injected" in res[0]["rank_fails"]["msg"]
     assert _files(folder, "rank_fails") == []
+
+
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(ranks):
+    res, folder = ranks
+    r0, r1 = _ok(res, "stopped")
+    for r in (r0, r1):
+        assert r["cert"]["ran"]["status"] == "stopped" and r["cert"]["ran"]["steps_run"] == 3
+    assert torch.equal(r0["x"], r1["x"])
+    assert r0["cert"]["guarantee"]["epsilon"] == pytest.approx(
+        float(_certify_spec(GC.replace(steps=3), DELTA))
+    )
+    assert _files(folder, "stopped")[0] == "rank0/certificate.json"
+    assert all(f.startswith("rank0/") for f in _files(folder, "stopped"))
+    assert verify_certificate(r0["paths"]["certificate"], r0["paths"]["model"]) == []
+
+
+def test_verify_flags_an_edited_distributed_record(ranks, tmp_path):
+    import json
+
+    from unlearn_torch.certificate import sha256_json
+
+    res, _ = ranks
+    cert = json.loads(json.dumps(res[0]["gc_broadcast"]["cert"]))
+    cert["ran"]["distributed"]["checksum"]["matched"] = False
+    cert["ran"]["distributed"]["noise_draws_broadcast"] = 0
+    body = {k: v for k, v in cert.items() if k != "content_sha256"}
+    cert["content_sha256"] = sha256_json(body)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(cert))
+    problems = verify_certificate(path)
+    assert any("checksums" in p for p in problems)
+    assert any("broadcast from rank 0" in p for p in problems)
 
 
 @pytest.mark.parametrize(
