@@ -154,17 +154,22 @@ class Context:
         self.dist = dist
         self.cfg = cfg
         self.backend = str(dist.get_backend(cfg.group))
-        ranks = None if cfg.group is None else dist.get_process_group_ranks(cfg.group)
-        self.group = dist.new_group(
-            ranks=ranks, timeout=datetime.timedelta(seconds=float(cfg.timeout))
-        )
+        timeout = datetime.timedelta(seconds=float(cfg.timeout))
+        if cfg.group is None:
+            self.group = dist.new_group(timeout=timeout)
+        else:  # only the group's members call unlearn
+            self.group = dist.new_group(
+                ranks=dist.get_process_group_ranks(cfg.group),
+                timeout=timeout,
+                use_local_synchronization=True,
+            )
         self.rank = dist.get_rank(self.group)
         self.world = dist.get_world_size(self.group)
         self.src = dist.get_global_rank(self.group, 0)
-        if self.backend == "gloo":
-            self.comm_device = torch.device("cpu")
-        else:
+        if "nccl" in self.backend:
             self.comm_device = torch.device("cuda", torch.cuda.current_device())
+        else:
+            self.comm_device = torch.device("cpu")
         self.closed = False
         self.outputs = None  # rank 0's files to write: set by the run
         self.checks: list[int] = []

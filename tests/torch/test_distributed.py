@@ -91,6 +91,7 @@ def _scenarios(rank):
             plan=GC, loss_fn=F.cross_entropy, distributed={"noise": "replicated"}
         ),
         "langevin": dict(plan=LANGEVIN, loss_fn=F.cross_entropy),
+        "gc_group": dict(plan=GC, loss_fn=F.cross_entropy, distributed={"group": dist.group.WORLD}),
         "mismatch": dict(
             plan=GC,
             loss_fn=F.cross_entropy,
@@ -199,7 +200,7 @@ def test_broadcast_noise_is_the_single_process_noise_bit_for_bit(ranks):
     assert torch.equal(r1["x"], r0["x"])
 
 
-@pytest.mark.parametrize("name", ["gc_broadcast", "gc_replicated", "langevin"])
+@pytest.mark.parametrize("name", ["gc_broadcast", "gc_replicated", "langevin", "gc_group"])
 def test_same_parameters_and_certificate_as_one_process(ranks, name):
     res, folder = ranks
     r0, r1 = _ok(res, name)
