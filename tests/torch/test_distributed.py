@@ -103,6 +103,11 @@ def _scenarios(rank):
         "dp_sgd": dict(plan=DPSGD, loss_fn=F.cross_entropy),
         "empty_shard": dict(plan=GC, loss_fn=F.cross_entropy, retain=empty if rank == 1 else None),
         "overlap": dict(plan=GC, loss_fn=F.cross_entropy, retain_ids=list(range(17))),
+        "other_plan": dict(
+            plan=GC.replace(noise_std=0.06) if rank == 1 else GC, loss_fn=F.cross_entropy
+        ),
+        "other_seed": dict(plan=GC, loss_fn=F.cross_entropy, seed=SEED + rank),
+        "write_fails": dict(plan=GC, loss_fn=F.cross_entropy, out_is_a_file=True),
     }
 
 
@@ -121,9 +126,13 @@ def _worker(rank, world, port, folder):
             kw.setdefault("distributed", {})
             kw["distributed"] = dict(kw["distributed"], timeout=30)
             out = os.path.join(folder, name, f"rank{rank}")
+            if kw.pop("out_is_a_file", False) and rank == 0:
+                os.makedirs(os.path.join(folder, name), exist_ok=True)
+                open(out, "w").close()  # noqa: SIM115 - an empty file where rank 0's folder goes
             t0 = time.perf_counter()
             try:
-                run = unlearn(mlp(), retain, seed=SEED, delta=DELTA, out=out, progress=False, **kw)
+                kw.setdefault("seed", SEED)
+                run = unlearn(mlp(), retain, delta=DELTA, out=out, progress=False, **kw)
                 results[name] = {
                     "ok": True,
                     "x": flat_params(run.model).clone(),
@@ -264,6 +273,14 @@ def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(ranks):
     assert verify_certificate(r0["paths"]["certificate"], r0["paths"]["model"]) == []
 
 
+def test_a_failed_write_on_rank_0_fails_every_rank(ranks):
+    res, folder = ranks
+    assert res[0]["write_fails"]["type"] == "FileExistsError", res[0]["write_fails"]
+    assert res[1]["write_fails"]["type"] == "DistributedRunError"
+    assert "rank 0" in res[1]["write_fails"]["msg"]
+    assert _files(folder, "write_fails") == ["rank0"]  # only the empty file put there
+
+
 def test_verify_flags_an_edited_distributed_record(ranks, tmp_path):
     import json
 
@@ -288,6 +305,8 @@ def test_verify_flags_an_edited_distributed_record(ranks, tmp_path):
         ("dp_sgd", "UnsupportedMethodError", "UnsupportedMethodError", "distributed"),
         ("empty_shard", "DistributedRunError", "InvalidParameterError", "no examples"),
         ("overlap", "DistributedMismatchError", "DistributedMismatchError", "overlap"),
+        ("other_plan", "DistributedMismatchError", "DistributedMismatchError", "plan_sha256"),
+        ("other_seed", "DistributedRunError", "DistributedMismatchError", "seed differs"),
     ],
 )
 def test_bad_input_one_named_error_and_no_files(ranks, name, here, there, text):
