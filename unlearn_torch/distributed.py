@@ -19,9 +19,10 @@ single-process one.
 
 Noise is added exactly once per coordinate per step:
 
-* ``"broadcast"`` (default): rank 0 draws the keyed noise (:class:`~unlearn_torch.noise.NoiseSource`,
-  the same keys as a single-process run, so the noise is bit-identical to the single-process
-  draws) and broadcasts it; the other ranks add what they receive.
+* ``"broadcast"`` (default): rank 0 draws the keyed noise
+  (:class:`~unlearn_torch.noise.NoiseSource`, the same keys as a single-process run, so the
+  noise is bit-identical to the single-process draws) and broadcasts it; the other ranks add
+  what they receive.
 * ``"replicated"``: every rank draws the same counter-keyed noise itself (no communication).
   Valid on homogeneous hardware only (identical generators and float arithmetic); the ranks
   compare a parameter checksum every ``checksum_every`` steps and at the end and abort on a

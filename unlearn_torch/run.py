@@ -779,10 +779,11 @@ def unlearn(
         _finite_check(interp, step, checked)
         if ctx is not None:
             ctx.compare_checksum(flat.x, step)
-            if ctx.cfg.noise == "broadcast" and ctx.broadcasts != guard.summary()["draws"]:
+            guarded = guard.summary()["draws"]
+            if ctx.cfg.noise == "broadcast" and ctx.broadcasts != guarded:
                 raise _dist.DistributedRunError(
-                    f"{guard.summary()['draws']} noise draws were guarded but {ctx.broadcasts} came from "
-                    "rank 0's broadcast: the noise transport was bypassed"
+                    f"{guarded} noise draws were guarded but {ctx.broadcasts} came from rank 0's "
+                    "broadcast: the noise transport was bypassed"
                 )
     except (RunFailedError, UnsupportedMethodError) as exc:
         if isinstance(exc, RunFailedError) and exc.record is None:
