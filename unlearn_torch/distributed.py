@@ -31,6 +31,16 @@ Noise is added exactly once per coordinate per step:
 Checksums (both modes): the int32 bit patterns of the flat parameter vector, summed plain and
 position-weighted in int64 (wrap-around), gathered from every rank and compared for equality.
 
+Bound direction and validity. Nothing here changes what is certified: the reduced gradient,
+the clip and the noise are those of the single-process rule, so the certificate's ε is the
+accountant's upper bound (or exact value) for that rule. Validity domain: the parameters equal
+the single-process ones only up to float summation order (the reduction sums in another
+order), which does not enter the analysis (the clip bounds the sensitivity whatever the
+gradient's rounding); "replicated" additionally needs bit-identical generators and arithmetic
+on every rank, which the checksums check. Reference for the data-parallel pattern (gradient
+all-reduce of equal-weight shards): S. Li et al., 2020, "PyTorch Distributed: Experiences on
+Accelerating Data Parallel Training", arXiv:2006.15704.
+
 Failure. Every collective of the run is preceded by a one-element status all-reduce on a
 process group of our own (``timeout`` seconds). A rank that raises joins the next status
 all-reduce with its flag set, then every rank gathers the error messages and raises: the
