@@ -77,6 +77,7 @@ __all__ = [
     "GradientAllReduce",
     "BroadcastNoiseSource",
     "parameter_checksum",
+    "refuse_distributed",
 ]
 
 NOISE_MODES = ("broadcast", "replicated")
@@ -449,6 +450,24 @@ def check_method(rule, spec) -> None:
             spec.method,
             "Poisson-sampled DP-SGD (dp_sgd_group, trained through Opacus) is not supported in "
             "distributed runs; run it on one process",
+        )
+
+
+def refuse_distributed(name: str, what: str) -> None:
+    """For a code path that has no distributed form (e.g. training DP-SGD through Opacus):
+    raise :class:`~unlearn_torch.errors.UnsupportedMethodError` naming ``name`` when
+    torch.distributed is initialised with more than one rank, instead of every rank running
+    (and writing) on its own."""
+    import torch.distributed as dist
+
+    from .errors import UnsupportedMethodError
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        raise UnsupportedMethodError(
+            name,
+            what,
+            f"is not supported in distributed runs ({dist.get_world_size()} ranks); run it on "
+            "one process",
         )
 
 

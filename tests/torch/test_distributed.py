@@ -25,6 +25,7 @@ from unlearn_theory.methods import (  # noqa: E402
 )
 from unlearn_torch import unlearn, verify_certificate  # noqa: E402
 from unlearn_torch.certificate import _certify_spec  # noqa: E402
+from unlearn_torch.distributed import refuse_distributed  # noqa: E402
 
 from .helpers import data, flat_params, mlp, zero_loss  # noqa: E402
 
@@ -147,6 +148,11 @@ def _worker(rank, world, port, folder):
                     "tb": traceback.format_exc(),
                 }
             results[name]["seconds"] = time.perf_counter() - t0
+        try:
+            refuse_distributed("train_dp_sgd", "dp_sgd_group")
+            results["refuse"] = {"ok": True}
+        except Exception as exc:
+            results["refuse"] = {"ok": False, "type": type(exc).__name__, "msg": str(exc)}
     finally:
         torch.save(results, os.path.join(folder, f"results{rank}.pt"))
         dist.destroy_process_group()
@@ -302,7 +308,7 @@ def test_verify_flags_an_edited_distributed_record(ranks, tmp_path):
 @pytest.mark.parametrize(
     "name, here, there, text",
     [
-        ("dp_sgd", "UnsupportedMethodError", "UnsupportedMethodError", "distributed"),
+        ("dp_sgd", "UnsupportedMethodError", "UnsupportedMethodError", "Poisson"),
         ("empty_shard", "DistributedRunError", "InvalidParameterError", "no examples"),
         ("overlap", "DistributedMismatchError", "DistributedMismatchError", "overlap"),
         ("other_plan", "DistributedMismatchError", "DistributedMismatchError", "plan_sha256"),
@@ -315,6 +321,14 @@ def test_bad_input_one_named_error_and_no_files(ranks, name, here, there, text):
     assert res[1][name]["type"] == there, res[1][name]
     assert text in res[0][name]["msg"]
     assert _files(folder, name) == []
+
+
+def test_paths_without_a_distributed_form_refuse_under_torch_distributed(ranks):
+    res, _ = ranks
+    for r in (0, 1):
+        assert res[r]["refuse"]["type"] == "UnsupportedMethodError"
+        assert "train_dp_sgd" in res[r]["refuse"]["msg"] and "2 ranks" in res[r]["refuse"]["msg"]
+    refuse_distributed("train_dp_sgd", "dp_sgd_group")  # one process: nothing to refuse
 
 
 def test_single_process_calls_are_unchanged_by_the_argument():
