@@ -81,6 +81,12 @@ def _scenarios(rank):
                 interp.flat.x[0] += 1e-3
         return False
 
+    def slow_loss(out, y, calls=[0]):  # noqa: B006 - a per-process call counter
+        calls[0] += 1
+        if rank == 1 and calls[0] == 2:
+            time.sleep(5.0)  # a hung rank: longer than the run's timeout
+        return F.cross_entropy(out, y)
+
     def stop_rank1(step, interp):
         return rank == 1 and step == 3
 
@@ -109,6 +115,7 @@ def _scenarios(rank):
         ),
         "other_seed": dict(plan=GC, loss_fn=F.cross_entropy, seed=SEED + rank),
         "write_fails": dict(plan=GC, loss_fn=F.cross_entropy, out_is_a_file=True),
+        "hung_rank": dict(plan=GC, loss_fn=slow_loss, distributed={"timeout": 2}),
     }
 
 
@@ -125,7 +132,7 @@ def _worker(rank, world, port, folder):
             if "retain_ids" in kw and rank == 0:
                 kw.pop("retain_ids")  # rank 0: ids 0..22 by default; rank 1 repeats 0..16
             kw.setdefault("distributed", {})
-            kw["distributed"] = dict(kw["distributed"], timeout=30)
+            kw["distributed"] = {"timeout": 30, **kw["distributed"]}
             out = os.path.join(folder, name, f"rank{rank}")
             if kw.pop("out_is_a_file", False) and rank == 0:
                 os.makedirs(os.path.join(folder, name), exist_ok=True)
@@ -285,6 +292,14 @@ def test_a_failed_write_on_rank_0_fails_every_rank(ranks):
     assert res[1]["write_fails"]["type"] == "DistributedRunError"
     assert "rank 0" in res[1]["write_fails"]["msg"]
     assert _files(folder, "write_fails") == ["rank0"]  # only the empty file put there
+
+
+def test_a_hung_rank_times_out_and_every_rank_raises(ranks):
+    res, folder = ranks
+    for r in (0, 1):
+        assert res[r]["hung_rank"]["type"] == "DistributedRunError", res[r]["hung_rank"]
+    assert res[0]["hung_rank"]["seconds"] < 4.5  # the 2 s timeout, not the 5 s hang
+    assert _files(folder, "hung_rank") == []
 
 
 def test_verify_flags_an_edited_distributed_record(ranks, tmp_path):
