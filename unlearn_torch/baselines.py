@@ -222,6 +222,9 @@ def train_dp_sgd(
     model.pt, seed.json (0600), history.json, written only after a successful run. A model
     Opacus cannot wrap (BatchNorm) raises :class:`OpacusModelError` before anything runs.
     """
+    from .distributed import refuse_distributed
+
+    refuse_distributed("train_dp_sgd", "dp_sgd_group")  # one named error under torchrun
     t_start = time.perf_counter()
     if not isinstance(model, nn.Module):
         raise InvalidParameterError("model", type(model).__name__, "must be a torch nn.Module")

@@ -13,7 +13,10 @@ atomically (temporary file in the same folder, then :func:`os.replace`). It reco
   batch sizes, coverage (noised and public parameters, buffer policy), dtype and device; for
   a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
   sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
-  multiplier, clip (max_grad_norm) and the Opacus version;
+  multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a single-process run, else the world size, backend, noise mode
+  ("broadcast": rank 0 draws and broadcasts; "replicated": every rank draws the same keyed
+  noise), the number of draws broadcast, the retain shard sizes, the gradient reduction and
+  the parameter checksum comparisons (how often, how many, all matched, the final checksum);
 * ``noise``: key scheme, the salted seed commitment and the guard's statistics;
 * ``model``: SHA-256 of the model state before, after the noisy phase and at the end
   (after optional noiseless fine-tuning on retain data, which is post-processing);
@@ -383,6 +386,31 @@ def _check_dp_sgd_record(ran: dict, spec, problems: list[str]) -> None:
         problems.append("DP-SGD record lacks sample_rate, training_size or expected_batch_size")
 
 
+def _check_distributed(rec, guard: dict, retain_size, problems: list[str]) -> None:
+    """A distributed run's record: a known noise mode, a world size, checksums that matched
+    and (broadcast mode) every guarded draw broadcast from rank 0."""
+    if rec is None:
+        return
+    if not isinstance(rec, dict):
+        problems.append("ran.distributed is not a record")
+        return
+    if rec.get("noise") not in ("broadcast", "replicated"):
+        problems.append(f"unknown distributed noise mode {rec.get('noise')!r}")
+    world = rec.get("world_size")
+    if not isinstance(world, int) or world < 1:
+        problems.append(f"distributed world_size {world!r} is not a positive integer")
+    sizes = rec.get("shard_sizes") or []
+    if not isinstance(sizes, list) or len(sizes) != world or any(int(n) < 1 for n in sizes):
+        problems.append("distributed shard_sizes do not give one non-empty shard per rank")
+    elif sum(int(n) for n in sizes) != retain_size:
+        problems.append("distributed shard sizes do not add up to the retain size")
+    checksum = rec.get("checksum") or {}
+    if checksum.get("matched") is not True or not checksum.get("checks"):
+        problems.append("the ranks' parameter checksums were not compared or did not match")
+    if rec.get("noise") == "broadcast" and rec.get("noise_draws_broadcast") != guard.get("draws"):
+        problems.append("not every guarded noise draw was broadcast from rank 0")
+
+
 def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     """Re-derive a certificate's guarantee and hashes; return the problems (empty: valid).
 
@@ -453,6 +481,8 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     guard = (cert.get("noise") or {}).get("guard") or {}
     if not guard.get("passed"):
         problems.append("the noise guard did not pass")
+    retain_size = (cert.get("data") or {}).get("retain_size")
+    _check_distributed(ran.get("distributed"), guard, retain_size, problems)
     model = cert.get("model") or {}
     if model_path is not None:
         try:

@@ -245,6 +245,7 @@ class Interpreter:
         partition: Partition | None,
         chunk_size: int = 1024,
         fork_model_rng: bool = False,
+        gradient_reduce=None,
     ):
         check_rule_supported(rule)
         self.flat = flat
@@ -256,6 +257,7 @@ class Interpreter:
         self.partition = partition
         self.chunk_size = int(chunk_size)
         self.fork_model_rng = fork_model_rng
+        self.gradient_reduce = gradient_reduce  # distributed hook (unlearn_torch.distributed)
         self.device = flat.x.device
         self.records = StepRecords()
         self._per_example_vmap_ok = True
@@ -332,7 +334,7 @@ class Interpreter:
 
     def _batch_indices(self, op: Gradient, step: int) -> torch.Tensor | tuple[int, int]:
         """The step's batch: a (start, stop) range (full, cyclic) or an index tensor."""
-        n = self.data.n
+        n = self.data.n if self.gradient_reduce is None else self.gradient_reduce.global_n
         if op.batching == "full":
             return (0, n)
         b = min(op.batch_size, n)
@@ -346,7 +348,10 @@ class Interpreter:
 
     def gradient(self, op: Gradient, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(flat gradient g, mean batch loss) for step ``step``."""
-        idx = self._batch_indices(op, step)
+        red = self.gradient_reduce  # distributed: this rank's part of the global batch, then
+        if red is not None and not red.inside:  # the weighted all-reduce (before any clip)
+            return red(self, op, step)
+        idx = self._batch_indices(op, step) if red is None else red.local_idx
         if isinstance(idx, tuple):
             lo, hi = idx
             B = hi - lo
