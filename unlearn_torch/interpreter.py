@@ -29,7 +29,6 @@ Operations (docs/theory.md §6, update-rule module docstring), on the active coo
 from __future__ import annotations
 
 import bisect
-import contextlib
 import copy
 import math
 
@@ -126,14 +125,16 @@ class StepRecords:
     def __init__(self):
         self.proj: dict[str, dict] = {}
         self.clip: dict[str, dict] = {}
-        self._pending: list[tuple[str, str, torch.Tensor]] = []
+        # queued (kind, key, tensor, tensor or None); the list object is never replaced (the
+        # interpreter's compiled steps append to it directly)
+        self._pending: list[tuple] = []
         self.losses: list[float] = []  # mean batch loss of each step with a gradient (host)
         self.loss_steps: list[int] = []  # the step of each loss
         self._pending_loss: list[tuple[int, torch.Tensor]] = []
         self.batch_sizes: dict[int, int] = {}
         self.per_example_mode: str | None = None
 
-    def add_proj(self, key: str, radius: float, before: torch.Tensor, after: torch.Tensor):
+    def declare_proj(self, key: str, radius: float) -> None:
         if key not in self.proj:
             self.proj[key] = {
                 "radius": radius,
@@ -141,12 +142,19 @@ class StepRecords:
                 "before": _new_stats(),
                 "after": _new_stats(),
             }
-        self._pending.append(("proj", key, torch.stack([before, after])))
 
-    def add_clip(self, key: str, clip: float, norm: torch.Tensor):
+    def declare_clip(self, key: str, clip: float) -> None:
         if key not in self.clip:
             self.clip[key] = {"clip": clip, "above": 0, "norms": _new_stats()}
-        self._pending.append(("clip", key, norm.reshape(1)))
+
+    def add_proj(self, key: str, radius: float, before: torch.Tensor, factor: torch.Tensor):
+        """Queue one projection: the norm before and the factor min(1, r/‖x‖) applied."""
+        self.declare_proj(key, radius)
+        self._pending.append(("proj", key, before, factor))
+
+    def add_clip(self, key: str, clip: float, norm: torch.Tensor):
+        self.declare_clip(key, clip)
+        self._pending.append(("clip", key, norm, None))
 
     def add_loss(self, step: int, loss: torch.Tensor):
         self._pending_loss.append((step, loss))
@@ -154,16 +162,20 @@ class StepRecords:
     def flush(self) -> None:
         """Fold the queued device scalars into the host summaries (one sync)."""
         if self._pending:
-            vals = torch.cat([t.detach().double().reshape(-1) for _, _, t in self._pending])
-            vals = vals.cpu().tolist()
+            ts = []
+            for _, _, a, b in self._pending:
+                ts.append(a)
+                if b is not None:
+                    ts.append(b)
+            vals = torch.stack([t.detach().reshape(()) for t in ts]).double().cpu().tolist()
             i = 0
-            for kind, key, _t in self._pending:
+            for kind, key, _a, _b in self._pending:
                 if kind == "proj":
                     rec = self.proj[key]
-                    before, after = vals[i], vals[i + 1]
+                    before, factor = vals[i], vals[i + 1]
                     i += 2
                     _update_stats(rec["before"], before)
-                    _update_stats(rec["after"], after)
+                    _update_stats(rec["after"], before * factor)
                     rec["above"] += int(before > rec["radius"])
                 else:
                     rec = self.clip[key]
@@ -171,10 +183,10 @@ class StepRecords:
                     i += 1
                     _update_stats(rec["norms"], nrm)
                     rec["above"] += int(nrm > rec["clip"])
-            self._pending = []
+            self._pending.clear()
         if self._pending_loss:
-            vals = torch.stack([t.detach().double().reshape(()) for _, t in self._pending_loss])
-            self.losses.extend(vals.cpu().tolist())
+            vals = torch.stack([t.detach().reshape(()) for _, t in self._pending_loss])
+            self.losses.extend(vals.double().cpu().tolist())
             self.loss_steps.extend(step for step, _ in self._pending_loss)
             self._pending_loss = []
 
@@ -190,8 +202,14 @@ class StepRecords:
         }
 
     def load_state(self, state: dict) -> None:
+        declared_proj = {k: r["radius"] for k, r in self.proj.items()}
+        declared_clip = {k: r["clip"] for k, r in self.clip.items()}
         self.proj = copy.deepcopy(state["proj"])
         self.clip = copy.deepcopy(state["clip"])
+        for k, r in declared_proj.items():  # keys compiled steps already refer to
+            self.declare_proj(k, r)
+        for k, c in declared_clip.items():
+            self.declare_clip(k, c)
         self.losses = [float(x) for x in state["loss"]]
         self.loss_steps = [int(x) for x in state["loss_steps"]]
         self.batch_sizes = {int(k): int(v) for k, v in state["batch_sizes"].items()}
@@ -264,7 +282,7 @@ class Interpreter:
         named = dict(flat.model.named_parameters())
         self._grad_params = [named[n] for n in flat.names]
         self._grad_views = list(flat.views(self._gbuf).values())
-        self._noise_turn: dict = {}
+        self._compiled: dict = {}  # phase index -> compiled step function
         self._phase_ends = []
         total = 0
         for ph in rule.phases:
@@ -293,7 +311,8 @@ class Interpreter:
         no gather, no copy; a parameter the loss does not reach keeps a zero gradient)."""
         params, views = self._grad_params, self._grad_views
         for p, gv in zip(params, views):
-            p.grad = gv
+            if p.grad is not gv:
+                p.grad = gv
         loss = self.loss_fn(self.flat.model(X), y)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise InvalidParameterError(
@@ -364,6 +383,10 @@ class Interpreter:
         if op.per_example_clip is None:  # accumulate in the flat buffer, chunk by chunk
             g = self._gbuf
             g.zero_()
+            if B <= chunk:  # one chunk: the batch's mean (or summed) loss as it is
+                X, y = batch(0, B)
+                scale = 1.0 if op.reduction == "mean" else float(B)
+                return g, self._accumulate_grad(X, y, scale)
             loss_sum = torch.zeros((), device=self.device)
             for start in range(0, B, chunk):
                 X, y = batch(start, start + chunk)
@@ -390,90 +413,156 @@ class Interpreter:
         return g, loss_sum / B
 
     # -- execution ----------------------------------------------------------------------------
-    def _noise(self, n, std, *, kind, step, block, slot):
-        # two buffers per (block, length), used in turn: the guard keeps a reference to the
-        # previous draw of the block (no copy) and the next draw goes into the other buffer
+    def _noise_rows(self, block: int, n: int):
+        """The (2, n) noise buffer of ``block`` and a one-element list holding the row to draw
+        into next. The rows are used in turn: the guard reads the previous draw of the block
+        from the other row (no copy), and it is not overwritten before the next draw."""
         key = (block, n)
-        bufs = self._noise_bufs.get(key)
-        if bufs is None:
-            bufs = self._noise_bufs[key] = [
-                torch.empty(n, dtype=torch.float32, device=self.device) for _ in range(2)
-            ]
-            self._noise_turn[key] = 0
-        i = self._noise_turn[key]
-        self._noise_turn[key] = 1 - i
+        entry = self._noise_bufs.get(key)
+        if entry is None:
+            buf = torch.empty((2, n), dtype=torch.float32, device=self.device)
+            entry = self._noise_bufs[key] = (buf, (buf[0], buf[1]), [0])
+        return entry
+
+    def _noise(self, n, std, *, kind, step, block, slot):
+        """One keyed draw of n values into the block's next noise row, observed by the guard."""
+        buf, rows, turn = self._noise_rows(block, n)
+        i = turn[0]
+        turn[0] = 1 - i
         xi = self.noise.draw(
-            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device, out=bufs[i]
+            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device, out=rows[i]
         )
-        self.guard.observe(xi, std, block=block, step=step, keep_reference=True)
+        self.guard.observe_rows(buf, i, std, block=block, step=step)
         return xi
 
-    def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
-        x_full = self.flat.x
-        if block is None:
-            idx = None
-            xa = x_full
-        else:
-            idx = self.partition.index(block, self.device)
-            xa = x_full.index_select(0, idx)
+    def _compile(self, ops, *, kind: str, block: int | None, key_prefix: str):
+        """The ops of one phase as a list of closures, built once per phase: per step no
+        isinstance dispatch, no record-key formatting, no Python-float-to-tensor conversions.
+        Returns ``run(step) -> loss or None``; semantics as in the module docstring."""
+        device = self.device
+        records = self.records
+        pending = records._pending
         bkey = -1 if block is None else block
-        g = None
-        loss = None
+        steps = []
         slot = 0
-        dirty = False
-        with torch.no_grad():
-            for j, op in enumerate(ops):
-                key = f"{key_prefix}.op{j}.{op.name}"
-                if isinstance(op, ProjectBall):
+        # st: [xa, g, loss, dirty, idx]
+        for j, op in enumerate(ops):
+            key = f"{key_prefix}.op{j}.{op.name}"
+            if isinstance(op, ProjectBall):
+                r = float(op.radius)
+                rkey = f"{key}@{r:.6g}"
+                records.declare_proj(rkey, r)
+                rt = torch.tensor(r, dtype=torch.float32, device=device)
+
+                def f(st, step, rt=rt, rkey=rkey):
+                    xa = st[0]
                     nrm = torch.linalg.vector_norm(xa)
-                    r = float(op.radius)
-                    factor = (r / nrm.clamp_min(1e-30)).clamp_max(1.0)
+                    factor = torch.div(rt, nrm).clamp_max_(1.0)  # r/0 = inf -> 1: x = 0 stays
                     xa.mul_(factor)
-                    self.records.add_proj(f"{key}@{r:.6g}", r, nrm, nrm * factor)
-                    dirty = True
-                elif isinstance(op, Gradient):
-                    if idx is not None and dirty:
-                        x_full.index_copy_(0, idx, xa)
-                        dirty = False
-                    with torch.enable_grad():
+                    pending.append(("proj", rkey, nrm, factor))
+                    st[3] = True
+
+            elif isinstance(op, Gradient):
+
+                def f(st, step, op=op):
+                    idx = st[4]
+                    if idx is not None and st[3]:
+                        self.flat.x.index_copy_(0, idx, st[0])
+                        st[3] = False
+                    if torch.is_grad_enabled():
                         g, loss = self.gradient(op, step)
-                    if idx is not None:
-                        g = g.index_select(0, idx)
-                elif isinstance(op, ClipGradient):
-                    nrm = torch.linalg.vector_norm(g)
-                    c = float(op.clip)
-                    factor = (c / nrm.clamp_min(1e-30)).clamp_max(1.0)
-                    g.mul_(factor)
-                    self.records.add_clip(f"{key}@{c:.6g}", c, nrm)
-                elif isinstance(op, GradientNoise):
-                    if op.std > 0:
-                        g.add_(
-                            self._noise(
-                                g.numel(), op.std, kind=kind, step=step, block=bkey, slot=slot
-                            )
+                    else:
+                        with torch.enable_grad():
+                            g, loss = self.gradient(op, step)
+                    st[1] = g if idx is None else g.index_select(0, idx)
+                    st[2] = loss
+
+            elif isinstance(op, ClipGradient):
+                c = float(op.clip)
+                ckey = f"{key}@{c:.6g}"
+                records.declare_clip(ckey, c)
+                ct = torch.tensor(c, dtype=torch.float32, device=device)
+                if c > 0:
+
+                    def f(st, step, ct=ct, ckey=ckey):
+                        g = st[1]
+                        nrm = torch.linalg.vector_norm(g)
+                        g.mul_(torch.div(ct, nrm).clamp_max_(1.0))  # c/0 = inf -> 1: g = 0 stays
+                        pending.append(("clip", ckey, nrm, None))
+
+                else:  # clip 0 zeroes the gradient
+
+                    def f(st, step, ckey=ckey):
+                        g = st[1]
+                        pending.append(("clip", ckey, torch.linalg.vector_norm(g), None))
+                        g.zero_()
+
+            elif isinstance(op, (GradientNoise, AddNoise)):
+                if op.std > 0:
+                    std = float(op.std)
+                    on_x = isinstance(op, AddNoise)
+
+                    def f(st, step, std=std, slot=slot, on_x=on_x):
+                        t = st[0] if on_x else st[1]
+                        t.add_(
+                            self._noise(t.numel(), std, kind=kind, step=step, block=bkey, slot=slot)
                         )
-                    slot += 1
-                elif isinstance(op, WeightDecay):
-                    if op.factor != 1.0:
-                        xa.mul_(op.factor)
-                        dirty = True
-                elif isinstance(op, GradientStep):
-                    xa.sub_(g, alpha=float(op.learning_rate))
-                    dirty = True
-                elif isinstance(op, AddNoise):
-                    if op.std > 0:
-                        xa.add_(
-                            self._noise(
-                                xa.numel(), op.std, kind=kind, step=step, block=bkey, slot=slot
-                            )
-                        )
-                        dirty = True
-                    slot += 1
-                else:  # pragma: no cover - every op of update_rule is handled above
-                    raise UnsupportedMethodError("op", op, "unknown update-rule operation")
-            if idx is not None and dirty:
-                x_full.index_copy_(0, idx, xa)
-        return loss
+                        if on_x:
+                            st[3] = True
+
+                else:
+                    f = None
+                slot += 1
+            elif isinstance(op, WeightDecay):
+                if op.factor != 1.0:
+                    factor = float(op.factor)
+
+                    def f(st, step, factor=factor):
+                        st[0].mul_(factor)
+                        st[3] = True
+
+                else:
+                    f = None
+            elif isinstance(op, GradientStep):
+                lr = float(op.learning_rate)
+
+                def f(st, step, lr=lr):
+                    st[0].sub_(st[1], alpha=lr)
+                    st[3] = True
+
+            else:  # pragma: no cover - every op of update_rule is handled above
+                raise UnsupportedMethodError("op", op, "unknown update-rule operation")
+            if f is not None:
+                steps.append(f)
+        steps = tuple(steps)
+        x_full = self.flat.x
+
+        if block is None:
+
+            def run(step):
+                st = [x_full, None, None, False, None]
+                for f in steps:
+                    f(st, step)
+                return st[2]
+
+        else:
+
+            def run(step):
+                idx = self.partition.index(block, device)
+                st = [x_full.index_select(0, idx), None, None, False, idx]
+                for f in steps:
+                    f(st, step)
+                if st[3]:
+                    x_full.index_copy_(0, idx, st[0])
+                return st[2]
+
+        return run
+
+    def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
+        """Run ``ops`` once (compiled on the fly; the phases of ``run_step`` are compiled once).
+        No autograd graph is recorded: x and the gradient buffer do not require gradients."""
+        with torch.no_grad():
+            return self._compile(ops, kind=kind, block=block, key_prefix=key_prefix)(step)
 
     def run_prologue(self) -> None:
         self._run_ops(
@@ -484,16 +573,18 @@ class Interpreter:
         pi = bisect.bisect_right(self._phase_ends, step)
         if pi >= len(self.rule.phases):
             raise UnsupportedMethodError("step", step, f"the rule has {self.rule.steps} steps")
-        phase = self.rule.phases[pi]
-        ctx = contextlib.nullcontext()
+        run = self._compiled.get(pi)
+        if run is None:
+            phase = self.rule.phases[pi]
+            run = self._compiled[pi] = self._compile(
+                phase.ops, kind="step", block=phase.block, key_prefix="step"
+            )
         if self.fork_model_rng:
             devices = [self.device] if self.device.type == "cuda" else []
-            ctx = torch.random.fork_rng(devices=devices)
-        with ctx:
-            if self.fork_model_rng:
+            with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.noise.model_rng_seed(step))
-            loss = self._run_ops(
-                phase.ops, kind="step", step=step, block=phase.block, key_prefix="step"
-            )
+                loss = run(step)
+        else:
+            loss = run(step)
         if loss is not None:
             self.records.add_loss(step, loss)
