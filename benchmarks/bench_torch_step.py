@@ -10,7 +10,7 @@ For a small MLP and a CNN of more than 500k parameters it times, on the same bat
 * one gradient-clipping step of :mod:`unlearn_torch` (gradient with respect to the flat
   vector, one clip norm, decay, step, one keyed N(0, σ²) draw of d values, the guard's
   statistics), as ``unlearn`` runs it (``Interpreter.run_step``; the guard checked and the
-  records flushed every 16 steps, as ``unlearn`` does on the CPU);
+  records flushed and the finite check run every 16 steps, as ``unlearn`` does on the CPU);
 * one model-clipping step (the same plus one projection norm);
 * one normal draw of d values and one pass over d (``x.add_``), the floor of any noisy step.
 
@@ -35,6 +35,7 @@ from unlearn_theory.methods import GradientClippingSpec, ModelClippingSpec
 from unlearn_torch.data import IndexedData
 from unlearn_torch.interpreter import FlatParameters, Interpreter
 from unlearn_torch.noise import NoiseGuard, NoiseSource
+from unlearn_torch.run import _finite_check
 
 
 def mlp():
@@ -111,6 +112,7 @@ def bench(name, factory, X, y, device, reps):
     buf = torch.empty(d, device=device)
     gen = torch.Generator(device=device)
     step = [0]
+    checked = {}
 
     def plain():
         opt.zero_grad(set_to_none=True)
@@ -120,9 +122,9 @@ def bench(name, factory, X, y, device, reps):
     def noisy(it):
         it.run_step(step[0])
         step[0] += 1
-        if step[0] % 16 == 0:  # as unlearn() does: one host sync per 16 steps on the CPU
-            it.guard.check()
-            it.records.flush()
+        if step[0] % 16 == 0:  # as unlearn() does on the CPU, every 16 steps: the guard
+            it.guard.check()  # check, then the records flushed and the finite check
+            checked[it] = _finite_check(it, step[0], checked.get(it, 0))
 
     def floor():
         gen.manual_seed(5)

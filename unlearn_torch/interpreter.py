@@ -111,6 +111,22 @@ def _update_stats(st: dict, val: float) -> None:
     st["last"] = val
 
 
+def _update_stats_many(st: dict, vals: list[float]) -> None:
+    """:func:`_update_stats` for each of ``vals`` in turn."""
+    if not vals:
+        return
+    lo, hi = min(vals), max(vals)
+    if any(v != v for v in vals):  # NaN: the same min/max as one at a time
+        for v in vals:
+            _update_stats(st, v)
+        return
+    st["count"] += len(vals)
+    st["min"] = lo if st["min"] is None else min(st["min"], lo)
+    st["max"] = hi if st["max"] is None else max(st["max"], hi)
+    st["sum"] += sum(vals)
+    st["last"] = vals[-1]
+
+
 def _show_stats(st: dict) -> dict | None:
     if not st["count"]:
         return None
@@ -118,23 +134,26 @@ def _show_stats(st: dict) -> dict | None:
 
 
 class StepRecords:
-    """Per-op statistics: device scalars queued per step, folded into running host summaries
-    (count, min, max, mean, last) at each :meth:`flush` -- one device sync per flush, O(1)
-    memory per op whatever the number of steps."""
+    """Per-op statistics: device scalars queued per step (one list per op, appended to by the
+    interpreter's compiled steps), folded into running host summaries (count, min, max, mean,
+    last) at each :meth:`flush` -- one device sync per flush for all ops and losses together,
+    O(1) memory per op whatever the number of steps."""
 
     def __init__(self):
         self.proj: dict[str, dict] = {}
         self.clip: dict[str, dict] = {}
-        # queued (kind, key, tensor, tensor or None); the list object is never replaced (the
-        # interpreter's compiled steps append to it directly)
-        self._pending: list[tuple] = []
         self.losses: list[float] = []  # mean batch loss of each step with a gradient (host)
         self.loss_steps: list[int] = []  # the step of each loss
-        self._pending_loss: list[tuple[int, torch.Tensor]] = []
         self.batch_sizes: dict[int, int] = {}
         self.per_example_mode: str | None = None
+        # queues of 0-d tensors without grad; these list objects are never replaced
+        self._pending_proj: dict[str, tuple[list, list]] = {}  # key -> (norms before, factors)
+        self._pending_clip: dict[str, list] = {}  # key -> gradient norms before the clip
+        self._pending_loss: list[torch.Tensor] = []
+        self._pending_loss_steps: list[int] = []
 
-    def declare_proj(self, key: str, radius: float) -> None:
+    def proj_queue(self, key: str, radius: float) -> tuple[list, list]:
+        """The two queues (norm before, factor min(1, r/norm)) of the projection ``key``."""
         if key not in self.proj:
             self.proj[key] = {
                 "radius": radius,
@@ -142,53 +161,70 @@ class StepRecords:
                 "before": _new_stats(),
                 "after": _new_stats(),
             }
+        return self._pending_proj.setdefault(key, ([], []))
 
-    def declare_clip(self, key: str, clip: float) -> None:
+    def clip_queue(self, key: str, clip: float) -> list:
+        """The queue of gradient norms (before clipping) of the clip ``key``."""
         if key not in self.clip:
             self.clip[key] = {"clip": clip, "above": 0, "norms": _new_stats()}
+        return self._pending_clip.setdefault(key, [])
 
     def add_proj(self, key: str, radius: float, before: torch.Tensor, factor: torch.Tensor):
         """Queue one projection: the norm before and the factor min(1, r/‖x‖) applied."""
-        self.declare_proj(key, radius)
-        self._pending.append(("proj", key, before, factor))
+        qb, qf = self.proj_queue(key, radius)
+        qb.append(before.detach().reshape(()))
+        qf.append(factor.detach().reshape(()))
 
     def add_clip(self, key: str, clip: float, norm: torch.Tensor):
-        self.declare_clip(key, clip)
-        self._pending.append(("clip", key, norm, None))
+        self.clip_queue(key, clip).append(norm.detach().reshape(()))
 
     def add_loss(self, step: int, loss: torch.Tensor):
-        self._pending_loss.append((step, loss))
+        self._pending_loss.append(loss.detach().reshape(()))
+        self._pending_loss_steps.append(step)
 
     def flush(self) -> None:
         """Fold the queued device scalars into the host summaries (one sync)."""
-        if self._pending:
-            ts = []
-            for _, _, a, b in self._pending:
-                ts.append(a)
-                if b is not None:
-                    ts.append(b)
-            vals = torch.stack([t.detach().reshape(()) for t in ts]).double().cpu().tolist()
-            i = 0
-            for kind, key, _a, _b in self._pending:
-                if kind == "proj":
-                    rec = self.proj[key]
-                    before, factor = vals[i], vals[i + 1]
-                    i += 2
-                    _update_stats(rec["before"], before)
-                    _update_stats(rec["after"], before * factor)
-                    rec["above"] += int(before > rec["radius"])
-                else:
-                    rec = self.clip[key]
-                    nrm = vals[i]
-                    i += 1
-                    _update_stats(rec["norms"], nrm)
-                    rec["above"] += int(nrm > rec["clip"])
-            self._pending.clear()
-        if self._pending_loss:
-            vals = torch.stack([t.detach().reshape(()) for _, t in self._pending_loss])
-            self.losses.extend(vals.double().cpu().tolist())
-            self.loss_steps.extend(step for step, _ in self._pending_loss)
-            self._pending_loss = []
+        tensors: list[torch.Tensor] = []
+        plan = []
+        for key, (qb, qf) in self._pending_proj.items():
+            if qb:
+                plan.append((True, key, len(qb)))
+                tensors += qb
+                tensors += qf
+        for key, q in self._pending_clip.items():
+            if q:
+                plan.append((False, key, len(q)))
+                tensors += q
+        tensors += self._pending_loss
+        if not tensors:
+            return
+        vals = torch.stack(tensors).double().tolist()
+        i = 0
+        for is_proj, key, k in plan:
+            if is_proj:
+                rec = self.proj[key]
+                before, factor = vals[i : i + k], vals[i + k : i + 2 * k]
+                i += 2 * k
+                _update_stats_many(rec["before"], before)
+                _update_stats_many(rec["after"], [b * f for b, f in zip(before, factor)])
+                r = rec["radius"]
+                rec["above"] += sum(1 for b in before if b > r)
+            else:
+                rec = self.clip[key]
+                norms = vals[i : i + k]
+                i += k
+                _update_stats_many(rec["norms"], norms)
+                c = rec["clip"]
+                rec["above"] += sum(1 for v in norms if v > c)
+        self.losses += vals[i:]
+        self.loss_steps += self._pending_loss_steps
+        for qb, qf in self._pending_proj.values():
+            qb.clear()
+            qf.clear()
+        for q in self._pending_clip.values():
+            q.clear()
+        self._pending_loss.clear()
+        self._pending_loss_steps.clear()
 
     def state(self) -> dict:
         self.flush()
@@ -207,9 +243,9 @@ class StepRecords:
         self.proj = copy.deepcopy(state["proj"])
         self.clip = copy.deepcopy(state["clip"])
         for k, r in declared_proj.items():  # keys compiled steps already refer to
-            self.declare_proj(k, r)
+            self.proj_queue(k, r)
         for k, c in declared_clip.items():
-            self.declare_clip(k, c)
+            self.clip_queue(k, c)
         self.losses = [float(x) for x in state["loss"]]
         self.loss_steps = [int(x) for x in state["loss_steps"]]
         self.batch_sizes = {int(k): int(v) for k, v in state["batch_sizes"].items()}
@@ -441,25 +477,39 @@ class Interpreter:
         Returns ``run(step) -> loss or None``; semantics as in the module docstring."""
         device = self.device
         records = self.records
-        pending = records._pending
         bkey = -1 if block is None else block
         steps = []
         slot = 0
         # st: [xa, g, loss, dirty, idx]
+        ops = tuple(ops)
+        skip = 0
         for j, op in enumerate(ops):
+            if skip:  # fused into the previous op's closure
+                skip -= 1
+                continue
             key = f"{key_prefix}.op{j}.{op.name}"
+            nxt = ops[j + 1 : j + 3]
+            # x ← βx − γ·s·g in one pass (addmv of the d×1 matrix g and the 1-vector s): the
+            # clip factor s (or 1), the decay β and the step γ of the ops clip, decay, step
+            decay_step = (
+                len(nxt) == 2
+                and isinstance(nxt[0], WeightDecay)
+                and isinstance(nxt[1], GradientStep)
+                and nxt[0].factor != 0.0  # addmv with β = 0 would not read x (NaN kept out)
+            )
             if isinstance(op, ProjectBall):
                 r = float(op.radius)
                 rkey = f"{key}@{r:.6g}"
-                records.declare_proj(rkey, r)
+                qb, qf = records.proj_queue(rkey, r)
                 rt = torch.tensor(r, dtype=torch.float32, device=device)
 
-                def f(st, step, rt=rt, rkey=rkey):
+                def f(st, step, rt=rt, qb=qb, qf=qf):
                     xa = st[0]
                     nrm = torch.linalg.vector_norm(xa)
                     factor = torch.div(rt, nrm).clamp_max_(1.0)  # r/0 = inf -> 1: x = 0 stays
                     xa.mul_(factor)
-                    pending.append(("proj", rkey, nrm, factor))
+                    qb.append(nrm)
+                    qf.append(factor)
                     st[3] = True
 
             elif isinstance(op, Gradient):
@@ -480,21 +530,34 @@ class Interpreter:
             elif isinstance(op, ClipGradient):
                 c = float(op.clip)
                 ckey = f"{key}@{c:.6g}"
-                records.declare_clip(ckey, c)
+                qc = records.clip_queue(ckey, c)
                 ct = torch.tensor(c, dtype=torch.float32, device=device)
-                if c > 0:
+                if c > 0 and decay_step:
+                    ct1 = ct.reshape(1)
+                    beta, lr = float(nxt[0].factor), float(nxt[1].learning_rate)
+                    skip = 2
 
-                    def f(st, step, ct=ct, ckey=ckey):
+                    def f(st, step, ct1=ct1, qc=qc, beta=beta, lr=lr):
+                        g = st[1]
+                        nrm = torch.linalg.vector_norm(g)
+                        s = torch.div(ct1, nrm).clamp_max_(1.0)  # c/0 = inf -> 1
+                        st[0].addmv_(g.unsqueeze(1), s, beta=beta, alpha=-lr)
+                        qc.append(nrm)
+                        st[3] = True
+
+                elif c > 0:
+
+                    def f(st, step, ct=ct, qc=qc):
                         g = st[1]
                         nrm = torch.linalg.vector_norm(g)
                         g.mul_(torch.div(ct, nrm).clamp_max_(1.0))  # c/0 = inf -> 1: g = 0 stays
-                        pending.append(("clip", ckey, nrm, None))
+                        qc.append(nrm)
 
                 else:  # clip 0 zeroes the gradient
 
-                    def f(st, step, ckey=ckey):
+                    def f(st, step, qc=qc):
                         g = st[1]
-                        pending.append(("clip", ckey, torch.linalg.vector_norm(g), None))
+                        qc.append(torch.linalg.vector_norm(g))
                         g.zero_()
 
             elif isinstance(op, (GradientNoise, AddNoise)):
@@ -514,7 +577,16 @@ class Interpreter:
                     f = None
                 slot += 1
             elif isinstance(op, WeightDecay):
-                if op.factor != 1.0:
+                if op.factor not in (0.0, 1.0) and nxt and isinstance(nxt[0], GradientStep):
+                    one = torch.ones(1, dtype=torch.float32, device=device)
+                    beta, lr = float(op.factor), float(nxt[0].learning_rate)
+                    skip = 1
+
+                    def f(st, step, one=one, beta=beta, lr=lr):
+                        st[0].addmv_(st[1].unsqueeze(1), one, beta=beta, alpha=-lr)
+                        st[3] = True
+
+                elif op.factor != 1.0:
                     factor = float(op.factor)
 
                     def f(st, step, factor=factor):
@@ -587,4 +659,5 @@ class Interpreter:
         else:
             loss = run(step)
         if loss is not None:
-            self.records.add_loss(step, loss)
+            self.records._pending_loss.append(loss)  # 0-d, detached
+            self.records._pending_loss_steps.append(step)

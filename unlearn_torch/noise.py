@@ -264,14 +264,17 @@ class NoiseGuard:
     def _check_rows(self) -> None:
         pending = self._pending_rows
         self._pending_rows = []
-        stats = torch.stack([e[0] for e in pending]).double().cpu().tolist()
+        stats = torch.stack([e[0] for e in pending]).double().tolist()
         extra = [e[7] for e in pending if e[7] is not None]
-        extra = torch.stack(extra).double().cpu().tolist() if extra else []
+        extra = torch.stack(extra).double().tolist() if extra else []
         k = 0
         last_sq = self._last_sq
-        for s, (_t, i, n, std, block, step, has_prev, prev_sq) in zip(stats, pending):
-            sq = s[i]
-            c = math.nan
+        band_n, lo, hi, cb = None, 0.0, 0.0, 0.0
+        qs, cs, ns = self.q, self.corr, self.n
+        for (s0, s1), (_t, i, n, std, block, step, has_prev, prev_sq) in zip(stats, pending):
+            sq, dp = (s1, s0) if i else (s0, s1)
+            q = sq / (n * std * std)
+            c = None
             if has_prev:
                 if prev_sq is not None:
                     psq = extra[k]
@@ -279,9 +282,18 @@ class NoiseGuard:
                 else:
                     psq = last_sq[block]
                 den = math.sqrt(sq * psq)
-                c = s[1 - i] / den if den > 0 else math.inf
+                c = dp / den if den > 0 else math.inf
             last_sq[block] = sq
-            self._judge(sq / (n * std * std), c, n, block, step)
+            if n != band_n:
+                band_n = n
+                lo, hi, cb = self._bands.get(n) or self.band(n)
+            if lo <= q <= hi and (c is None or abs(c) <= cb):  # the common case, inline
+                qs.append(q)
+                cs.append(c)
+                ns.append(n)
+                self.checked += 1
+            else:
+                self._judge(q, math.nan if c is None else c, n, block, step)
 
     def _judge(self, q: float, c: float, n: int, block: int, step: int) -> None:
         lo, hi, cb = self._bands.get(n) or self.band(n)
