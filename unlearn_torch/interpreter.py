@@ -8,6 +8,12 @@ view of G, so autograd accumulates into it in place (no gather); a parameter tha
 influence the loss keeps a zero gradient -- and therefore gets the decay and the noise, as the
 rule says. Per-example gradients use :func:`torch.func.functional_call` on ``x.split(...)``.
 
+Each phase's ops are compiled once into a tuple of closures (no per-step dispatch, record-key
+formatting or scalar conversions); a clip followed by decay and step runs as ONE pass
+x ← (1 − γλ)x − γ·min(1, c/‖g‖)·g (``addmv`` of the d×1 matrix g and the 1-vector of the clip
+factor), decay followed by step likewise. Statistics (norms, losses, the guard's) are queued as
+device scalars and read in one sync per check (every 16 steps on the CPU in ``unlearn``).
+
 Operations (docs/theory.md §6, update-rule module docstring), on the active coordinates
 (all of x, or block b of a :class:`~unlearn_torch.blocks.Partition` in a phase with ``block=b``):
 

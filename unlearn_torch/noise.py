@@ -23,9 +23,11 @@ the seed itself goes to a separate file for auditors.
 :class:`NoiseGuard` checks each draw's q and its cosine with the previous draw of the same block
 against the exact two-sided quantiles at a per-test level α/(4·draws), and the pooled
 Σ‖ξ‖²/σ² ~ χ²_{Σn} at level α/2 at the end (Bonferroni: the family-wise false-alarm rate of an
-honest run is at most α, default 1e-6). Cost: O(n) per draw (one norm, one dot product, one
-copy), and the statistics stay on the device until :meth:`NoiseGuard.check` (no host sync per
-step). Reused noise gives c = 1 and half noise gives q = 1/4; both leave the bands for any
+honest run is at most α, default 1e-6). Cost: O(n) per draw. On the interpreter's path
+(:meth:`NoiseGuard.observe_rows`) each block draws into the two rows of one (2, n) buffer in turn,
+and ONE matrix-vector product (buffer · ξ) gives ‖ξ‖² and ⟨ξ, ξ_prev⟩ together (‖ξ_prev‖² is the
+previous draw's own ‖ξ‖²), with no copy; the statistics stay on the device until
+:meth:`NoiseGuard.check` (no host sync per step), which judges every pending draw. Reused noise gives c = 1 and half noise gives q = 1/4; both leave the bands for any
 n ≥ 10 and, pooled, for any run of more than a few draws.
 """
 
