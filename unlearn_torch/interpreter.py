@@ -559,12 +559,12 @@ class Interpreter:
                         g.mul_(torch.div(ct, nrm).clamp_max_(1.0))  # c/0 = inf -> 1: g = 0 stays
                         qc.append(nrm)
 
-                else:  # clip 0 zeroes the gradient
+                else:  # clip 0 zeroes the gradient (times 0: a NaN stays NaN, and is caught)
 
                     def f(st, step, qc=qc):
                         g = st[1]
                         qc.append(torch.linalg.vector_norm(g))
-                        g.zero_()
+                        g.mul_(0.0)
 
             elif isinstance(op, (GradientNoise, AddNoise)):
                 if op.std > 0:
