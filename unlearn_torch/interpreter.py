@@ -22,8 +22,9 @@ Operations (docs/theory.md §6, update-rule module docstring), on the active coo
 * ``Gradient``: g ← ∇L on a batch drawn for THIS step ("full": all retain data, in chunks;
   "cyclic": batch t mod ⌈n/b⌉ of the fixed index-order partition; "shuffle": a fresh keyed
   uniform batch without replacement). With ``per_example_clip`` each example's gradient is
-  clipped first (``torch.func.vmap`` of ``grad``, in chunks; a per-example loop when vmap cannot
-  trace the model). Restricted to the block before any clip. "poisson" is refused (DP-SGD
+  clipped first: ghost clipping by default (exact per-example norms from activations and output
+  gradients, :mod:`unlearn_torch.per_sample`, then one backward pass of Σ f_i ℓ_i), else
+  ``torch.func.vmap`` of ``grad`` in chunks, else a per-example loop. Restricted to the block before any clip. "poisson" is refused (DP-SGD
   baseline, see :class:`~unlearn_torch.errors.UnsupportedMethodError`).
 * ``ClipGradient(c)``: g ← g·min(1, c/‖g‖₂) (the loss gradient only).
 * ``WeightDecay(γ, λ)``: x ← (1 − γλ)x, a separate contraction applied after the clip.
@@ -321,6 +322,8 @@ class Interpreter:
         self.device = flat.x.device
         self.records = StepRecords()
         self._per_example_vmap_ok = True
+        self._ghost_ok = True  # exact ghost norms (unlearn_torch.per_sample) until they fail
+        self._per_example_loss = None
         self._noise_bufs: dict = {}
         self._gbuf = torch.zeros_like(flat.x)
         named = dict(flat.model.named_parameters())
@@ -371,6 +374,36 @@ class Interpreter:
                     gv.add_(p.grad)
                 p.grad = gv
         return loss.detach()
+
+    def _add_ghost_clipped(self, g: torch.Tensor, X, y, clip: float) -> bool:
+        """g += Σ_i min(1, clip/‖∇ℓ_i‖)·∇ℓ_i by ghost clipping (:func:`unlearn_torch.per_sample.
+        clipped_gradient`: exact per-example norms from activations and output gradients for
+        Linear/Conv2d/normalisation/embedding layers, chunked vmap for the rest, then one
+        backward pass of Σ f_i ℓ_i). False (g untouched) when the model cannot be ghost-normed
+        (e.g. BatchNorm in training mode); the caller then forms per-example gradients."""
+        if not self._ghost_ok:
+            return False
+        from .per_sample import clipped_gradient, per_example_loss
+
+        try:
+            if self._per_example_loss is None:
+                self._per_example_loss = per_example_loss(self.loss_fn)
+            grads, _ = clipped_gradient(
+                self.flat.model,
+                self._per_example_loss,
+                X,
+                y,
+                clip,
+                reduction="sum",
+                params=self.flat.names,
+            )
+        except (InvalidParameterError, RuntimeError, TypeError):
+            self._ghost_ok = False
+            return False
+        for name, view in self.flat.views(g).items():
+            view.add_(grads[name].to(view.dtype))
+        self.records.per_example_mode = "ghost"
+        return True
 
     def _per_example_grads(self, X, y) -> torch.Tensor:
         """(B, d) per-example gradients."""
@@ -445,14 +478,15 @@ class Interpreter:
         loss_sum = torch.zeros((), device=self.device)
         if op.per_example_clip is not None:
             chunk = max(1, min(chunk, (1 << 26) // max(self.flat.dim, 1)))
+        c = float(op.per_example_clip)
         for start in range(0, B, chunk):
             X, y = batch(start, start + chunk)
             w = int(X.shape[0])
-            pe = self._per_example_grads(X, y)
-            norms = torch.linalg.vector_norm(pe, dim=1)
-            c = float(op.per_example_clip)
-            factor = torch.where(norms > c, c / norms, torch.ones_like(norms))
-            g.add_(factor @ pe)
+            if not self._add_ghost_clipped(g, X, y, c):
+                pe = self._per_example_grads(X, y)
+                norms = torch.linalg.vector_norm(pe, dim=1)
+                factor = torch.where(norms > c, c / norms, torch.ones_like(norms))
+                g.add_(factor @ pe)
             with torch.no_grad():
                 loss_sum += self._loss_at(self.flat.x, X, y).detach() * w
         if op.reduction == "mean":
