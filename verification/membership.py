@@ -27,8 +27,10 @@ model, both scored on x:
   every test has TPR ≤ e^ε·FPR + δ (and the mirrored inequality); averaging over the candidate
   draw, which does not depend on the label, keeps both.
 - condition ``"retrained"``: member = A(D_b) retrained from scratch after x's deletion (fresh
-  seed), non-member = A(D_b): both never saw x, the laws are equal (ε = 0); the attack and the
-  threshold are the ones of the "unlearned" condition -- the same attack run after retraining.
+  seed), non-member = A(D_b): both never saw x, the laws are equal (ε = 0). The shadows are
+  those of the "trained" condition (a retrained model is a normally trained one): the attack
+  that breaks the leaky reference, run after retraining; its threshold comes from this
+  condition's own calibration runs.
 - condition ``"trained"`` (the leaky reference, no unlearning): member = A(D_b ∪ {x}),
   non-member = A(D_b). Nothing bounds it.
 
@@ -499,7 +501,7 @@ def _scores(feats, fit, cand, attack, online):
     return lira_score(phi_m, fit, cand, online=online), lira_score(phi_n, fit, cand, online=online)
 
 
-def run_membership(cfg: MembershipConfig | None = None, *, online=True) -> dict:
+def run_membership(cfg: MembershipConfig | None = None, *, online=True, keep_scores=False) -> dict:
     """Run the membership game of the module docstring and bound ε from each attack.
 
     Returns dict(config, plan noise_std/steps, certified_epsilon (the runs' certificates; all
@@ -508,7 +510,7 @@ def run_membership(cfg: MembershipConfig | None = None, *, online=True) -> dict:
     calibration and evaluation, each producing a member and a non-member model per condition,
     plus shadows, over wall time), unlearn_calls). Thresholds per attack and condition come
     from the calibration runs only (of the same condition); "retrained" uses the "trained"
-    shadows.
+    shadows. ``keep_scores``: each result also holds its raw scores (numpy arrays).
     """
     import torch
 
@@ -541,6 +543,13 @@ def run_membership(cfg: MembershipConfig | None = None, *, online=True) -> dict:
             r = epsilon_lower_at(em, en, threshold=t, delta=cfg.delta, alpha=cfg.alpha)
             r["auc"] = auc(em, en)
             r["ratio"] = None if cert is None else r["epsilon_lower"] / cert
+            if keep_scores:
+                r["scores"] = dict(
+                    calibration_member=cm,
+                    calibration_nonmember=cn,
+                    evaluation_member=em,
+                    evaluation_nonmember=en,
+                )
             results[cond][attack] = r
     runs = cfg.calibration_runs + cfg.evaluation_runs
     return dict(
