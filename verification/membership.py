@@ -41,7 +41,7 @@ With ``canary="mislabeled"`` every pool example carries a fixed wrong label (the
 canary: a memorised wrong label is the strongest membership signal).
 
 **The ε lower bound.** The threshold t is PRE-REGISTERED: chosen on separate calibration runs
-(other seeds, other shadow-independent draws) by maximising the same Clopper–Pearson lower bound
+(their own seeds and candidate draws; the shadows are shared) by maximising the same Clopper–Pearson lower bound
 there, then fixed. On the evaluation runs, with one-sided Clopper–Pearson bounds at α/2 each
 (a union bound), TPR_lo and FPR_hi, ε ≥ log((TPR_lo − δ)/FPR_hi) and the mirrored
 log((1 − FPR_hi − δ)/(1 − TPR_lo)) (docs/theory.md §12.1–12.2): computed by
