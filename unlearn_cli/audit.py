@@ -26,6 +26,16 @@ from verification.report import audit_report, plot_audit, tightness_table
 
 __all__ = ["add_audit_arguments", "run_audit_command"]
 
+_LANGEVIN_ARGS = (
+    ("strong_convexity", float),
+    ("smoothness", float),
+    ("lipschitz", float),
+    ("dataset_size", int),
+    ("batch_size", int),
+    ("radius", float),
+    ("route", str),
+)
+
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``unlearn audit METHOD ...``."""
@@ -42,8 +52,10 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocks", type=int, default=1)
     parser.add_argument("--sample-rate", dest="sample_rate", type=float, default=1.0)
     parser.add_argument("--forget-size", dest="forget_size", type=int, default=1)
-    parser.add_argument("--loss", choices=LOSSES, default="sign", help="retain-set gradient field")
+    parser.add_argument("--loss", choices=LOSSES, default=None, help="retain-set gradient field")
     parser.add_argument("--anchor", type=float, default=0.0, help="a in g(x) = C1 sign(x - a)")
+    for flag, typ in _LANGEVIN_ARGS:  # method "langevin" only (see verification.audit)
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None)
     parser.add_argument(
         "--samples",
         type=int,
@@ -121,6 +133,7 @@ def _run(args, steps, executor) -> dict:
         loss=args.loss,
         anchor=args.anchor,
         fault=args.fault,
+        **{k: getattr(args, k) for k, _ in _LANGEVIN_ARGS if getattr(args, k, None) is not None},
     )
     common = dict(
         executor=executor,

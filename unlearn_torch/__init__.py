@@ -11,6 +11,8 @@ plan files)::
             checkpoint=None, forget_ids=None, out=None, allow_uncertified=False,
             eval_data=None, public=(), partition="rows", ...) -> UnlearningRun
     retrain(model_factory, retain, *, loss_fn, epochs, ...) -> RetrainResult
+    train_dp_sgd(model, data, plan, *, loss_fn, seed=None, device=None, forget_ids=None,
+                 out=None, eval_data=None, ...) -> UnlearningRun   (dp_sgd_group, via Opacus)
     verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]
     verify_plan(path) -> list[str]
     replay_certificate(path, model_before, retain, *, loss_fn, seed) -> list[str]
@@ -28,6 +30,8 @@ _LAZY = {
     "replay_certificate": ("unlearn_torch.run", "replay_certificate"),
     "retrain": ("unlearn_torch.baselines", "retrain"),
     "RetrainResult": ("unlearn_torch.baselines", "RetrainResult"),
+    "train_dp_sgd": ("unlearn_torch.baselines", "train_dp_sgd"),
+    "OpacusModelError": ("unlearn_torch.baselines", "OpacusModelError"),
     "verify_certificate": ("unlearn_torch.certificate", "verify_certificate"),
     "verify_plan": ("unlearn_torch.certificate", "verify_plan"),
     "NoiseGuardError": ("unlearn_torch.errors", "NoiseGuardError"),
@@ -38,6 +42,11 @@ _LAZY = {
     "FrozenParameterError": ("unlearn_torch.errors", "FrozenParameterError"),
     "UnsupportedBufferError": ("unlearn_torch.errors", "UnsupportedBufferError"),
     "CheckpointMismatchError": ("unlearn_torch.errors", "CheckpointMismatchError"),
+    "per_example_grad_norms": ("unlearn_torch.per_sample", "per_example_grad_norms"),
+    "per_example_loss": ("unlearn_torch.per_sample", "per_example_loss"),
+    "clipped_gradient": ("unlearn_torch.per_sample", "clipped_gradient"),
+    "NormRecorder": ("unlearn_torch.per_sample", "NormRecorder"),
+    "ForgetSetPrivacy": ("unlearn_torch.per_sample", "ForgetSetPrivacy"),
 }
 
 __all__ = sorted(_LAZY)

@@ -10,7 +10,13 @@ atomically (temporary file in the same folder, then :func:`os.replace`). It reco
   block-wise run stopped before its last block), its update rule (phases are the run-length
   encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
   radii), projection norms before and after and the fraction of steps clipped, the partition,
-  batch sizes, coverage (noised and public parameters, buffer policy), dtype and device;
+  batch sizes, coverage (noised and public parameters, buffer policy), dtype and device; for
+  a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
+  sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
+  multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a single-process run, else the world size, backend, noise mode
+  ("broadcast": rank 0 draws and broadcasts; "replicated": every rank draws the same keyed
+  noise), the number of draws broadcast, the retain shard sizes, the gradient reduction and
+  the parameter checksum comparisons (how often, how many, all matched, the final checksum);
 * ``noise``: key scheme, the salted seed commitment and the guard's statistics;
 * ``model``: SHA-256 of the model state before, after the noisy phase and at the end
   (after optional noiseless fine-tuning on retain data, which is post-processing);
@@ -175,10 +181,25 @@ def spec_of_plan(plan) -> MethodSpec:
     return spec
 
 
+_CERTIFIED: dict = {}  # (library version, canonical spec, delta) -> result; certify is pure
+_CERTIFIED_MAX = 64
+
+
 def _certify_spec(spec: MethodSpec, delta: float):
     """The ONE call into the accountant: ``unlearn_theory.certify(spec, delta=delta)`` (a
-    CertifiedEpsilon, which is a :class:`~unlearn_theory.bounds.Bound`)."""
-    return unlearn_theory.certify(spec, delta=delta)
+    CertifiedEpsilon, which is a :class:`~unlearn_theory.bounds.Bound`).
+
+    Results are memoised per (library version, canonical spec JSON, δ) in this process: a run
+    certifies its spec before and after it runs and verification certifies it again, and some
+    accountants (DP-SGD's PLD) take seconds. Refusals (errors) are not memoised."""
+    key = (unlearn_theory.__version__, canonical_json(spec.to_dict()), float(delta))
+    hit = _CERTIFIED.get(key)
+    if hit is None:
+        hit = unlearn_theory.certify(spec, delta=delta)
+        if len(_CERTIFIED) >= _CERTIFIED_MAX:
+            _CERTIFIED.pop(next(iter(_CERTIFIED)))
+        _CERTIFIED[key] = hit
+    return hit
 
 
 def guarantee_of(spec: MethodSpec | None, delta: float, *, target_epsilon=None) -> dict:
@@ -329,6 +350,67 @@ def _load_json(path) -> dict:
     return data
 
 
+def _check_dp_sgd_record(ran: dict, spec, problems: list[str]) -> None:
+    """A ``dp_sgd_group`` certificate must record a DP-SGD run (``ran["dp_sgd"]``, written by
+    ``unlearn_torch.train_dp_sgd``) whose sampling, steps, noise and clip are the spec's: the
+    accountant certifies Poisson sampling at rate q for exactly T steps, nothing else."""
+    rec = ran.get("dp_sgd")
+    if not isinstance(rec, dict):
+        problems.append("a dp_sgd_group certificate without its DP-SGD record (ran.dp_sgd)")
+        return
+    if rec.get("sampler") != "poisson":
+        problems.append(f"DP-SGD sampler {rec.get('sampler')!r} is not Poisson (not certified)")
+    if spec is None:
+        return
+    steps_run = ran.get("steps_run")
+    for name in ("steps", "optimizer_steps"):
+        if rec.get(name) != spec.steps or steps_run != spec.steps:
+            problems.append(
+                f"DP-SGD {name}={rec.get(name)!r} (steps_run={steps_run!r}) differs from the "
+                f"spec's {spec.steps} steps"
+            )
+    for name, want in (
+        ("sample_rate", spec.sample_rate),
+        ("noise_multiplier", spec.noise_multiplier),
+        ("max_grad_norm", spec.clip_gradient),
+        ("learning_rate", spec.learning_rate),
+    ):
+        got = rec.get(name)
+        if got is None or want is None or not _close(float(got), float(want)):
+            problems.append(f"DP-SGD {name}={got!r} differs from the spec's {want!r}")
+    try:
+        expected = float(rec["sample_rate"]) * int(rec["training_size"])
+        if not _close(float(rec["expected_batch_size"]), expected):
+            problems.append("DP-SGD expected_batch_size is not sample_rate * training_size")
+    except (KeyError, TypeError, ValueError):
+        problems.append("DP-SGD record lacks sample_rate, training_size or expected_batch_size")
+
+
+def _check_distributed(rec, guard: dict, retain_size, problems: list[str]) -> None:
+    """A distributed run's record: a known noise mode, a world size, checksums that matched
+    and (broadcast mode) every guarded draw broadcast from rank 0."""
+    if rec is None:
+        return
+    if not isinstance(rec, dict):
+        problems.append("ran.distributed is not a record")
+        return
+    if rec.get("noise") not in ("broadcast", "replicated"):
+        problems.append(f"unknown distributed noise mode {rec.get('noise')!r}")
+    world = rec.get("world_size")
+    if not isinstance(world, int) or world < 1:
+        problems.append(f"distributed world_size {world!r} is not a positive integer")
+    sizes = rec.get("shard_sizes") or []
+    if not isinstance(sizes, list) or len(sizes) != world or any(int(n) < 1 for n in sizes):
+        problems.append("distributed shard_sizes do not give one non-empty shard per rank")
+    elif sum(int(n) for n in sizes) != retain_size:
+        problems.append("distributed shard sizes do not add up to the retain size")
+    checksum = rec.get("checksum") or {}
+    if checksum.get("matched") is not True or not checksum.get("checks"):
+        problems.append("the ranks' parameter checksums were not compared or did not match")
+    if rec.get("noise") == "broadcast" and rec.get("noise_draws_broadcast") != guard.get("draws"):
+        problems.append("not every guarded noise draw was broadcast from rank 0")
+
+
 def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     """Re-derive a certificate's guarantee and hashes; return the problems (empty: valid).
 
@@ -388,6 +470,8 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
             problems.append("the recorded schedule (noise, steps, radii) differs from the spec's")
         if canonical_json(rule.to_dict()) != canonical_json(ran.get("update_rule")):
             problems.append("the recorded update rule differs from the spec's")
+    if spec.method == "dp_sgd_group":
+        _check_dp_sgd_record(ran, spec_ran, problems)
     _check_guarantee(guarantee, spec_ran, delta, problems, "guarantee")
     if guarantee.get("certifies_target"):
         target = guarantee.get("target_epsilon")
@@ -397,6 +481,8 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     guard = (cert.get("noise") or {}).get("guard") or {}
     if not guard.get("passed"):
         problems.append("the noise guard did not pass")
+    retain_size = (cert.get("data") or {}).get("retain_size")
+    _check_distributed(ran.get("distributed"), guard, retain_size, problems)
     model = cert.get("model") or {}
     if model_path is not None:
         try:

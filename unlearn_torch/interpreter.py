@@ -8,6 +8,12 @@ view of G, so autograd accumulates into it in place (no gather); a parameter tha
 influence the loss keeps a zero gradient -- and therefore gets the decay and the noise, as the
 rule says. Per-example gradients use :func:`torch.func.functional_call` on ``x.split(...)``.
 
+Each phase's ops are compiled once into a tuple of closures (no per-step dispatch, record-key
+formatting or scalar conversions); a clip followed by decay and step runs as ONE pass
+x ← (1 − γλ)x − γ·min(1, c/‖g‖)·g (``addmv`` of the d×1 matrix g and the 1-vector of the clip
+factor), decay followed by step likewise. Statistics (norms, losses, the guard's) are queued as
+device scalars and read in one sync per check (every 16 steps on the CPU in ``unlearn``).
+
 Operations (docs/theory.md §6, update-rule module docstring), on the active coordinates
 (all of x, or block b of a :class:`~unlearn_torch.blocks.Partition` in a phase with ``block=b``):
 
@@ -29,7 +35,6 @@ Operations (docs/theory.md §6, update-rule module docstring), on the active coo
 from __future__ import annotations
 
 import bisect
-import contextlib
 import copy
 import math
 
@@ -112,6 +117,22 @@ def _update_stats(st: dict, val: float) -> None:
     st["last"] = val
 
 
+def _update_stats_many(st: dict, vals: list[float]) -> None:
+    """:func:`_update_stats` for each of ``vals`` in turn."""
+    if not vals:
+        return
+    lo, hi = min(vals), max(vals)
+    if any(v != v for v in vals):  # NaN: the same min/max as one at a time
+        for v in vals:
+            _update_stats(st, v)
+        return
+    st["count"] += len(vals)
+    st["min"] = lo if st["min"] is None else min(st["min"], lo)
+    st["max"] = hi if st["max"] is None else max(st["max"], hi)
+    st["sum"] += sum(vals)
+    st["last"] = vals[-1]
+
+
 def _show_stats(st: dict) -> dict | None:
     if not st["count"]:
         return None
@@ -119,21 +140,26 @@ def _show_stats(st: dict) -> dict | None:
 
 
 class StepRecords:
-    """Per-op statistics: device scalars queued per step, folded into running host summaries
-    (count, min, max, mean, last) at each :meth:`flush` -- one device sync per flush, O(1)
-    memory per op whatever the number of steps."""
+    """Per-op statistics: device scalars queued per step (one list per op, appended to by the
+    interpreter's compiled steps), folded into running host summaries (count, min, max, mean,
+    last) at each :meth:`flush` -- one device sync per flush for all ops and losses together,
+    O(1) memory per op whatever the number of steps."""
 
     def __init__(self):
         self.proj: dict[str, dict] = {}
         self.clip: dict[str, dict] = {}
-        self._pending: list[tuple[str, str, torch.Tensor]] = []
         self.losses: list[float] = []  # mean batch loss of each step with a gradient (host)
         self.loss_steps: list[int] = []  # the step of each loss
-        self._pending_loss: list[tuple[int, torch.Tensor]] = []
         self.batch_sizes: dict[int, int] = {}
         self.per_example_mode: str | None = None
+        # queues of 0-d tensors without grad; these list objects are never replaced
+        self._pending_proj: dict[str, tuple[list, list]] = {}  # key -> (norms before, factors)
+        self._pending_clip: dict[str, list] = {}  # key -> gradient norms before the clip
+        self._pending_loss: list[torch.Tensor] = []
+        self._pending_loss_steps: list[int] = []
 
-    def add_proj(self, key: str, radius: float, before: torch.Tensor, after: torch.Tensor):
+    def proj_queue(self, key: str, radius: float) -> tuple[list, list]:
+        """The two queues (norm before, factor min(1, r/norm)) of the projection ``key``."""
         if key not in self.proj:
             self.proj[key] = {
                 "radius": radius,
@@ -141,42 +167,70 @@ class StepRecords:
                 "before": _new_stats(),
                 "after": _new_stats(),
             }
-        self._pending.append(("proj", key, torch.stack([before, after])))
+        return self._pending_proj.setdefault(key, ([], []))
 
-    def add_clip(self, key: str, clip: float, norm: torch.Tensor):
+    def clip_queue(self, key: str, clip: float) -> list:
+        """The queue of gradient norms (before clipping) of the clip ``key``."""
         if key not in self.clip:
             self.clip[key] = {"clip": clip, "above": 0, "norms": _new_stats()}
-        self._pending.append(("clip", key, norm.reshape(1)))
+        return self._pending_clip.setdefault(key, [])
+
+    def add_proj(self, key: str, radius: float, before: torch.Tensor, factor: torch.Tensor):
+        """Queue one projection: the norm before and the factor min(1, r/‖x‖) applied."""
+        qb, qf = self.proj_queue(key, radius)
+        qb.append(before.detach().reshape(()))
+        qf.append(factor.detach().reshape(()))
+
+    def add_clip(self, key: str, clip: float, norm: torch.Tensor):
+        self.clip_queue(key, clip).append(norm.detach().reshape(()))
 
     def add_loss(self, step: int, loss: torch.Tensor):
-        self._pending_loss.append((step, loss))
+        self._pending_loss.append(loss.detach().reshape(()))
+        self._pending_loss_steps.append(step)
 
     def flush(self) -> None:
         """Fold the queued device scalars into the host summaries (one sync)."""
-        if self._pending:
-            vals = torch.cat([t.detach().double().reshape(-1) for _, _, t in self._pending])
-            vals = vals.cpu().tolist()
-            i = 0
-            for kind, key, _t in self._pending:
-                if kind == "proj":
-                    rec = self.proj[key]
-                    before, after = vals[i], vals[i + 1]
-                    i += 2
-                    _update_stats(rec["before"], before)
-                    _update_stats(rec["after"], after)
-                    rec["above"] += int(before > rec["radius"])
-                else:
-                    rec = self.clip[key]
-                    nrm = vals[i]
-                    i += 1
-                    _update_stats(rec["norms"], nrm)
-                    rec["above"] += int(nrm > rec["clip"])
-            self._pending = []
-        if self._pending_loss:
-            vals = torch.stack([t.detach().double().reshape(()) for _, t in self._pending_loss])
-            self.losses.extend(vals.cpu().tolist())
-            self.loss_steps.extend(step for step, _ in self._pending_loss)
-            self._pending_loss = []
+        tensors: list[torch.Tensor] = []
+        plan = []
+        for key, (qb, qf) in self._pending_proj.items():
+            if qb:
+                plan.append((True, key, len(qb)))
+                tensors += qb
+                tensors += qf
+        for key, q in self._pending_clip.items():
+            if q:
+                plan.append((False, key, len(q)))
+                tensors += q
+        tensors += self._pending_loss
+        if not tensors:
+            return
+        vals = torch.stack(tensors).double().tolist()
+        i = 0
+        for is_proj, key, k in plan:
+            if is_proj:
+                rec = self.proj[key]
+                before, factor = vals[i : i + k], vals[i + k : i + 2 * k]
+                i += 2 * k
+                _update_stats_many(rec["before"], before)
+                _update_stats_many(rec["after"], [b * f for b, f in zip(before, factor)])
+                r = rec["radius"]
+                rec["above"] += sum(1 for b in before if b > r)
+            else:
+                rec = self.clip[key]
+                norms = vals[i : i + k]
+                i += k
+                _update_stats_many(rec["norms"], norms)
+                c = rec["clip"]
+                rec["above"] += sum(1 for v in norms if v > c)
+        self.losses += vals[i:]
+        self.loss_steps += self._pending_loss_steps
+        for qb, qf in self._pending_proj.values():
+            qb.clear()
+            qf.clear()
+        for q in self._pending_clip.values():
+            q.clear()
+        self._pending_loss.clear()
+        self._pending_loss_steps.clear()
 
     def state(self) -> dict:
         self.flush()
@@ -190,8 +244,14 @@ class StepRecords:
         }
 
     def load_state(self, state: dict) -> None:
+        declared_proj = {k: r["radius"] for k, r in self.proj.items()}
+        declared_clip = {k: r["clip"] for k, r in self.clip.items()}
         self.proj = copy.deepcopy(state["proj"])
         self.clip = copy.deepcopy(state["clip"])
+        for k, r in declared_proj.items():  # keys compiled steps already refer to
+            self.proj_queue(k, r)
+        for k, c in declared_clip.items():
+            self.clip_queue(k, c)
         self.losses = [float(x) for x in state["loss"]]
         self.loss_steps = [int(x) for x in state["loss_steps"]]
         self.batch_sizes = {int(k): int(v) for k, v in state["batch_sizes"].items()}
@@ -245,6 +305,7 @@ class Interpreter:
         partition: Partition | None,
         chunk_size: int = 1024,
         fork_model_rng: bool = False,
+        gradient_reduce=None,
     ):
         check_rule_supported(rule)
         self.flat = flat
@@ -256,6 +317,7 @@ class Interpreter:
         self.partition = partition
         self.chunk_size = int(chunk_size)
         self.fork_model_rng = fork_model_rng
+        self.gradient_reduce = gradient_reduce  # distributed hook (unlearn_torch.distributed)
         self.device = flat.x.device
         self.records = StepRecords()
         self._per_example_vmap_ok = True
@@ -264,7 +326,7 @@ class Interpreter:
         named = dict(flat.model.named_parameters())
         self._grad_params = [named[n] for n in flat.names]
         self._grad_views = list(flat.views(self._gbuf).values())
-        self._noise_turn: dict = {}
+        self._compiled: dict = {}  # phase index -> compiled step function
         self._phase_ends = []
         total = 0
         for ph in rule.phases:
@@ -293,7 +355,8 @@ class Interpreter:
         no gather, no copy; a parameter the loss does not reach keeps a zero gradient)."""
         params, views = self._grad_params, self._grad_views
         for p, gv in zip(params, views):
-            p.grad = gv
+            if p.grad is not gv:
+                p.grad = gv
         loss = self.loss_fn(self.flat.model(X), y)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             raise InvalidParameterError(
@@ -332,7 +395,7 @@ class Interpreter:
 
     def _batch_indices(self, op: Gradient, step: int) -> torch.Tensor | tuple[int, int]:
         """The step's batch: a (start, stop) range (full, cyclic) or an index tensor."""
-        n = self.data.n
+        n = self.data.n if self.gradient_reduce is None else self.gradient_reduce.global_n
         if op.batching == "full":
             return (0, n)
         b = min(op.batch_size, n)
@@ -346,7 +409,10 @@ class Interpreter:
 
     def gradient(self, op: Gradient, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(flat gradient g, mean batch loss) for step ``step``."""
-        idx = self._batch_indices(op, step)
+        red = self.gradient_reduce  # distributed: this rank's part of the global batch, then
+        if red is not None and not red.inside:  # the weighted all-reduce (before any clip)
+            return red(self, op, step)
+        idx = self._batch_indices(op, step) if red is None else red.local_idx
         if isinstance(idx, tuple):
             lo, hi = idx
             B = hi - lo
@@ -364,6 +430,10 @@ class Interpreter:
         if op.per_example_clip is None:  # accumulate in the flat buffer, chunk by chunk
             g = self._gbuf
             g.zero_()
+            if B <= chunk:  # one chunk: the batch's mean (or summed) loss as it is
+                X, y = batch(0, B)
+                scale = 1.0 if op.reduction == "mean" else float(B)
+                return g, self._accumulate_grad(X, y, scale)
             loss_sum = torch.zeros((), device=self.device)
             for start in range(0, B, chunk):
                 X, y = batch(start, start + chunk)
@@ -390,90 +460,192 @@ class Interpreter:
         return g, loss_sum / B
 
     # -- execution ----------------------------------------------------------------------------
-    def _noise(self, n, std, *, kind, step, block, slot):
-        # two buffers per (block, length), used in turn: the guard keeps a reference to the
-        # previous draw of the block (no copy) and the next draw goes into the other buffer
+    def _noise_rows(self, block: int, n: int):
+        """The (2, n) noise buffer of ``block`` and a one-element list holding the row to draw
+        into next. The rows are used in turn: the guard reads the previous draw of the block
+        from the other row (no copy), and it is not overwritten before the next draw."""
         key = (block, n)
-        bufs = self._noise_bufs.get(key)
-        if bufs is None:
-            bufs = self._noise_bufs[key] = [
-                torch.empty(n, dtype=torch.float32, device=self.device) for _ in range(2)
-            ]
-            self._noise_turn[key] = 0
-        i = self._noise_turn[key]
-        self._noise_turn[key] = 1 - i
+        entry = self._noise_bufs.get(key)
+        if entry is None:
+            buf = torch.empty((2, n), dtype=torch.float32, device=self.device)
+            entry = self._noise_bufs[key] = (buf, (buf[0], buf[1]), [0])
+        return entry
+
+    def _noise(self, n, std, *, kind, step, block, slot):
+        """One keyed draw of n values into the block's next noise row, observed by the guard."""
+        buf, rows, turn = self._noise_rows(block, n)
+        i = turn[0]
+        turn[0] = 1 - i
         xi = self.noise.draw(
-            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device, out=bufs[i]
+            n, std, kind=kind, step=step, block=block, slot=slot, device=self.device, out=rows[i]
         )
-        self.guard.observe(xi, std, block=block, step=step, keep_reference=True)
+        self.guard.observe_rows(buf, i, std, block=block, step=step)
         return xi
 
-    def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
-        x_full = self.flat.x
-        if block is None:
-            idx = None
-            xa = x_full
-        else:
-            idx = self.partition.index(block, self.device)
-            xa = x_full.index_select(0, idx)
+    def _compile(self, ops, *, kind: str, block: int | None, key_prefix: str):
+        """The ops of one phase as a list of closures, built once per phase: per step no
+        isinstance dispatch, no record-key formatting, no Python-float-to-tensor conversions.
+        Returns ``run(step) -> loss or None``; semantics as in the module docstring."""
+        device = self.device
+        records = self.records
         bkey = -1 if block is None else block
-        g = None
-        loss = None
+        steps = []
         slot = 0
-        dirty = False
-        with torch.no_grad():
-            for j, op in enumerate(ops):
-                key = f"{key_prefix}.op{j}.{op.name}"
-                if isinstance(op, ProjectBall):
+        # st: [xa, g, loss, dirty, idx]
+        ops = tuple(ops)
+        skip = 0
+        for j, op in enumerate(ops):
+            if skip:  # fused into the previous op's closure
+                skip -= 1
+                continue
+            key = f"{key_prefix}.op{j}.{op.name}"
+            nxt = ops[j + 1 : j + 3]
+            # x ← βx − γ·s·g in one pass (addmv of the d×1 matrix g and the 1-vector s): the
+            # clip factor s (or 1), the decay β and the step γ of the ops clip, decay, step
+            decay_step = (
+                len(nxt) == 2
+                and isinstance(nxt[0], WeightDecay)
+                and isinstance(nxt[1], GradientStep)
+                and nxt[0].factor != 0.0  # addmv with β = 0 would not read x (NaN kept out)
+            )
+            if isinstance(op, ProjectBall):
+                r = float(op.radius)
+                rkey = f"{key}@{r:.6g}"
+                qb, qf = records.proj_queue(rkey, r)
+                rt = torch.tensor(r, dtype=torch.float32, device=device)
+
+                def f(st, step, rt=rt, qb=qb, qf=qf):
+                    xa = st[0]
                     nrm = torch.linalg.vector_norm(xa)
-                    r = float(op.radius)
-                    factor = (r / nrm.clamp_min(1e-30)).clamp_max(1.0)
+                    factor = torch.div(rt, nrm).clamp_max_(1.0)  # r/0 = inf -> 1: x = 0 stays
                     xa.mul_(factor)
-                    self.records.add_proj(f"{key}@{r:.6g}", r, nrm, nrm * factor)
-                    dirty = True
-                elif isinstance(op, Gradient):
-                    if idx is not None and dirty:
-                        x_full.index_copy_(0, idx, xa)
-                        dirty = False
-                    with torch.enable_grad():
+                    qb.append(nrm)
+                    qf.append(factor)
+                    st[3] = True
+
+            elif isinstance(op, Gradient):
+
+                def f(st, step, op=op):
+                    idx = st[4]
+                    if idx is not None and st[3]:
+                        self.flat.x.index_copy_(0, idx, st[0])
+                        st[3] = False
+                    if torch.is_grad_enabled():
                         g, loss = self.gradient(op, step)
-                    if idx is not None:
-                        g = g.index_select(0, idx)
-                elif isinstance(op, ClipGradient):
-                    nrm = torch.linalg.vector_norm(g)
-                    c = float(op.clip)
-                    factor = (c / nrm.clamp_min(1e-30)).clamp_max(1.0)
-                    g.mul_(factor)
-                    self.records.add_clip(f"{key}@{c:.6g}", c, nrm)
-                elif isinstance(op, GradientNoise):
-                    if op.std > 0:
-                        g.add_(
-                            self._noise(
-                                g.numel(), op.std, kind=kind, step=step, block=bkey, slot=slot
-                            )
+                    else:
+                        with torch.enable_grad():
+                            g, loss = self.gradient(op, step)
+                    st[1] = g if idx is None else g.index_select(0, idx)
+                    st[2] = loss
+
+            elif isinstance(op, ClipGradient):
+                c = float(op.clip)
+                ckey = f"{key}@{c:.6g}"
+                qc = records.clip_queue(ckey, c)
+                ct = torch.tensor(c, dtype=torch.float32, device=device)
+                if c > 0 and decay_step:
+                    ct1 = ct.reshape(1)
+                    beta, lr = float(nxt[0].factor), float(nxt[1].learning_rate)
+                    skip = 2
+
+                    def f(st, step, ct1=ct1, qc=qc, beta=beta, lr=lr):
+                        g = st[1]
+                        nrm = torch.linalg.vector_norm(g)
+                        s = torch.div(ct1, nrm).clamp_max_(1.0)  # c/0 = inf -> 1
+                        st[0].addmv_(g.unsqueeze(1), s, beta=beta, alpha=-lr)
+                        qc.append(nrm)
+                        st[3] = True
+
+                elif c > 0:
+
+                    def f(st, step, ct=ct, qc=qc):
+                        g = st[1]
+                        nrm = torch.linalg.vector_norm(g)
+                        g.mul_(torch.div(ct, nrm).clamp_max_(1.0))  # c/0 = inf -> 1: g = 0 stays
+                        qc.append(nrm)
+
+                else:  # clip 0 zeroes the gradient (times 0: a NaN stays NaN, and is caught)
+
+                    def f(st, step, qc=qc):
+                        g = st[1]
+                        qc.append(torch.linalg.vector_norm(g))
+                        g.mul_(0.0)
+
+            elif isinstance(op, (GradientNoise, AddNoise)):
+                if op.std > 0:
+                    std = float(op.std)
+                    on_x = isinstance(op, AddNoise)
+
+                    def f(st, step, std=std, slot=slot, on_x=on_x):
+                        t = st[0] if on_x else st[1]
+                        t.add_(
+                            self._noise(t.numel(), std, kind=kind, step=step, block=bkey, slot=slot)
                         )
-                    slot += 1
-                elif isinstance(op, WeightDecay):
-                    if op.factor != 1.0:
-                        xa.mul_(op.factor)
-                        dirty = True
-                elif isinstance(op, GradientStep):
-                    xa.sub_(g, alpha=float(op.learning_rate))
-                    dirty = True
-                elif isinstance(op, AddNoise):
-                    if op.std > 0:
-                        xa.add_(
-                            self._noise(
-                                xa.numel(), op.std, kind=kind, step=step, block=bkey, slot=slot
-                            )
-                        )
-                        dirty = True
-                    slot += 1
-                else:  # pragma: no cover - every op of update_rule is handled above
-                    raise UnsupportedMethodError("op", op, "unknown update-rule operation")
-            if idx is not None and dirty:
-                x_full.index_copy_(0, idx, xa)
-        return loss
+                        if on_x:
+                            st[3] = True
+
+                else:
+                    f = None
+                slot += 1
+            elif isinstance(op, WeightDecay):
+                if op.factor not in (0.0, 1.0) and nxt and isinstance(nxt[0], GradientStep):
+                    one = torch.ones(1, dtype=torch.float32, device=device)
+                    beta, lr = float(op.factor), float(nxt[0].learning_rate)
+                    skip = 1
+
+                    def f(st, step, one=one, beta=beta, lr=lr):
+                        st[0].addmv_(st[1].unsqueeze(1), one, beta=beta, alpha=-lr)
+                        st[3] = True
+
+                elif op.factor != 1.0:
+                    factor = float(op.factor)
+
+                    def f(st, step, factor=factor):
+                        st[0].mul_(factor)
+                        st[3] = True
+
+                else:
+                    f = None
+            elif isinstance(op, GradientStep):
+                lr = float(op.learning_rate)
+
+                def f(st, step, lr=lr):
+                    st[0].sub_(st[1], alpha=lr)
+                    st[3] = True
+
+            else:  # pragma: no cover - every op of update_rule is handled above
+                raise UnsupportedMethodError("op", op, "unknown update-rule operation")
+            if f is not None:
+                steps.append(f)
+        steps = tuple(steps)
+        x_full = self.flat.x
+
+        if block is None:
+
+            def run(step):
+                st = [x_full, None, None, False, None]
+                for f in steps:
+                    f(st, step)
+                return st[2]
+
+        else:
+
+            def run(step):
+                idx = self.partition.index(block, device)
+                st = [x_full.index_select(0, idx), None, None, False, idx]
+                for f in steps:
+                    f(st, step)
+                if st[3]:
+                    x_full.index_copy_(0, idx, st[0])
+                return st[2]
+
+        return run
+
+    def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
+        """Run ``ops`` once (compiled on the fly; the phases of ``run_step`` are compiled once).
+        No autograd graph is recorded: x and the gradient buffer do not require gradients."""
+        with torch.no_grad():
+            return self._compile(ops, kind=kind, block=block, key_prefix=key_prefix)(step)
 
     def run_prologue(self) -> None:
         self._run_ops(
@@ -484,16 +656,19 @@ class Interpreter:
         pi = bisect.bisect_right(self._phase_ends, step)
         if pi >= len(self.rule.phases):
             raise UnsupportedMethodError("step", step, f"the rule has {self.rule.steps} steps")
-        phase = self.rule.phases[pi]
-        ctx = contextlib.nullcontext()
+        run = self._compiled.get(pi)
+        if run is None:
+            phase = self.rule.phases[pi]
+            run = self._compiled[pi] = self._compile(
+                phase.ops, kind="step", block=phase.block, key_prefix="step"
+            )
         if self.fork_model_rng:
             devices = [self.device] if self.device.type == "cuda" else []
-            ctx = torch.random.fork_rng(devices=devices)
-        with ctx:
-            if self.fork_model_rng:
+            with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.noise.model_rng_seed(step))
-            loss = self._run_ops(
-                phase.ops, kind="step", step=step, block=phase.block, key_prefix="step"
-            )
+                loss = run(step)
+        else:
+            loss = run(step)
         if loss is not None:
-            self.records.add_loss(step, loss)
+            self.records._pending_loss.append(loss)  # 0-d, detached
+            self.records._pending_loss_steps.append(step)

@@ -23,9 +23,11 @@ the seed itself goes to a separate file for auditors.
 :class:`NoiseGuard` checks each draw's q and its cosine with the previous draw of the same block
 against the exact two-sided quantiles at a per-test level α/(4·draws), and the pooled
 Σ‖ξ‖²/σ² ~ χ²_{Σn} at level α/2 at the end (Bonferroni: the family-wise false-alarm rate of an
-honest run is at most α, default 1e-6). Cost: O(n) per draw (one norm, one dot product, one
-copy), and the statistics stay on the device until :meth:`NoiseGuard.check` (no host sync per
-step). Reused noise gives c = 1 and half noise gives q = 1/4; both leave the bands for any
+honest run is at most α, default 1e-6). Cost: O(n) per draw. On the interpreter's path
+(:meth:`NoiseGuard.observe_rows`) each block draws into the two rows of one (2, n) buffer in turn,
+and ONE matrix-vector product (buffer · ξ) gives ‖ξ‖² and ⟨ξ, ξ_prev⟩ together (‖ξ_prev‖² is the
+previous draw's own ‖ξ‖²), with no copy; the statistics stay on the device until
+:meth:`NoiseGuard.check` (no host sync per step), which judges every pending draw. Reused noise gives c = 1 and half noise gives q = 1/4; both leave the bands for any
 n ≥ 10 and, pooled, for any run of more than a few draws.
 """
 
@@ -107,15 +109,19 @@ class NoiseSource:
 
     def __init__(self, seed: int):
         self.seed = _check_seed(seed)
-        self._generators: dict[str, torch.Generator] = {}
+        self._generators: dict = {}  # torch.device -> its one torch.Generator
 
     def generator(self, device, key: int) -> torch.Generator:
-        device = torch.device(device)
-        name = str(device)
-        gen = self._generators.get(name)
+        """The one generator of ``device`` (created once), re-seeded with ``key``."""
+        gen = self._generators.get(device)  # fast path: a torch.device seen before
         if gen is None:
-            gen = torch.Generator(device=device)
-            self._generators[name] = gen
+            dev = torch.device(device)
+            if dev.type == "cuda" and dev.index is None:
+                dev = torch.device("cuda", torch.cuda.current_device())
+            gen = self._generators.get(dev)
+            if gen is None:
+                gen = torch.Generator(device=dev)
+                self._generators[dev] = gen
         gen.manual_seed(key)
         return gen
 
@@ -180,6 +186,10 @@ class NoiseGuard:
         self._pending_c: list[torch.Tensor] = []
         self._pending_meta: list[tuple[int, int, int]] = []  # (n, block, step)
         self._prev: dict[int, torch.Tensor] = {}
+        # observe_rows: (s = buf·ξ, row i, n, σ, block, step, has_prev, ‖prev‖² or None)
+        self._pending_rows: list[tuple] = []
+        self._prev_rows: dict[int, tuple[torch.Tensor, int]] = {}  # block -> (buffer, row)
+        self._last_sq: dict[int, float] = {}  # block -> ‖last checked row draw‖²
         self._bands: dict[int, tuple[float, float, float]] = {}
         # host-side record of checked statistics
         self.q: list[float] = []
@@ -212,16 +222,105 @@ class NoiseGuard:
         nrm = torch.linalg.vector_norm(xi)
         self._pending_q.append(nrm.square() / (n * float(std) ** 2))
         prev = self._prev.get(block)
+        if prev is None and block in self._prev_rows:
+            buf, i = self._prev_rows[block]
+            prev = buf[i]
         if prev is not None and prev.numel() == n:
             den = nrm * torch.linalg.vector_norm(prev)
             self._pending_c.append(torch.dot(xi, prev) / den)
         else:
             self._pending_c.append(torch.full((), math.nan, device=xi.device))
         self._prev[block] = xi.detach() if keep_reference else xi.detach().clone()
+        self._prev_rows.pop(block, None)
         self._pending_meta.append((n, block, step))
+
+    def observe_rows(self, buf: torch.Tensor, i: int, std: float, *, block: int, step: int):
+        """Record the draw in row ``i`` of the (2, n) buffer ``buf``: the fast path of
+        :meth:`observe` for a caller that draws each block's noise into the two rows of one
+        buffer in turn (so row 1 − i holds the block's previous draw, and row i is not
+        overwritten before the block's next draw).
+
+        One matrix-vector product s = buf·ξ gives ‖ξ‖² = s_i and ⟨ξ, ξ_prev⟩ = s_{1−i}, left
+        on the device; ‖ξ_prev‖² is the previous draw's own s_i (kept on the host by
+        :meth:`check`), so :meth:`check` judges exactly the q and cosine :meth:`observe` would.
+        A previous draw of the block that did not come through this buffer (:meth:`observe`,
+        or a checkpoint) is first copied into row 1 − i and its squared norm computed once."""
+        n = buf.shape[1]
+        other = 1 - i
+        prev_sq = None
+        last = self._prev_rows.get(block)
+        if last is not None and last[0] is buf and last[1] == other:
+            has_prev = True
+        else:
+            prev = self._prev.get(block) if last is None else last[0][last[1]]
+            has_prev = prev is not None and prev.numel() == n
+            if has_prev:
+                buf[other].copy_(prev.reshape(-1))
+                prev_sq = torch.dot(buf[other], buf[other])
+        self._pending_rows.append(
+            (torch.mv(buf, buf[i]), i, n, float(std), block, step, has_prev, prev_sq)
+        )
+        self._prev_rows[block] = (buf, i)
+        self._prev.pop(block, None)
+
+    def _check_rows(self) -> None:
+        pending = self._pending_rows
+        self._pending_rows = []
+        stats = torch.stack([e[0] for e in pending]).double().tolist()
+        extra = [e[7] for e in pending if e[7] is not None]
+        extra = torch.stack(extra).double().tolist() if extra else []
+        k = 0
+        last_sq = self._last_sq
+        band_n, lo, hi, cb = None, 0.0, 0.0, 0.0
+        qs, cs, ns = self.q, self.corr, self.n
+        for (s0, s1), (_t, i, n, std, block, step, has_prev, prev_sq) in zip(stats, pending):
+            sq, dp = (s1, s0) if i else (s0, s1)
+            q = sq / (n * std * std)
+            c = None
+            if has_prev:
+                if prev_sq is not None:
+                    psq = extra[k]
+                    k += 1
+                else:
+                    psq = last_sq[block]
+                den = math.sqrt(sq * psq)
+                c = dp / den if den > 0 else math.inf
+            last_sq[block] = sq
+            if n != band_n:
+                band_n = n
+                lo, hi, cb = self._bands.get(n) or self.band(n)
+            if lo <= q <= hi and (c is None or abs(c) <= cb):  # the common case, inline
+                qs.append(q)
+                cs.append(c)
+                ns.append(n)
+                self.checked += 1
+            else:
+                self._judge(q, math.nan if c is None else c, n, block, step)
+
+    def _judge(self, q: float, c: float, n: int, block: int, step: int) -> None:
+        lo, hi, cb = self._bands.get(n) or self.band(n)
+        self.q.append(q)
+        self.corr.append(None if math.isnan(c) else c)
+        self.n.append(n)
+        self.checked += 1
+        if not (lo <= q <= hi):
+            where = f"step {step}" + (f", block {block}" if block >= 0 else "")
+            raise NoiseGuardError(
+                f"noise guard: ||xi||^2/(n sigma^2) = {q:.6g} at {where} (n={n}) is outside "
+                f"its chi-square band [{lo:.6g}, {hi:.6g}] (per-draw level "
+                f"{self.alpha_draw:.3g}): the noise added is not N(0, sigma^2 I)"
+            )
+        if not math.isnan(c) and abs(c) > cb:
+            where = f"step {step}" + (f", block {block}" if block >= 0 else "")
+            raise NoiseGuardError(
+                f"noise guard: correlation {c:.6g} with the previous draw at {where} (n={n}) "
+                f"exceeds its bound {cb:.6g}: noise is being reused or is not independent"
+            )
 
     def check(self) -> None:
         """Pull the pending statistics to the host and raise on a violation."""
+        if self._pending_rows:
+            self._check_rows()
         if not self._pending_q:
             return
         qs = torch.stack(self._pending_q).double().cpu().tolist()
@@ -229,23 +328,7 @@ class NoiseGuard:
         meta = self._pending_meta
         self._pending_q, self._pending_c, self._pending_meta = [], [], []
         for q, c, (n, block, step) in zip(qs, cs, meta):
-            lo, hi, cb = self.band(n)
-            self.q.append(q)
-            self.corr.append(None if math.isnan(c) else c)
-            self.n.append(n)
-            self.checked += 1
-            where = f"step {step}" + (f", block {block}" if block >= 0 else "")
-            if not (lo <= q <= hi):
-                raise NoiseGuardError(
-                    f"noise guard: ||xi||^2/(n sigma^2) = {q:.6g} at {where} (n={n}) is outside "
-                    f"its chi-square band [{lo:.6g}, {hi:.6g}] (per-draw level "
-                    f"{self.alpha_draw:.3g}): the noise added is not N(0, sigma^2 I)"
-                )
-            if not math.isnan(c) and abs(c) > cb:
-                raise NoiseGuardError(
-                    f"noise guard: correlation {c:.6g} with the previous draw at {where} (n={n}) "
-                    f"exceeds its bound {cb:.6g}: noise is being reused or is not independent"
-                )
+            self._judge(q, c, n, block, step)
 
     def finish(self) -> None:
         """Final check, including the pooled test Σ‖ξ‖²/σ² ~ χ²_{Σn} at level α/2."""
@@ -268,7 +351,7 @@ class NoiseGuard:
     # -- persistence and reporting -------------------------------------------------------------
     def state(self) -> dict:
         """Host-side record (for a checkpoint); call :meth:`check` first."""
-        if self._pending_q:
+        if self._pending_q or self._pending_rows:
             raise InvalidParameterError("guard", "pending", "call check() before state()")
         return {"q": list(self.q), "corr": list(self.corr), "n": list(self.n)}
 
@@ -278,9 +361,14 @@ class NoiseGuard:
         self.n = [int(x) for x in state["n"]]
         self.checked = len(self.q)
         self._prev = dict(prev)
+        self._prev_rows = {}
 
     def previous_draws(self) -> dict[int, torch.Tensor]:
-        return dict(self._prev)
+        """The last draw of each block (copies of the buffers' rows)."""
+        out = dict(self._prev)
+        for b, (buf, i) in self._prev_rows.items():
+            out[b] = buf[i].clone()
+        return out
 
     def summary(self) -> dict:
         """Statistics for the certificate (after :meth:`finish`)."""

@@ -47,6 +47,7 @@ from unlearn_theory.methods import MethodSpec
 from unlearn_theory.update_rule import AddNoise, Gradient, GradientNoise
 
 from . import certificate as C
+from . import distributed as _dist
 from .blocks import PARTITIONS, make_partition
 from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from .data import IndexedData, as_indexed, ids_sha256
@@ -443,6 +444,8 @@ def unlearn(
     progress=None,
     chunk_size: int = 1024,
     guard_false_alarm: float = 1e-6,
+    distributed=None,
+    _dist_ctx=None,
 ) -> UnlearningRun:
     """Run ``plan``'s update rule on a copy of ``model`` and certify what ran.
 
@@ -476,7 +479,27 @@ def unlearn(
     delta : δ when ``plan`` is a bare spec (must equal the plan's δ otherwise).
     stop : ``stop(step, run_state) -> bool`` checked before every step; True stops the run.
     guard_false_alarm : family-wise false-alarm rate of the noise guard for an honest run.
+    distributed : None (default: a distributed run when torch.distributed is initialised with
+        more than one rank), False (single process), True, a noise mode ("broadcast" or
+        "replicated"), a dict or a :class:`~unlearn_torch.distributed.DistributedConfig`:
+        every rank calls ``unlearn`` with its SHARD of the retain set and the same model, plan,
+        seed and settings; gradients are all-reduced before the clip, the noise is added once
+        per coordinate per step, and only rank 0 writes ``out`` (see
+        :mod:`unlearn_torch.distributed` and docs/unlearn_torch.md, "Distributed runs").
     """
+    if _dist_ctx is None:
+        call = dict(locals())
+        cfg = _dist.resolve(distributed)
+        if cfg is not None:
+            ctx = _dist.Context(cfg)
+            call["_dist_ctx"] = ctx
+
+            def write(run):
+                if out is not None:
+                    run.paths = _write_outputs(Path(out), *ctx.outputs)
+
+            return ctx.run(lambda: unlearn(**call), write)
+    ctx = _dist_ctx
     t_start = time.perf_counter()
     if not isinstance(model, nn.Module):
         raise InvalidParameterError("model", type(model).__name__, "must be a torch nn.Module")
@@ -485,7 +508,17 @@ def unlearn(
     if partition not in PARTITIONS:
         raise InvalidParameterError("partition", partition, f"must be one of {PARTITIONS}")
     spec, delta, target, claimed, plan_record = _resolve_plan(plan, delta)
+    if spec.method == "dp_sgd_group":
+        raise UnsupportedMethodError(
+            "plan",
+            spec.method,
+            "is the DP-SGD + group privacy baseline: a model trained from the start with "
+            "Poisson-sampled DP-SGD, not an unlearning update; train it through Opacus with "
+            "unlearn_torch.train_dp_sgd(model, data, plan, loss_fn=...)",
+        )
     rule = spec.update_rule()
+    if ctx is not None:
+        _dist.check_method(rule, spec)
     check_rule_supported(rule)
     planned = C.guarantee_of(spec, delta, target_epsilon=target)
     problems = []
@@ -514,6 +547,8 @@ def unlearn(
     if not any(True for _ in model.parameters()):
         raise InvalidParameterError("model", type(model).__name__, "has no parameters")
     noised, public_names, norm_buffers = _coverage(model, public)
+    if ctx is not None:
+        _dist.check_supported(fine_tune=fine_tune, checkpoint=checkpoint, norm_buffers=norm_buffers)
     per_example = any(
         isinstance(op, Gradient) and op.per_example_clip is not None
         for ph in rule.phases
@@ -534,14 +569,20 @@ def unlearn(
         if name in public_names:
             p.requires_grad_(False)
     data = as_indexed("retain", retain, device)
+    shard_sizes, offset, global_n = [data.n], 0, data.n
+    if ctx is not None:  # the global retain set: the shards concatenated in rank order
+        shard_sizes = ctx.gather(data.n)
+        offset, global_n = sum(shard_sizes[: ctx.rank]), sum(shard_sizes)
     if retain_ids is None:
-        retain_ids = range(data.n)
+        retain_ids = range(offset, offset + data.n)
     retain_ids = _id_list(retain_ids)
     forget_ids = None if forget_ids is None else _id_list(forget_ids)
     if len(retain_ids) != data.n:
         raise InvalidParameterError(
             "retain_ids", len(retain_ids), f"must give one id per retain example ({data.n})"
         )
+    if ctx is not None:
+        shard_sizes, offset, retain_ids = _dist.shard_layout(ctx, data.n, retain_ids)
     retain_sha = ids_sha256(retain_ids)
     forget_sha = ids_sha256(forget_ids)
     ev = None if eval_data is None else as_indexed("eval_data", eval_data, device)
@@ -559,8 +600,41 @@ def unlearn(
         raise CheckpointMismatchError(
             "seed", None, "resuming a checkpoint needs the run's seed (from its seed file)"
         )
+    call_seed = seed
     seed = new_seed() if seed is None else _check_seed(seed)
     noise = NoiseSource(seed)
+    reducer = None
+    if ctx is not None:  # rank 0's seed; every rank must hold the same run
+        given = seed if call_seed is not None else None
+        seed = ctx.from_root(seed)
+        if given is not None and given != seed:
+            raise _dist.DistributedMismatchError(
+                "seed", "<secret>", f"rank {ctx.rank}'s seed differs from rank 0's"
+            )
+        ctx.agree(
+            _dist.config_digest(
+                plan_sha256=plan_sha,
+                spec=C.canonical_json(spec.to_dict()),
+                delta=delta,
+                model_sha256_before=sha_before,
+                noised=noised,
+                public=public_names,
+                partition=None if part is None else C.canonical_json(part.describe()),
+                device_type=device.type,
+                noise_mode=ctx.cfg.noise,
+                checksum_every=ctx.cfg.checksum_every,
+                allow_uncertified=bool(allow_uncertified),
+                guard_false_alarm=guard_false_alarm,
+                forget_ids_sha256=forget_sha,
+                retain_ids_sha256=retain_sha,
+                global_n=global_n,
+            )
+        )
+        if ctx.cfg.noise == "broadcast":
+            noise = _dist.BroadcastNoiseSource(seed, ctx)
+        else:
+            noise = NoiseSource(seed)
+        reducer = _dist.GradientAllReduce(ctx, offset, data.n, global_n, flat.dim, device)
     fork = any(isinstance(m, _RANDOM_TYPES) for m in work.modules())
     interp = Interpreter(
         flat=flat,
@@ -572,6 +646,7 @@ def unlearn(
         partition=part,
         chunk_size=chunk_size,
         fork_model_rng=fork,
+        gradient_reduce=reducer,
     )
     T = rule.steps
     history: list[dict] = []
@@ -666,7 +741,9 @@ def unlearn(
         eval_every = max(-(-data.n // min(b, data.n)), -(-T // 100), 1)
     status = "completed"
     step = start
-    bar = _progress(T, f"unlearn[{spec.method}]", progress)
+    bar = _progress(
+        T, f"unlearn[{spec.method}]", progress if ctx is None or ctx.rank == 0 else False
+    )
     if bar is not None and start:
         bar.update(start)
     interp.records.flush()
@@ -675,7 +752,10 @@ def unlearn(
         with _StopFlag() as flag:
             work.train()
             while step < T:
-                if flag.requested or (stop is not None and stop(step, interp)):
+                want_stop = flag.requested or (stop is not None and stop(step, interp))
+                if ctx is not None:  # agreed at the step boundary; raises if a rank failed
+                    want_stop = ctx.check(stop=bool(want_stop))
+                if want_stop:
                     status = "stopped"
                     break
                 interp.run_step(step)
@@ -683,6 +763,8 @@ def unlearn(
                 if step % check_every == 0 or step == T:
                     guard.check()
                     checked = _finite_check(interp, step, checked)
+                if ctx is not None and step % ctx.cfg.checksum_every == 0 and step < T:
+                    ctx.compare_checksum(flat.x, step)
                 if ev is not None and (step % eval_every == 0 or step == T):
                     interp.records.flush()
                     losses = interp.records.losses[last_logged:]
@@ -703,6 +785,14 @@ def unlearn(
                     bar.update(1)
         guard.finish()
         _finite_check(interp, step, checked)
+        if ctx is not None:
+            ctx.compare_checksum(flat.x, step)
+            guarded = guard.summary()["draws"]
+            if ctx.cfg.noise == "broadcast" and ctx.broadcasts != guarded:
+                raise _dist.DistributedRunError(
+                    f"{guarded} noise draws were guarded but {ctx.broadcasts} came from rank 0's "
+                    "broadcast: the noise transport was bypassed"
+                )
     except (RunFailedError, UnsupportedMethodError) as exc:
         if isinstance(exc, RunFailedError) and exc.record is None:
             exc.record = fail_record(step, "failed")
@@ -764,7 +854,9 @@ def unlearn(
             "schedule": None if rule_ran is None else C.schedule_rle(rule_ran),
             "projections": summary["projections"],
             "clipping": summary["clipping"],
-            "batch_sizes": summary["batch_sizes"],
+            "batch_sizes": summary["batch_sizes"]
+            if reducer is None
+            else {str(k): val for k, val in sorted(reducer.batch_sizes.items())},
             "per_example_gradients": summary["per_example_gradients"],
             "partition": None if part is None else part.describe(),
             "coverage": {
@@ -783,6 +875,7 @@ def unlearn(
             "allow_uncertified": bool(allow_uncertified),
             "plan_problems": problems,
             "fine_tune": ft_record,
+            "distributed": None if ctx is None else ctx.record(shard_sizes, reducer),
         },
         "noise": {
             "generator": "torch.Generator on the parameter device, re-seeded per draw",
@@ -797,7 +890,7 @@ def unlearn(
             "hash_scheme": "sha256 over sorted state-dict keys: name|dtype|shape + raw bytes",
         },
         "data": {
-            "retain_size": data.n,
+            "retain_size": global_n,
             "retain_ids_sha256": retain_sha,
             "forget_size": None if forget_ids is None else len(forget_ids),
             "forget_ids_sha256": forget_sha,
@@ -810,7 +903,9 @@ def unlearn(
     cert = C.jsonable(cert)
     cert["content_sha256"] = C.sha256_json(cert)
     paths = {}
-    if out is not None:
+    if ctx is not None:  # written by rank 0 once every rank reported success
+        ctx.outputs = (cert, work, seed, commitment, history)
+    elif out is not None:
         paths = _write_outputs(Path(out), cert, work, seed, commitment, history)
     return UnlearningRun(
         model=work,
@@ -913,6 +1008,7 @@ def replay_certificate(
             stop=(lambda step, _: step >= steps_run),
             chunk_size=int(ran.get("chunk_size") or 1024),
             progress=False,
+            distributed=False,
         )
     if again.certificate["data"]["retain_ids_sha256"] != cert["data"]["retain_ids_sha256"]:
         problems.append("the retain data given is not the certificate's retain set")

@@ -1,6 +1,7 @@
 """Monte Carlo audits of each planner method's exact update rule (docs/theory.md §6, §5, §12.6).
 
-Two chains start from the worst-case points +C0 and -C0 (1-D; block-wise: along block 1 of R^k)
+Two chains start from the worst-case points +C0 and -C0 (1-D; block-wise: along block 1 of R^k;
+langevin: the two starts at the distance its W-infinity tracker allows, see :class:`MethodChains`)
 and run the method's own update rule -- ``spec.update_rule()``, executed by
 :mod:`verification.interpreter` -- with the retain-set gradient oracles of two neighbouring
 worlds; the final iterates are the two output laws. Vectorised over runs, in numpy or torch
@@ -36,6 +37,9 @@ from .runner import epsilon_lower_curve, run_audit
 __all__ = [
     "MethodChains",
     "audit_method",
+    "coverage_gaps",
+    "EXAMPLES",
+    "NO_EXACT_TOY",
     "certified_epsilon",
     "exact_epsilon",
     "exact_toy",
@@ -52,12 +56,13 @@ METHODS = (
     "output_perturbation",
     "blockwise_gradient_clipping",
     "dp_sgd_group",
+    "langevin",
 )
 LOSSES = ("sign", "repel", "quadratic", "logistic", "zero", "saturating")
 FAULTS = interpreter.FAULTS
 
 
-def _field(b, loss, x, world, clip_gradient, anchor):
+def _field(b, loss, x, world, clip_gradient, anchor, curvature=1.0):
     """Retain-set gradient field g(x), per coordinate, on backend ``b``.
 
     After deletion both worlds train on the SAME retain set, so every loss but "saturating" is
@@ -65,7 +70,7 @@ def _field(b, loss, x, world, clip_gradient, anchor):
     - "sign": g(x) = C1 sign(x - a), the non-smooth field of docs/theory.md §12.6 item 6;
     - "repel": g(x) = -C1 sign(x - a): pushes chains that straddle a apart by the full
       2 gamma C1 allowance per step;
-    - "quadratic": g = x - a; "logistic": g = -C1/(1 + e^{x - a}); "zero": g = 0;
+    - "quadratic": g = curvature (x - a) (curvature 1, or m for langevin); "logistic": g = -C1/(1 + e^{x - a}); "zero": g = 0;
     - "saturating": world 1 sees -2 C1, world 0 +2 C1 (clipped to -+C1 by the method):
       different oracles, allowed by the bounded-perturbation property §6.2(a) for gradient
       clipping only; it makes T steps an exact Gaussian shift with mu = B/(s sqrt W).
@@ -74,7 +79,7 @@ def _field(b, loss, x, world, clip_gradient, anchor):
         s = 1.0 if world == 1 else -1.0
         return b.full(b.shape(x), -s * 2.0 * clip_gradient)
     if loss == "quadratic":
-        return x - anchor
+        return curvature * (x - anchor)
     if loss == "logistic":
         return -clip_gradient * b.sigmoid_neg(x - anchor)
     if loss == "sign":
@@ -91,6 +96,18 @@ def _field(b, loss, x, world, clip_gradient, anchor):
 #: forget records). The unlearning methods start the two worlds at the worst-case pair
 #: +-C0 e_1 and train both on the same retain set.
 _TRAINED_ON_FORGET_SET = frozenset({"dp_sgd_group"})
+
+#: MethodChains fields used by "langevin" only (left out of ``params()`` for the others).
+_LANGEVIN_FIELDS = (
+    "strong_convexity",
+    "smoothness",
+    "lipschitz",
+    "dataset_size",
+    "batch_size",
+    "radius",
+    "training_epochs",
+    "route",
+)
 
 
 @dataclass
@@ -114,6 +131,29 @@ class MethodChains:
     i runs steps/blocks gradient-clipping steps on coordinate i only; dp_sgd_group
     x <- x - gamma(Pi_{C1} g(x) - C1 J_t + s xi), J_t ~ Bin(forget_size, sample_rate) in world 1
     (rho = 1 - gamma lambda). ``steps`` is ignored (set to 0) for output perturbation.
+
+    langevin (fields strong_convexity m, smoothness L, lipschitz M, dataset_size n, batch_size,
+    radius R, forget_size S, route; learning_rate eta, noise_std s): x <- Pi_R(x - eta
+    Pi_M(g(x)) + N(0, s^2)), N = ``steps`` unlearning steps, with the retain-set field
+    g = m (x - a) (``loss`` must be "quadratic": every retain point at a, so every batch of the
+    cyclic partition has this gradient; ``loss`` None, the default, is "sign" for the other
+    methods and "quadratic" here). The field is m-strongly convex and L-smooth (m <= L)
+    and, as required here, m (R + |a|) <= M makes every per-example gradient at most M inside
+    the ball, so the simulated chains meet every assumption of the bound (the clip never acts);
+    ``radius`` None is set to M/m - |a|, the largest such ball (a finite R is needed).
+    The audit is the comparison the certificate must dominate in the well-trained regime
+    (``training_epochs`` None; a finite one is refused):
+
+    - route "pabi": the bound holds for ANY two start laws at W-infinity distance <= Z, where Z
+      is the theory's tracker ``LangevinProblem.distance(None)`` (Z = min(e/(1 - c^B), 2R),
+      e = 2 eta M S/b_min); the audit starts world 0 at -Z/2 and world 1 at +Z/2 (point masses,
+      the extreme pair) and runs N steps on the SAME retain oracle. On this chain the PABI
+      curve with the optimal allocation is exact when c = |1 - eta m|;
+    - route "lsi" (a bound between stationary laws, not a W-infinity statement): world 0
+      starts from the retain chain's stationary law N(a, v_inf), world 1 from the learned
+      model's stationary law N(a + Z_s, v_inf) under replacement adjacency, Z_s = 2 M S/(n m)
+      (the anchors of the two data sets differ by S (d - d')/n with |m(d - d')| <= 2M),
+      v_inf = s^2/(1 - (1 - eta m)^2) (the unprojected law; the ball must hold it w.o.p.).
     ``fault`` injects a bug: "reuse_noise" (one noise draw reused at every step) or
     "half_noise" (every noise std halved). Output: (n,) or (n, blocks) arrays.
     """
@@ -127,16 +167,26 @@ class MethodChains:
     learning_rate: float = 0.1
     weight_decay: float = 0.0
     initial_noise_std: float | None = None
-    loss: str = "sign"
+    loss: str | None = None
     anchor: float = 0.0
     fault: str | None = None
     blocks: int = 1
     sample_rate: float = 1.0
     forget_size: int = 1
+    strong_convexity: float = 1.0
+    smoothness: float = 1.0
+    lipschitz: float = 1.0
+    dataset_size: int = 100
+    batch_size: int | None = None
+    radius: float | None = None
+    training_epochs: int | None = None
+    route: str = "pabi"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise InvalidParameterError("method", self.method, f"must be one of {METHODS}")
+        if self.loss is None:
+            self.loss = "quadratic" if self.method == "langevin" else "sign"
         if self.loss not in LOSSES:
             raise InvalidParameterError("loss", self.loss, f"must be one of {LOSSES}")
         if self.fault is not None and self.fault not in FAULTS:
@@ -161,6 +211,102 @@ class MethodChains:
             )
         if self.method == "blockwise_gradient_clipping" and self.steps % self.blocks:
             raise InvalidParameterError("steps", self.steps, "must be a multiple of blocks")
+        if self.method == "langevin":
+            self._check_langevin()
+
+    def _check_langevin(self):
+        from unlearn_theory.langevin import ROUTES, LangevinProblem
+
+        if self.loss != "quadratic":
+            raise InvalidParameterError(
+                "loss", self.loss, "langevin is audited on the strongly convex 'quadratic' field"
+            )
+        if self.route not in ROUTES:
+            raise InvalidParameterError("route", self.route, f"must be one of {ROUTES}")
+        if self.training_epochs is not None:
+            raise InvalidParameterError(
+                "training_epochs",
+                self.training_epochs,
+                "the langevin audit covers the well-trained regime (training_epochs=None)",
+            )
+        if self.radius is None:
+            m, a = self.strong_convexity, abs(self.anchor)
+            if not (m > 0 and self.lipschitz / m > a):
+                raise InvalidParameterError(
+                    "radius", None, "the langevin audit needs a finite projection radius"
+                )
+            self.radius = self.lipschitz / m - a
+        problem = LangevinProblem.create(
+            learning_rate=self.learning_rate,
+            strong_convexity=self.strong_convexity,
+            smoothness=self.smoothness,
+            lipschitz=self.lipschitz,
+            dataset_size=self.dataset_size,
+            batch_size=self.batch_size,
+            radius=self.radius,
+            forget_size=self.forget_size,
+        )
+        if self.strong_convexity * (self.radius + abs(self.anchor)) > self.lipschitz * (1 + 1e-12):
+            raise InvalidParameterError(
+                "radius",
+                self.radius,
+                f"need strong_convexity*(radius + |anchor|) <= lipschitz={self.lipschitz:g} "
+                "(per-example gradients bounded by the Lipschitz constant in the ball)",
+            )
+        if self.route == "pabi" and self.steps % problem.batches_per_epoch:
+            raise InvalidParameterError(
+                "steps",
+                self.steps,
+                f"must be a multiple of batches_per_epoch={problem.batches_per_epoch}",
+            )
+        if self.route == "lsi" and self.strong_convexity <= 0:
+            raise InvalidParameterError(
+                "strong_convexity", self.strong_convexity, "route 'lsi' needs > 0"
+            )
+        if self.route == "lsi":
+            beta = 1.0 - self.learning_rate * self.strong_convexity
+            sd = self.noise_std / math.sqrt(1.0 - beta * beta)
+            top = max(abs(self.anchor), abs(self.anchor + self.langevin_distance()))
+            if self.radius - top < 6.0 * sd:
+                raise InvalidParameterError(
+                    "noise_std",
+                    self.noise_std,
+                    "route 'lsi' is audited from the unprojected stationary laws: the ball must "
+                    "hold them (radius - |start mean| >= 6 stationary std)",
+                )
+
+    def langevin_distance(self) -> float:
+        """Distance between the two worlds' starts (see the class docstring): the theory's W-inf
+        tracker Z (route "pabi") or the stationary mean gap 2MS/(nm) (route "lsi")."""
+        from unlearn_theory.langevin import LangevinProblem
+
+        if self.method != "langevin":
+            raise InvalidParameterError("method", self.method, "is not 'langevin'")
+        if self.route == "lsi":
+            return (
+                2.0
+                * self.lipschitz
+                * self.forget_size
+                / (self.dataset_size * self.strong_convexity)
+            )
+        return LangevinProblem.create(
+            learning_rate=self.learning_rate,
+            strong_convexity=self.strong_convexity,
+            smoothness=self.smoothness,
+            lipschitz=self.lipschitz,
+            dataset_size=self.dataset_size,
+            batch_size=self.batch_size,
+            radius=self.radius,
+            forget_size=self.forget_size,
+        ).distance(None)
+
+    def _langevin_start(self, n, backend, world):
+        z = self.langevin_distance()
+        if self.route == "pabi":
+            return backend.full((n, 1), (0.5 if world == 1 else -0.5) * z)
+        beta = 1.0 - self.learning_rate * self.strong_convexity
+        sd = self.noise_std / math.sqrt(1.0 - beta * beta)
+        return self.anchor + (z if world == 1 else 0.0) + sd * backend.randn(n, 1)
 
     # -- the method's spec and update rule ----------------------------------------------------
     def spec(self) -> MethodSpec:
@@ -181,7 +327,8 @@ class MethodChains:
         """Retain-set field, each example clipped if the op says so, and this world's sampled
         forget records (-C1 each along e_1: aligned, at the clip)."""
         b = ctx.backend
-        g = _field(b, self.loss, x, world, self.clip_gradient, self.anchor)
+        curvature = self.strong_convexity if self.method == "langevin" else 1.0
+        g = _field(b, self.loss, x, world, self.clip_gradient, self.anchor, curvature)
         clip = ctx.op.per_example_clip
         if clip is not None:
             g = ctx.clip_rows(g, clip)
@@ -198,7 +345,9 @@ class MethodChains:
         d = rule.blocks
         from_scratch = self.method in _TRAINED_ON_FORGET_SET
         x0 = backend.full((n, d), 0.0)
-        if not from_scratch:
+        if self.method == "langevin":
+            x0 = self._langevin_start(n, backend, world)
+        elif not from_scratch:
             x0[:, 0] = (1.0 if world == 1 else -1.0) * self.clip_initial
         x = interpreter.run(
             rule,
@@ -233,6 +382,9 @@ class MethodChains:
         d = asdict(self)
         for k in ("loss", "fault", "method"):
             d.pop(k)
+        if self.method != "langevin":
+            for k in _LANGEVIN_FIELDS:
+                d.pop(k)
         return d
 
     def certify_kwargs(self):
@@ -259,6 +411,14 @@ class MethodChains:
                 sample_rate=self.sample_rate,
                 forget_size=self.forget_size,
                 clip_gradient=self.clip_gradient,
+            )
+        elif m == "langevin":
+            kw = dict(
+                noise_std=self.noise_std,
+                steps=self.steps,
+                learning_rate=self.learning_rate,
+                forget_size=self.forget_size,
+                **{k: getattr(self, k) for k in _LANGEVIN_FIELDS},
             )
         return kw
 
@@ -293,7 +453,12 @@ def exact_toy(chains: MethodChains):
       GradientClippingChain` (exact Gaussian laws);
     - model_clipping, every shared 1-D field: :class:`~verification.toys.ModelClippingGrid`;
     - blockwise "saturating"/"zero": :class:`~verification.toys.BlockwiseChain`;
-    - dp_sgd_group with T = 1 and "zero": :class:`~verification.toys.GroupSubsampledGaussian`.
+    - dp_sgd_group with T = 1 and "zero": :class:`~verification.toys.GroupSubsampledGaussian`;
+    - langevin: :class:`~verification.toys.LangevinQuadraticChain` (exact Gaussian laws of the
+      chain without projection) when its escape probability from the ball (where projection and
+      clip are inactive) is at most ``LANGEVIN_ESCAPE_TOLERANCE``; otherwise, for route "pabi"
+      or "lsi", :class:`~verification.toys.ProjectedLangevinGrid` (near-exact, O(h^2), with the
+      projection).
     Faulty simulations have no exact toy.
     """
     c = chains
@@ -346,7 +511,43 @@ def exact_toy(chains: MethodChains):
             c.noise_std / c.clip_gradient if c.clip_gradient else math.inf,
             c.forget_size,
         )
+    if c.method == "langevin":
+        return _langevin_toy(c)
     return None
+
+
+#: Largest escape probability at which the unprojected Gaussian laws stand for the method's.
+LANGEVIN_ESCAPE_TOLERANCE = 1e-12
+
+
+def _langevin_toy(c: MethodChains):
+    start = "point" if c.route == "pabi" else "stationary"
+    z = c.langevin_distance()
+    toy = toys.LangevinQuadraticChain(
+        noise_std=c.noise_std,
+        steps=c.steps,
+        learning_rate=c.learning_rate,
+        curvature=c.strong_convexity,
+        distance=z,
+        radius=c.radius,
+        anchor=c.anchor,
+        lipschitz=c.lipschitz,
+        start=start,
+    )
+    if toy.escape_probability() <= LANGEVIN_ESCAPE_TOLERANCE:
+        return toy
+    starts = toy._starts()
+    v0 = toy._var(0) if start == "stationary" else 0.0
+    return toys.ProjectedLangevinGrid(
+        noise_std=c.noise_std,
+        steps=c.steps,
+        radius=c.radius,
+        learning_rate=c.learning_rate,
+        targets=(c.anchor, c.anchor),
+        starts=starts,
+        start_var=v0,
+        curvature=c.strong_convexity,
+    )
 
 
 def exact_epsilon(chains: MethodChains, *, delta):
@@ -448,6 +649,21 @@ def _tightness_cases():
             "dp_sgd_group (T=1, q=0.1, k=2)",
             MethodChains("dp_sgd_group", 1.0, 1, sample_rate=0.1, forget_size=2, loss="zero"),
         ),
+        (
+            "langevin (pabi, N=10, quadratic)",
+            MethodChains(
+                "langevin",
+                0.1,
+                10,
+                learning_rate=0.1,
+                strong_convexity=1.0,
+                smoothness=1.0,
+                lipschitz=2.0,
+                dataset_size=10,
+                radius=2.0,
+                loss="quadratic",
+            ),
+        ),
     ]
 
 
@@ -493,3 +709,88 @@ def profile_curves(out, *, deltas=None):
         "exact": None if toy is None else np.array([toy.epsilon(d) for d in deltas]),
         "lower": epsilon_lower_curve(res, deltas),
     }
+
+
+# -- coverage of the registered methods -------------------------------------------------------
+_GC = dict(clip_initial=1.0, clip_gradient=1.0, learning_rate=0.1, weight_decay=1.0)
+
+#: One valid audit configuration per audited method (``MethodChains(method, **EXAMPLES[m])``),
+#: chosen so that :func:`exact_toy` has a toy for it. Used by :func:`coverage_gaps`.
+EXAMPLES: dict[str, dict] = {
+    "gradient_clipping": dict(noise_std=1.0, steps=3, loss="saturating", **_GC),
+    "model_clipping": dict(noise_std=1.0, steps=3, learning_rate=1.0, clip_gradient=2.0),
+    "output_perturbation": dict(noise_std=2.0, steps=0),
+    "blockwise_gradient_clipping": dict(noise_std=1.0, steps=4, blocks=2, loss="saturating", **_GC),
+    "dp_sgd_group": dict(noise_std=1.0, steps=1, sample_rate=0.1, forget_size=2, loss="zero"),
+    "langevin": dict(
+        noise_std=0.1,
+        steps=10,
+        learning_rate=0.1,
+        strong_convexity=1.0,
+        smoothness=1.0,
+        lipschitz=2.0,
+        dataset_size=10,
+        radius=2.0,
+        loss="quadratic",
+    ),
+}
+
+#: Methods that are audited but have no exact (or near-exact) toy, with the documented reason.
+#: Empty: every audited method has one.
+NO_EXACT_TOY: dict[str, str] = {}
+
+
+def _rule_ops(rule: UpdateRule) -> int:
+    return len(rule.prologue) + sum(len(p.ops) for p in rule.phases)
+
+
+def coverage_gaps(method: str, *, samples: int = 2_000, delta: float = 1e-3) -> list[str]:
+    """What the verification layer lacks for a registered ``method`` (empty list: complete).
+
+    Checked, in order: the accountant is registered (``unlearn_theory.methods.get_method``);
+    the spec class exists (``SPEC_CLASSES``); the audit knows the method (``METHODS``) and has
+    an example configuration (``EXAMPLES``); that example's spec builds and its
+    ``update_rule()`` is an UpdateRule with >= 1 op; :class:`MethodChains` runs it (finite
+    output); :func:`audit_method` with ``samples`` draws per world reports consistent=True; and
+    :func:`exact_toy` has a toy for the example, or the method is in ``NO_EXACT_TOY`` with a
+    non-empty reason. Each gap is a sentence naming what is missing. The audit runs once, on
+    few samples: this is a completeness check, not a statistical one.
+    """
+    from unlearn_theory.methods import SPEC_CLASSES, get_method
+
+    gaps = []
+    try:
+        get_method(method)
+    except InvalidParameterError:
+        gaps.append(f"{method}: no accountant registered")
+    if method not in SPEC_CLASSES:
+        gaps.append(f"{method}: no spec class in unlearn_theory.methods.SPEC_CLASSES")
+    if method not in METHODS:
+        gaps.append(f"{method}: not in verification.audit.METHODS (no audit)")
+    if method not in EXAMPLES:
+        gaps.append(f"{method}: no audit example in verification.audit.EXAMPLES")
+    if gaps:
+        if method not in NO_EXACT_TOY:
+            gaps.append(f"{method}: no exact toy and no entry in NO_EXACT_TOY")
+        return gaps
+    try:
+        chains = MethodChains(method, **EXAMPLES[method])
+        rule = chains.update_rule()
+    except InvalidParameterError as err:
+        return [f"{method}: the example's spec or update rule fails: {err}"]
+    if not isinstance(rule, UpdateRule) or _rule_ops(rule) < 1:
+        gaps.append(f"{method}: spec.update_rule() is not an UpdateRule with >= 1 op")
+    x0, x1 = chains.sample(64, np.random.default_rng(0))
+    if not (np.all(np.isfinite(x0)) and np.all(np.isfinite(x1))):
+        gaps.append(f"{method}: MethodChains produced non-finite output")
+    out = audit_method(method, delta=delta, samples=samples, seed=0, chains=chains)
+    if not out["consistent"]:
+        gaps.append(
+            f"{method}: audit inconsistent (lower {out['epsilon_lower']} > certified "
+            f"{out['epsilon_certified']})"
+        )
+    if exact_toy(chains) is None:
+        reason = NO_EXACT_TOY.get(method)
+        if not (isinstance(reason, str) and reason.strip()):
+            gaps.append(f"{method}: no exact toy and no documented reason in NO_EXACT_TOY")
+    return gaps

@@ -54,6 +54,7 @@ __all__ = [
     "GridChain1D",
     "ModelClippingGrid",
     "ProjectedLangevinGrid",
+    "LangevinQuadraticChain",
     "exact_epsilon",
     "FIELDS",
     "FIELD_NAMES",
@@ -1211,6 +1212,162 @@ class ProjectedLangevinGrid(_Toy):
                 )
             out.append(x)
         return out[0], out[1]
+
+    def score(self, x):
+        return np.asarray(x, float)
+
+
+# ------------------------------------------------------------------------------------------
+# Langevin unlearning (PNSGD) on a strongly convex quadratic: exact Gaussian laws
+
+LANGEVIN_STARTS = ("point", "stationary")
+
+
+@dataclass(frozen=True)
+class LangevinQuadraticChain(_GaussianPairBase):
+    """N steps of x <- x - eta m (x - a) + N(0, s^2) from two starts, 1-D (docs/theory.md §9).
+
+    The retain-set loss is f(x) = m/2 (x - a)^2 (m-strongly convex, m-smooth, gradient
+    |m(x - a)| <= M on the region |x| <= R, |x - a| <= M/m), run by the method "langevin"
+    (projection onto the ball of radius R after the noise, per-example clip at M). With
+    beta = 1 - eta m (|beta| < 1 for 0 < eta m < 2; beta = 1 for m = 0):
+
+    - ``start="point"``: world 0 starts at -Z/2, world 1 at +Z/2 (Z = ``distance``, the W-inf
+      distance the PABI route assumes between the two trained laws). The laws after N steps are
+      N(a + beta^N (x0 - a), V_N), V_N = s^2 sum_{k<N} beta^{2k}: a Gaussian shift with
+      mu = |beta|^N Z / sqrt(V_N). The PABI coefficient with the optimal shift allocation is
+      exactly mu^2/2 when the contraction is |beta|: the certificate's curve is exact here.
+    - ``start="stationary"``: world 0 starts from N(a, v_inf), the stationary law of the retain
+      chain (retraining), world 1 from N(a + Z, v_inf) (the learned model's stationary law on
+      the neighbouring data set), v_inf = s^2/(1 - beta^2): mu = |beta|^N Z / sqrt(v_inf).
+
+    The laws are those of the UNPROJECTED, UNCLIPPED chain. Both maps are the identity on the
+    region |x| <= R, |x - a| <= M/m (``lipschitz`` M; None: no clip), so under the synchronous
+    coupling the method's chain equals this one unless an iterate leaves the region;
+    :meth:`escape_probability` bounds that (union over steps and both worlds), and the method's
+    exact hockey-stick divergence is within p_esc,1 + e^eps p_esc,0 of this toy's [EXACT up to
+    that escape term]. Chien, Wang, Chen & Li 2024 (arXiv 2403.17105) for the algorithm.
+    """
+
+    noise_std: float
+    steps: int
+    learning_rate: float
+    curvature: float
+    distance: float
+    radius: float = math.inf
+    anchor: float = 0.0
+    lipschitz: float | None = None
+    start: str = "point"
+
+    def __post_init__(self):
+        check_positive("noise_std", self.noise_std)
+        check_int("steps", self.steps, minimum=1)
+        check_positive("learning_rate", self.learning_rate)
+        check_nonnegative("curvature", self.curvature)
+        check_nonnegative("distance", self.distance)
+        if not (isinstance(self.radius, float) and self.radius == math.inf):
+            check_positive("radius", self.radius)
+        if self.lipschitz is not None:
+            check_positive("lipschitz", self.lipschitz)
+        if self.start not in LANGEVIN_STARTS:
+            raise InvalidParameterError("start", self.start, f"must be one of {LANGEVIN_STARTS}")
+        if not self.learning_rate * self.curvature < 2.0:
+            raise InvalidParameterError(
+                "learning_rate", self.learning_rate, "need learning_rate * curvature < 2"
+            )
+        if self.start == "stationary" and self.curvature <= 0:
+            raise InvalidParameterError(
+                "curvature", self.curvature, "a stationary start needs curvature > 0"
+            )
+
+    @property
+    def beta(self):
+        return 1.0 - self.learning_rate * self.curvature
+
+    def _var(self, t):
+        """Variance after t steps (each world; equal)."""
+        b2 = self.beta**2
+        s2 = self.noise_std**2
+        if self.start == "stationary":
+            return s2 / (1.0 - b2)
+        if b2 == 1.0:
+            return s2 * t
+        return s2 * (1.0 - b2**t) / (1.0 - b2)
+
+    def _starts(self):
+        a, z = self.anchor, self.distance
+        return (-z / 2.0, z / 2.0) if self.start == "point" else (a, a + z)
+
+    def _means(self, t):
+        b, a = self.beta, self.anchor
+        return tuple(a + b**t * (x0 - a) for x0 in self._starts())
+
+    @property
+    def mu(self):
+        m0, m1 = self._means(self.steps)
+        return abs(m1 - m0) / math.sqrt(self._var(self.steps))
+
+    def delta(self, epsilon, direction="PQ"):
+        _check_direction(direction)
+        if self.mu == 0.0:
+            return np.zeros_like(np.asarray(epsilon, dtype=float))
+        return gaussian.delta(epsilon, mu=self.mu)
+
+    def epsilon(self, delta, *, direction="both"):
+        if direction != "both":
+            _check_direction(direction)
+        delta = check_delta(delta)
+        return 0.0 if self.mu == 0.0 else float(gaussian.epsilon(delta, mu=self.mu))
+
+    def log_delta(self, epsilon, direction="PQ"):
+        _check_direction(direction)
+        if self.mu == 0.0:
+            return np.full_like(np.asarray(epsilon, dtype=float), -np.inf)
+        return gaussian.log_delta(epsilon, mu=self.mu)
+
+    def region(self) -> tuple[float, float]:
+        """The interval on which the projection and the gradient clip are both inactive."""
+        lo, hi = -self.radius, self.radius
+        if self.lipschitz is not None and self.curvature > 0:
+            w = self.lipschitz / self.curvature
+            lo, hi = max(lo, self.anchor - w), min(hi, self.anchor + w)
+        return lo, hi
+
+    def escape_probability(self) -> float:
+        """UPPER bound on the probability (largest over the two worlds) that some iterate
+        x_0..x_{N-1} (the points where the gradient is taken and the projection acts), or x_N,
+        of the unprojected chain leaves :meth:`region` (union bound over steps)."""
+        lo, hi = self.region()
+        worst = 0.0
+        for w in (0, 1):
+            total = 0.0
+            for t in range(self.steps + 1):
+                m = self._means(t)[w]
+                v = self._var(t)
+                if v == 0.0:
+                    total += 0.0 if lo <= m <= hi else 1.0
+                    continue
+                sd = math.sqrt(v)
+                total += float(special.ndtr((lo - m) / sd) + special.ndtr((m - hi) / sd))
+            worst = max(worst, total)
+        return min(1.0, worst * (1.0 + 1e-12))
+
+    def sample(self, n, rng):
+        """Run the unprojected chain itself (both worlds), vectorised."""
+        out = []
+        v0 = self._var(0) if self.start == "stationary" else 0.0
+        for x0 in self._starts():
+            x = x0 + math.sqrt(v0) * rng.standard_normal(n)
+            for _ in range(self.steps):
+                g = self.curvature * (x - self.anchor)
+                x = x - self.learning_rate * g + self.noise_std * rng.standard_normal(n)
+            out.append(x)
+        return out[0], out[1]
+
+    def privacy_loss(self, x):
+        m0, m1 = self._means(self.steps)
+        v = self._var(self.steps)
+        return (m1 - m0) / v * (np.asarray(x) - 0.5 * (m0 + m1))
 
     def score(self, x):
         return np.asarray(x, float)

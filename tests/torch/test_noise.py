@@ -125,3 +125,72 @@ def test_guard_false_alarm_rate_is_small_on_honest_runs():
         except NoiseGuardError:
             fired += 1
     assert fired <= 30  # P(Bin(60, 0.2) > 30) < 1e-7
+
+
+# -- the fast path: draws in the two rows of one buffer, one matrix-vector product per draw ----
+
+
+def _rows_and_plain(draws, n, std, seed=3):
+    """The same draws judged by observe() and by observe_rows()."""
+    src = NoiseSource(seed)
+    xs = [src.draw(n, std, step=t) for t in range(draws)]
+    plain, rows = NoiseGuard(draws), NoiseGuard(draws)
+    buf = torch.empty(2, n)
+    for t, x in enumerate(xs):
+        plain.observe(x, std, step=t)
+        buf[t % 2].copy_(x)
+        rows.observe_rows(buf, t % 2, std, block=-1, step=t)
+    plain.finish()
+    rows.finish()
+    return plain, rows
+
+
+def test_guard_rows_fast_path_computes_the_same_statistics():
+    plain, rows = _rows_and_plain(12, 700, 0.3)
+    assert rows.q == pytest.approx(plain.q, rel=1e-5)
+    assert rows.corr[0] is None and plain.corr[0] is None
+    assert rows.corr[1:] == pytest.approx(plain.corr[1:], rel=1e-4, abs=1e-6)
+    assert rows.summary()["draws"] == 12
+
+
+def test_guard_rows_fast_path_catches_reused_and_half_noise():
+    src = NoiseSource(4)
+    buf = torch.empty(2, 500)
+    g = NoiseGuard(5)
+    buf[0].copy_(src.draw(500, 1.0, step=0))
+    g.observe_rows(buf, 0, 1.0, block=-1, step=0)
+    buf[1].copy_(buf[0])  # the same noise again
+    g.observe_rows(buf, 1, 1.0, block=-1, step=1)
+    with pytest.raises(NoiseGuardError, match="correlation"):
+        g.check()
+    g = NoiseGuard(5)
+    buf[0].copy_(src.draw(500, 0.5, step=0))
+    g.observe_rows(buf, 0, 1.0, block=-1, step=0)
+    with pytest.raises(NoiseGuardError, match="chi-square"):
+        g.check()
+
+
+def test_guard_rows_fast_path_uses_a_restored_previous_draw():
+    # after a resume the previous draw comes from the checkpoint, not from the buffer: the
+    # first draw is still compared with it (here: the same noise, which must be caught)
+    src = NoiseSource(5)
+    prev = src.draw(400, 1.0, step=0)
+    g = NoiseGuard(5)
+    g.load_state({"q": [], "corr": [], "n": []}, {-1: prev.clone()})
+    buf = torch.empty(2, 400)
+    buf[0].copy_(prev)
+    g.observe_rows(buf, 0, 1.0, block=-1, step=1)
+    with pytest.raises(NoiseGuardError, match="correlation"):
+        g.check()
+    # an honest next draw after a restore: the cosine is computed (not skipped)
+    g = NoiseGuard(5)
+    g.load_state({"q": [], "corr": [], "n": []}, {-1: prev.clone()})
+    buf[0].copy_(src.draw(400, 1.0, step=1))
+    g.observe_rows(buf, 0, 1.0, block=-1, step=1)
+    buf[1].copy_(src.draw(400, 1.0, step=2))
+    g.observe_rows(buf, 1, 1.0, block=-1, step=2)
+    g.check()
+    assert g.corr[0] is not None and g.corr[1] is not None
+    expect = float(torch.dot(prev, buf[0]) / (prev.norm() * buf[0].norm()))
+    assert g.corr[0] == pytest.approx(expect, rel=1e-4, abs=1e-6)
+    assert torch.equal(g.previous_draws()[-1], buf[1])

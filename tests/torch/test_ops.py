@@ -191,3 +191,58 @@ def test_batches_are_fresh_every_step_and_keyed():
     cb = [it._batch_indices(cyclic, t) for t in range(4)]
     assert cb == [(0, 15), (15, 30), (30, 40), (0, 15)]  # fixed partition, visited in order
     assert it._batch_indices(Gradient(), 7) == (0, 40)
+
+
+def _gc_interpreter(seed=0):
+    X, y = data(n=32)
+    m = mlp()
+    flat = FlatParameters(m, [n for n, _ in m.named_parameters()], "cpu")
+    spec = GradientClippingSpec(
+        clip_initial=50.0,
+        clip_gradient=1.0,
+        learning_rate=0.1,
+        weight_decay=0.01,
+        steps=40,
+        noise_std=0.05,
+    )
+    return Interpreter(
+        flat=flat,
+        rule=spec.update_rule(),
+        data=IndexedData("retain", (X, y), "cpu"),
+        loss_fn=torch.nn.functional.cross_entropy,
+        noise=NoiseSource(seed),
+        guard=NoiseGuard(40),
+        partition=None,
+    )
+
+
+def test_compiled_steps_are_checked_by_the_guard_on_every_draw():
+    # an honest run: every draw is judged, each (but the first) with a cosine
+    it = _gc_interpreter()
+    for t in range(40):
+        it.run_step(t)
+    it.guard.finish()
+    assert it.guard.checked == 40
+    assert it.guard.corr[0] is None and all(c is not None for c in it.guard.corr[1:])
+    # noise reused from step to step (a broken key) is caught at the next check
+    from unlearn_torch.errors import NoiseGuardError
+
+    it = _gc_interpreter()
+    real = it.noise.draw
+    it.noise.draw = lambda n, std, **kw: real(n, std, **{**kw, "step": 0})
+    for t in range(16):
+        it.run_step(t)
+    with pytest.raises(NoiseGuardError, match="correlation"):
+        it.guard.check()
+
+
+def test_compiled_steps_replay_bit_for_bit():
+    a, b = _gc_interpreter(seed=9), _gc_interpreter(seed=9)
+    for t in range(10):
+        a.run_step(t)
+        b.run_step(t)
+    assert torch.equal(a.flat.x, b.flat.x)
+    c = _gc_interpreter(seed=10)
+    for t in range(10):
+        c.run_step(t)
+    assert not torch.equal(a.flat.x, c.flat.x)

@@ -401,6 +401,10 @@ def test_resume_equals_uninterrupted_bit_for_bit(method, tmp_path):
         resumed.certificate["noise"]["guard"]["draws"]
         == full.certificate["noise"]["guard"]["draws"]
     )
+    # the first draw after the resume is compared with the checkpoint's previous draw
+    g_full, g_res = full.certificate["noise"]["guard"], resumed.certificate["noise"]["guard"]
+    assert g_res["max_abs_correlation"] == pytest.approx(g_full["max_abs_correlation"], rel=1e-4)
+    assert g_res["pooled_q"] == pytest.approx(g_full["pooled_q"], rel=1e-5)
 
 
 def test_checkpoint_from_another_plan_or_seed_is_refused(tmp_path):

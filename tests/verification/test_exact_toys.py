@@ -419,3 +419,193 @@ def test_blockwise_exact_total_is_about_one_over_k_for_pure_weight_decay():
         delta=1e-5,
     )
     assert cert >= one.epsilon(1e-5)
+
+
+# ==========================================================================================
+# langevin (issue 9): LangevinQuadraticChain, the certificate against it, the audit
+# (section added by the langevin-audit change; keep it together at the end of the file)
+
+from unlearn_theory import langevin as _lv  # noqa: E402
+
+
+def _langevin_chains(m, ratio, eta_frac, n, forget, noise_frac, k, batch, route):
+    """A valid langevin audit with R = 1, a = 0, M = m R (clip inactive in the ball) and the
+    noise set to a fraction of the room left in the ball (so the ball holds the chain w.o.p.)."""
+    L = m * ratio
+    eta = eta_frac * (1.0 / L if route == "lsi" else 2.0 / L)
+    R, M = 1.0, m * 1.0
+    prob = _lv.LangevinProblem.create(
+        learning_rate=eta,
+        strong_convexity=m,
+        smoothness=L,
+        lipschitz=M,
+        dataset_size=n,
+        batch_size=batch,
+        radius=R,
+        forget_size=forget,
+    )
+    z = prob.distance(None) if route == "pabi" else 2 * M * forget / (n * m)
+    beta = 1 - eta * m
+    room = R - (z if route == "lsi" else z / 2)
+    s = noise_frac * room / 9.0 * math.sqrt(1 - beta * beta)
+    steps = k * prob.batches_per_epoch
+    return audit.MethodChains(
+        "langevin",
+        s,
+        steps,
+        learning_rate=eta,
+        strong_convexity=m,
+        smoothness=L,
+        lipschitz=M,
+        dataset_size=n,
+        batch_size=batch,
+        radius=R,
+        forget_size=forget,
+        route=route,
+        loss="quadratic",
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.floats(0.2, 2.0),
+    ratio=st.floats(1.0, 4.0),
+    eta_frac=st.floats(0.05, 0.95),
+    n=st.integers(20, 500),
+    forget=st.integers(1, 3),
+    noise_frac=st.floats(0.05, 1.0),
+    k=st.integers(1, 30),
+    batch=st.sampled_from([None, 7]),
+    route=st.sampled_from(["pabi", "lsi"]),
+    delta=st.sampled_from([1e-3, 1e-6]),
+)
+def test_certified_ge_exact_langevin(
+    m, ratio, eta_frac, n, forget, noise_frac, k, batch, route, delta
+):
+    if route == "lsi":
+        batch = None  # the LSI route is full-batch only
+    c = _langevin_chains(m, ratio, eta_frac, n, forget, noise_frac, k, batch, route)
+    toy = audit.exact_toy(c)
+    assert isinstance(toy, toys.LangevinQuadraticChain)
+    p_esc = toy.escape_probability()
+    assert p_esc <= audit.LANGEVIN_ESCAPE_TOLERANCE
+    cert = audit.certified_epsilon(c, delta=delta)
+    # the method's chain differs from the toy's only on the escape event (coupling), so its
+    # delta at cert is at most toy.delta(cert) + (1 + e^cert) p_esc; the certificate must hold
+    slack = (1 + math.exp(min(cert, 700))) * p_esc
+    assert float(toy.delta(cert)) <= delta * (1 + 1e-9) + slack
+    assert cert >= toy.epsilon(delta) * (1 - 1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.floats(0.2, 2.0),
+    eta_frac=st.floats(0.05, 0.95),
+    n=st.integers(20, 500),
+    k=st.integers(1, 40),
+    noise_frac=st.floats(0.05, 1.0),
+)
+def test_langevin_pabi_curve_is_exact_on_point_start_chain(m, eta_frac, n, k, noise_frac):
+    """L = m and eta <= 1/L: contraction c = 1 - eta m = beta and the optimal-allocation PABI
+    coefficient Z^2 c^{2N}(1 - c^2)/(2 s^2 (1 - c^{2N})) equals mu^2/2 of the toy."""
+    c = _langevin_chains(m, 1.0, eta_frac / 2, n, 1, noise_frac, k, None, "pabi")
+    toy = audit.exact_toy(c)
+    curve = _lv.unlearning_curve(**{k_: v for k_, v in c.certify_kwargs().items() if k_ != "route"})
+    assert curve.linear_coefficient == pytest.approx(toy.mu**2 / 2, rel=1e-9)
+
+
+def test_langevin_toy_sampler_and_method_chains_match_exact_laws():
+    for route in ("pabi", "lsi"):
+        c = _langevin_chains(1.0, 1.5, 0.4, 50, 2, 0.8, 6, None, route)
+        toy = audit.exact_toy(c)
+        m0, m1 = toy._means(toy.steps)
+        sd = math.sqrt(toy._var(toy.steps))
+        rng = np.random.default_rng(3)
+        for x0, x1 in (c.sample(40_000, rng), toy.sample(40_000, rng)):
+            for x, mean in ((x0, m0), (x1, m1)):
+                assert stats.kstest((x - mean) / sd, "norm").pvalue > 1e-3
+        # privacy loss is log p1/p0 of the stated laws
+        x = np.linspace(-1, 1, 7)
+        lp = stats.norm.logpdf(x, m1, sd) - stats.norm.logpdf(x, m0, sd)
+        np.testing.assert_allclose(toy.privacy_loss(x), lp, rtol=1e-10, atol=1e-12)
+
+
+def test_langevin_toy_edge_cases_and_validation():
+    # eta m = 1: one step forgets the start entirely
+    t = toys.LangevinQuadraticChain(0.1, 3, 1.0, 1.0, 0.5)
+    assert t.mu == 0.0 and t.epsilon(1e-5) == 0.0 and float(t.delta(0.0)) == 0.0
+    # m = 0: no contraction, variance s^2 N
+    t = toys.LangevinQuadraticChain(0.5, 4, 0.1, 0.0, 1.0)
+    assert t.mu == pytest.approx(1.0 / (0.5 * 2.0), rel=1e-12)
+    with pytest.raises(InvalidParameterError, match="start"):
+        toys.LangevinQuadraticChain(0.1, 3, 0.1, 1.0, 0.5, start="other")
+    with pytest.raises(InvalidParameterError, match="curvature"):
+        toys.LangevinQuadraticChain(0.1, 3, 0.1, 0.0, 0.5, start="stationary")
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        toys.LangevinQuadraticChain(0.1, 3, 2.5, 1.0, 0.5)
+    # a start outside the clip-free region escapes with certainty
+    t = toys.LangevinQuadraticChain(0.1, 3, 0.1, 1.0, 3.0, radius=1.0)
+    assert t.escape_probability() == 1.0
+
+
+def test_langevin_chains_validation():
+    base = dict(audit.EXAMPLES["langevin"])
+    for change, name in [
+        (dict(loss="sign"), "loss"),
+        (dict(radius=None, anchor=3.0), "radius"),  # no ball where the clip is inactive
+        (dict(radius=5.0), "radius"),  # m (R + |a|) > M: the clip would act in the ball
+        (dict(training_epochs=3), "training_epochs"),
+        (dict(route="other"), "route"),
+        (dict(route="lsi", noise_std=0.5), "noise_std"),  # the ball cannot hold the start law
+        (dict(learning_rate=2.5), "learning_rate"),
+        (dict(batch_size=3, steps=10), "steps"),  # 4 batches per epoch
+        (dict(strong_convexity=2.0), "strong_convexity"),  # m > L
+    ]:
+        with pytest.raises(InvalidParameterError) as err:
+            audit.MethodChains("langevin", **dict(base, **change))
+        assert err.value.name == name, change
+    with pytest.raises(InvalidParameterError, match="method"):
+        audit.MethodChains("gradient_clipping", 1.0).langevin_distance()
+    # defaults: the quadratic field and the largest ball on which the clip is inactive
+    c = audit.MethodChains("langevin", 1.0, 4, lipschitz=3.0, anchor=0.5)
+    assert c.loss == "quadratic" and c.radius == 2.5
+    assert audit.MethodChains("gradient_clipping", 1.0).loss == "sign"
+
+
+def test_langevin_projection_active_falls_back_to_grid_and_certificate_dominates():
+    """m = 0 (no contraction): Z = 2R, the starts sit on the sphere and the projection acts;
+    the near-exact grid toy (with projection) stands in, and the certificate dominates it."""
+    c = audit.MethodChains(
+        "langevin",
+        0.5,
+        4,
+        learning_rate=0.1,
+        strong_convexity=0.0,
+        smoothness=1.0,
+        lipschitz=1.0,
+        dataset_size=10,
+        radius=0.5,
+        loss="quadratic",
+    )
+    toy = audit.exact_toy(c)
+    assert isinstance(toy, toys.ProjectedLangevinGrid)
+    for delta in (1e-2, 1e-4):
+        assert audit.certified_epsilon(c, delta=delta) >= 1.01 * toy.epsilon(delta)
+
+
+def test_langevin_audit_lower_le_certified_and_faults_caught():
+    base = dict(audit.EXAMPLES["langevin"])
+    for route in ("pabi", "lsi"):
+        out = audit.audit_method("langevin", samples=200_000, seed=4, route=route, **base)
+        assert out["consistent"] and out["epsilon_lower"] is not None
+        assert out["epsilon_lower"] <= out["epsilon_exact"] <= out["epsilon_certified"]
+        assert out["params"]["route"] == route
+    # half the noise: mu doubles, the tight PABI certificate is exceeded
+    bad = audit.audit_method("langevin", samples=200_000, seed=5, fault="half_noise", **base)
+    assert not bad["consistent"] and bad["epsilon_exact"] is None
+    # reused noise on an oscillating chain (eta m = 1.9, beta = -0.9): the reused draws cancel
+    osc = dict(base, learning_rate=1.9, dataset_size=100, noise_std=0.2)
+    ok = audit.audit_method("langevin", samples=200_000, seed=6, **osc)
+    assert ok["consistent"]
+    bad = audit.audit_method("langevin", samples=200_000, seed=6, fault="reuse_noise", **osc)
+    assert not bad["consistent"]
