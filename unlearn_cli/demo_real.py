@@ -32,6 +32,8 @@ import time
 import warnings
 from pathlib import Path
 
+from verification.digits import load_digits_split, method_params
+
 __all__ = ["run_real", "EPSILONS", "DELTA", "MLP_METHODS"]
 
 EPSILONS = (1.0, 4.0, 16.0)
@@ -70,34 +72,6 @@ def _config(quick: bool) -> dict:
         lr_steps=20,
         lr_train_steps=100,
     )
-
-
-def _digits(torch):
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    X = torch.tensor(d.data, dtype=torch.float32)
-    y = torch.tensor(d.target, dtype=torch.long)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    test, train = perm[:450], perm[450:]
-    return X, y, train, test
-
-
-def _method_params(method: str, steps: int) -> dict:
-    """The problem each method is planned for. C0 = 2 for all (the trained MLP's norm is ~17:
-    the initial projection shrinks it); C1 = 0.5, γ = 0.1, λ = 2 for the gradient-clipping
-    family (the iterates then stay within C1/λ = 0.25 of the origin, and the noise the
-    accountant needs is what it is: the ratio C1/λ sets both); C2 = C0 for model clipping."""
-    gc = dict(clip_initial=2.0, clip_gradient=0.5, learning_rate=0.1, weight_decay=2.0)
-    if method == "gradient_clipping":
-        return dict(gc, steps=steps)
-    if method == "model_clipping":
-        return dict(clip_initial=2.0, clip_model=2.0, learning_rate=0.1, steps=steps)
-    if method == "output_perturbation":
-        return dict(clip_initial=2.0)
-    if method == "blockwise_gradient_clipping":
-        return dict(gc, blocks=2, steps_per_block=max(1, steps // 2))
-    raise KeyError(method)
 
 
 def _first_reaching(accs, target):
@@ -155,7 +129,7 @@ def _part3(out, out_dir: Path, cfg: dict, torch, F, nn) -> dict:
     import unlearn_theory as ut
     from unlearn_torch import LargeNoiseWarning, retrain, unlearn
 
-    X, y, train, test = _digits(torch)
+    X, y, train, test = load_digits_split(torch)
     X = X / 16.0
     Xtr, ytr, Xte, yte = X[train], y[train], X[test], y[test]
     n = len(ytr)
@@ -219,7 +193,7 @@ def _part3(out, out_dir: Path, cfg: dict, torch, F, nn) -> dict:
     for method in MLP_METHODS:
         curves[method] = {}
         for eps in EPSILONS:
-            p = ut.plan(method, epsilon=eps, delta=DELTA, **_method_params(method, cfg["steps"]))
+            p = ut.plan(method, epsilon=eps, delta=DELTA, **method_params(method, cfg["steps"]))
             folder = out_dir / f"{method}_eps{eps:g}"
             t = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
@@ -320,7 +294,7 @@ def _part4(out, out_dir: Path, cfg: dict, torch, F, nn) -> dict:
 
     m = 0.2  # L2 coefficient = strong convexity
     classes = 10
-    X, y, train, test = _digits(torch)
+    X, y, train, test = load_digits_split(torch)
     # centre every image on its own mean pixel and scale it to unit norm: a per-example map
     # (no statistic of the data set, so nothing about the forget set leaks into the features)
     A = X - X.mean(dim=1, keepdim=True)

@@ -14,7 +14,7 @@ one candidate example x against one model:
 
 **The game** (stated so that the certificate applies; docs/theory.md §1 "What is compared in
 unlearning", §12.1). A fixed base set D_b (the retain set) and a pool P of forget candidates,
-both from scikit-learn's digits (the demo's data, :mod:`unlearn_cli.demo_real`). Each run draws
+both from scikit-learn's digits (the demo's data, :mod:`verification.digits`). Each run draws
 its candidate x uniformly from P and fresh seeds, and produces one *member* and one *non-member*
 model, both scored on x:
 
@@ -228,7 +228,7 @@ class MembershipConfig:
     """Sizes of one membership evaluation (all parameterised; :meth:`fast` for tests).
 
     method, epsilon, delta: the unlearning plan (the demo's problem parameters,
-    :func:`unlearn_cli.demo_real._method_params`, with ``unlearn_steps`` steps); base: |D_b|;
+    :func:`verification.digits.method_params`, with ``unlearn_steps`` steps); base: |D_b|;
     pool: |P|; hidden: MLP width; train_steps, train_lr: full-batch Adam for A; finetune_steps:
     full-batch Adam after the noisy phase (0: none); shadows: K per attacked condition (each
     pool example in exactly K/2 of them); calibration_runs, evaluation_runs: runs (each one
@@ -290,7 +290,7 @@ class MembershipConfig:
 
 class _Data:
     def __init__(self, cfg, torch):
-        from unlearn_cli.demo_real import _digits
+        from .digits import load_digits_split as _digits
 
         X, y, train, _ = _digits(torch)
         X = X / 16.0
@@ -380,7 +380,8 @@ class _Runner:
         from torch import nn
 
         import unlearn_theory as ut
-        from unlearn_cli.demo_real import _method_params
+
+        from .digits import method_params as _method_params
 
         self.cfg, self.torch, self.F, self.nn = cfg, torch, F, nn
         self.data = _Data(cfg, torch)
