@@ -66,6 +66,7 @@ from .interpreter import FAULTS
 from .runner import run_audit
 
 __all__ = [
+    "INTERPRETER_METHODS",
     "TORCH_METHODS",
     "OpacusDPSGDSampler",
     "opacus_noise_fault",
@@ -78,15 +79,19 @@ __all__ = [
     "throughput",
 ]
 
-#: Methods the torch layer runs and this audit drives (dp_sgd_group, the Poisson-sampled
-#: baseline, is not run by unlearn_torch).
-TORCH_METHODS = (
+#: Methods whose update rule unlearn_torch's Interpreter runs (:class:`TorchMethodSampler`).
+INTERPRETER_METHODS = (
     "gradient_clipping",
     "model_clipping",
     "output_perturbation",
     "blockwise_gradient_clipping",
     "langevin",
 )
+
+#: Every method this audit drives through real torch code: the interpreter's, and the
+#: DP-SGD + group privacy baseline through :func:`unlearn_torch.baselines.train_dp_sgd`
+#: (Opacus; :class:`OpacusDPSGDSampler`).
+TORCH_METHODS = INTERPRETER_METHODS + ("dp_sgd_group",)
 
 
 class FieldLoss:
@@ -204,11 +209,12 @@ class TorchMethodSampler:
     def __post_init__(self):
         if not isinstance(self.chains, _audit.MethodChains):
             raise InvalidParameterError("chains", self.chains, "must be a MethodChains")
-        if self.chains.method not in TORCH_METHODS:
+        if self.chains.method not in INTERPRETER_METHODS:
             raise InvalidParameterError(
                 "method",
                 self.chains.method,
-                f"is not run by unlearn_torch; the torch audit covers {TORCH_METHODS}",
+                f"is not run by unlearn_torch's Interpreter, which runs {INTERPRETER_METHODS} "
+                "(dp_sgd_group: OpacusDPSGDSampler)",
             )
 
     # -- one world ------------------------------------------------------------------------------
@@ -507,6 +513,8 @@ def audit_torch_method(
     delta = check_delta(delta)
     samples = check_int("samples", samples, minimum=1)
     confidence = check_in_range("confidence", confidence, 0.0, 1.0)
+    if method == "dp_sgd_group" and params.get("loss") is None:
+        params["loss"] = "zero"  # the one retain field the Opacus audit runs
     chains = _audit.MethodChains(method=method, **params)
     sampler = torch_sampler(chains, device=str(device))
     cert, source = _audit._certify(chains, delta)
