@@ -18,7 +18,21 @@ re-implemented here; what the audit sets up is only the two worlds (docs/theory.
   "logistic", "zero", and "saturating", whose gradient ∓2C1 -- clipped to ∓C1 by the method --
   depends on the world through the retain targets y = ±1, the bounded-perturbation pair of
   docs/theory.md §6.2(a));
-- the worlds' starts w_0 = ±C0 e_1 (world 1: +, world 0: −), as in MethodChains.
+- the worlds' starts w_0 = ±C0 e_1 (world 1: +, world 0: −), as in MethodChains;
+- langevin: ``dataset_size`` identical retain examples, loss m(w − a)²/2 each, so every
+  per-example gradient is m(w − a) -- the audit's quadratic field -- and the rule's per-example
+  clip at the Lipschitz constant M (vmap of grad, as for a real model) and its cyclic batches
+  run as they would on real data (the clip never acts: m(R + |a|) ≤ M); the starts are those of
+  MethodChains: ±Z/2 for route "pabi", the two stationary Gaussian laws for route "lsi".
+
+**dp_sgd_group** is not run by the Interpreter (its Poisson-sampled rule is refused there) but
+by :func:`unlearn_torch.baselines.train_dp_sgd` through Opacus; :class:`OpacusDPSGDSampler`
+runs that function itself, once per draw, on a one-weight model (world 1 trains on the retain
+records and the forget_size forget records, whose per-example gradients Opacus clips to C1;
+world 0 on the retain records only -- MethodChains' add/remove semantics), with faults
+injected into Opacus' noise draw (:func:`opacus_noise_fault`). Measured on the shared 2-core
+CPU: about 100–250 runs/s for T = 1 (one deep copy, ``make_private`` and a certificate per
+run), enough for a meaningful audit in ~10–20 s (BENCHMARKS.md, "Audits of real torch runs").
 
 The final w of a run is one draw of the world's output law; the threshold audit of
 :func:`verification.runner.run_audit` turns n draws per world into a certified LOWER bound on
