@@ -7,7 +7,8 @@ certified upper bound. Exit status 0 when consistent (lower <= certified), 1 on 
 
 With ``--torch`` the draws come from the REAL torch layer instead
 (:func:`verification.torch_audit.audit_torch_method`): each draw is one run of
-``unlearn_torch``'s interpreter with its keyed noise source on a one-coordinate model, so the
+``unlearn_torch``'s interpreter with its keyed noise source on a one-coordinate model (for
+``dp_sgd_group``: one ``train_dp_sgd`` run through Opacus), so the
 audit checks the code that unlearns, not a simulation of it (slower: a few hundred runs per
 second; ``--inject-fault`` then corrupts the torch noise source itself).
 """
@@ -83,7 +84,8 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
         "--torch",
         dest="torch_layer",
         action="store_true",
-        help="draw from the real unlearn_torch interpreter and noise source (one run per draw) "
+        help="draw from the real unlearn_torch code (the interpreter and its noise source; "
+        "dp_sgd_group: train_dp_sgd through Opacus; one run per draw) "
         "instead of the vectorised numpy simulation of the update rule",
     )
     parser.add_argument(
@@ -178,7 +180,7 @@ def _show(args, out: dict) -> int:
     else:
         lo = "n/a" if out["epsilon_lower"] is None else f"{out['epsilon_lower']:.4f}"
         ex = "n/a" if out["epsilon_exact"] is None else f"{out['epsilon_exact']:.4f}"
-        where = "unlearn_torch interpreter" if out.get("sampler") else "update-rule simulation"
+        where = out.get("code_path") or "update-rule simulation"
         fault = f", injected fault {out['fault']}" if out.get("fault") else ""
         print(
             f"audit {out['method']} (loss={out['loss']}{fault}) at delta={out['delta']:g} [{where}]"

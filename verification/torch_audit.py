@@ -18,7 +18,21 @@ re-implemented here; what the audit sets up is only the two worlds (docs/theory.
   "logistic", "zero", and "saturating", whose gradient ∓2C1 -- clipped to ∓C1 by the method --
   depends on the world through the retain targets y = ±1, the bounded-perturbation pair of
   docs/theory.md §6.2(a));
-- the worlds' starts w_0 = ±C0 e_1 (world 1: +, world 0: −), as in MethodChains.
+- the worlds' starts w_0 = ±C0 e_1 (world 1: +, world 0: −), as in MethodChains;
+- langevin: ``dataset_size`` identical retain examples, loss m(w − a)²/2 each, so every
+  per-example gradient is m(w − a) -- the audit's quadratic field -- and the rule's per-example
+  clip at the Lipschitz constant M (vmap of grad, as for a real model) and its cyclic batches
+  run as they would on real data (the clip never acts: m(R + |a|) ≤ M); the starts are those of
+  MethodChains: ±Z/2 for route "pabi", the two stationary Gaussian laws for route "lsi".
+
+**dp_sgd_group** is not run by the Interpreter (its Poisson-sampled rule is refused there) but
+by :func:`unlearn_torch.baselines.train_dp_sgd` through Opacus; :class:`OpacusDPSGDSampler`
+runs that function itself, once per draw, on a one-weight model (world 1 trains on the retain
+records and the forget_size forget records, whose per-example gradients Opacus clips to C1;
+world 0 on the retain records only -- MethodChains' add/remove semantics), with faults
+injected into Opacus' noise draw (:func:`opacus_noise_fault`). Measured on the shared 2-core
+CPU: about 100–250 runs/s for T = 1 (one deep copy, ``make_private`` and a certificate per
+run), enough for a meaningful audit in ~10–20 s (BENCHMARKS.md, "Audits of real torch runs").
 
 The final w of a run is one draw of the world's output law; the threshold audit of
 :func:`verification.runner.run_audit` turns n draws per world into a certified LOWER bound on
@@ -51,6 +65,7 @@ guard observes the draws but is not enforced here: the audit must catch the faul
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -65,7 +80,11 @@ from .interpreter import FAULTS
 from .runner import run_audit
 
 __all__ = [
+    "INTERPRETER_METHODS",
     "TORCH_METHODS",
+    "OpacusDPSGDSampler",
+    "opacus_noise_fault",
+    "torch_sampler",
     "FieldLoss",
     "TorchMethodSampler",
     "audit_torch_method",
@@ -74,14 +93,19 @@ __all__ = [
     "throughput",
 ]
 
-#: Methods the torch layer runs and this audit drives (dp_sgd_group, the Poisson-sampled
-#: baseline, is not run by unlearn_torch).
-TORCH_METHODS = (
+#: Methods whose update rule unlearn_torch's Interpreter runs (:class:`TorchMethodSampler`).
+INTERPRETER_METHODS = (
     "gradient_clipping",
     "model_clipping",
     "output_perturbation",
     "blockwise_gradient_clipping",
+    "langevin",
 )
+
+#: Every method this audit drives through real torch code: the interpreter's, and the
+#: DP-SGD + group privacy baseline through :func:`unlearn_torch.baselines.train_dp_sgd`
+#: (Opacus; :class:`OpacusDPSGDSampler`).
+TORCH_METHODS = INTERPRETER_METHODS + ("dp_sgd_group",)
 
 
 class FieldLoss:
@@ -89,18 +113,22 @@ class FieldLoss:
 
     ``out``: (m, k) model outputs (= w on the one retain example), ``y``: (m,) world signs
     (+1: world 1, −1: world 0). Per coordinate: "sign" C1|w − a| (g = C1 sign(w − a), 0 at
-    w = a as numpy's sign); "repel" −C1|w − a|; "quadratic" (w − a)²/2; "logistic"
+    w = a as numpy's sign); "repel" −C1|w − a|; "quadratic" c(w − a)²/2 (g = c(w − a),
+    c = ``curvature``: 1, or langevin's strong convexity m); "logistic"
     C1 log(1 + e^{−(w − a)}) (g = −C1/(1 + e^{w − a})); "zero" 0; "saturating" −2C1·y·w
     (g = ∓2C1, world 1 pushed up). Summed over coordinates, averaged over the batch: the
     mean loss the interpreter expects. Picklable (module level).
     """
 
-    def __init__(self, loss: str, clip_gradient: float, anchor: float = 0.0):
+    def __init__(
+        self, loss: str, clip_gradient: float, anchor: float = 0.0, curvature: float = 1.0
+    ):
         if loss not in _audit.LOSSES:
             raise InvalidParameterError("loss", loss, f"must be one of {_audit.LOSSES}")
         self.loss = loss
         self.c1 = float(clip_gradient)
         self.anchor = float(anchor)
+        self.curvature = float(curvature)
 
     def __call__(self, out, y):
         import torch.nn.functional as F
@@ -113,7 +141,7 @@ class FieldLoss:
         elif self.loss == "repel":
             per = -self.c1 * z.abs()
         elif self.loss == "quadratic":
-            per = 0.5 * z.square()
+            per = 0.5 * self.curvature * z.square()
         elif self.loss == "logistic":
             per = self.c1 * F.softplus(-z)
         else:  # zero
@@ -195,11 +223,12 @@ class TorchMethodSampler:
     def __post_init__(self):
         if not isinstance(self.chains, _audit.MethodChains):
             raise InvalidParameterError("chains", self.chains, "must be a MethodChains")
-        if self.chains.method not in TORCH_METHODS:
+        if self.chains.method not in INTERPRETER_METHODS:
             raise InvalidParameterError(
                 "method",
                 self.chains.method,
-                f"is not run by unlearn_torch; the torch audit covers {TORCH_METHODS}",
+                f"is not run by unlearn_torch's Interpreter, which runs {INTERPRETER_METHODS} "
+                "(dp_sgd_group: OpacusDPSGDSampler)",
             )
 
     # -- one world ------------------------------------------------------------------------------
@@ -224,17 +253,28 @@ class TorchMethodSampler:
         rule = ch.update_rule()
         k = rule.blocks
         draws = _noise_draws(rule)
-        loss_fn = FieldLoss(ch.loss, ch.clip_gradient, ch.anchor)
-        X = torch.ones(1, k, device=device)
-        y = torch.tensor([1.0 if world == 1 else -1.0], device=device)
+        langevin = ch.method == "langevin"
+        curvature = ch.strong_convexity if langevin else 1.0
+        loss_fn = FieldLoss(ch.loss, ch.clip_gradient, ch.anchor, curvature)
+        # langevin: dataset_size identical retain examples (cyclic batches, per-example clip at
+        # the Lipschitz constant M: each per-example gradient is m(w - a), so every batch's
+        # mean gradient is the audit field); the other methods: one retain example
+        rows = ch.dataset_size if langevin else 1
+        X = torch.ones(rows, k, device=device)
+        y = torch.full((rows,), 1.0 if world == 1 else -1.0, device=device)
         data = IndexedData("retain", (X, y), device)
         x0 = torch.zeros(k, dtype=torch.float32, device=device)
         x0[0] = (1.0 if world == 1 else -1.0) * ch.clip_initial
+        starts = None
+        if langevin:  # the worlds' starts of MethodChains._langevin_start
+            starts = self._langevin_starts(world, seeds)
         model = _point_model(k).to(device)
         source = NoiseSource if ch.fault is None else _faulty_source_class()
         out = torch.empty(len(seeds), k, dtype=torch.float64)
         part = None
         for i, seed in enumerate(seeds):
+            if starts is not None:
+                x0[0] = float(starts[i])
             with torch.no_grad():
                 model.w.data = x0.clone()
             flat = FlatParameters(model, ["w"], device)
@@ -256,6 +296,22 @@ class TorchMethodSampler:
             out[i] = flat.x.detach().to("cpu", torch.float64)
         return out.numpy()
 
+    def _langevin_starts(self, world: int, seeds) -> np.ndarray:
+        """Langevin's start of each run (audit setup, MethodChains' worlds): route "pabi" the
+        point masses ±Z/2 (Z the theory's W-inf tracker); route "lsi" the stationary laws
+        N(a, v_inf) (world 0) and N(a + Z_s, v_inf) (world 1), the Gaussian start drawn from a
+        numpy generator keyed by the run's seed (independent of the torch noise stream)."""
+        ch = self.chains
+        z = ch.langevin_distance()
+        if ch.route == "pabi":
+            return np.full(len(seeds), (0.5 if world == 1 else -0.5) * z)
+        beta = 1.0 - ch.learning_rate * ch.strong_convexity
+        sd = ch.noise_std / math.sqrt(1.0 - beta * beta)
+        mean = ch.anchor + (z if world == 1 else 0.0)
+        return np.array(
+            [mean + sd * np.random.default_rng([int(s), 0x5A17]).standard_normal() for s in seeds]
+        )
+
     def _sample(self, n, seed_seq, device):
         n = check_int("n", n, minimum=1)
         res = []
@@ -274,6 +330,160 @@ class TorchMethodSampler:
 
     def score(self, x):
         return self.chains.score(x)
+
+
+class _ForgetLoss:
+    """Mean of −y·out over the batch: per-example gradient −y in the one weight (X = 1).
+    Retain records carry y = 0 (the "zero" field), forget records y = 2C1 (clipped by Opacus
+    to norm C1: aligned, at the clip). Picklable (module level)."""
+
+    def __call__(self, out, y):
+        return -(y.to(out.dtype) * out.reshape(-1)).mean()
+
+
+@contextlib.contextmanager
+def opacus_noise_fault(fault: str | None):
+    """Inject ``fault`` into Opacus' noise source for the duration (audit device): Opacus'
+    ``DPOptimizer.add_noise`` draws through ``opacus.optimizers.optimizer._generate_noise``,
+    replaced here by "half_noise" (std/2) or "reuse_noise" (the first draw of each shape in the
+    block is returned at every later call: the same noise at every step). None: no change."""
+    if fault is None:
+        yield
+        return
+    if fault not in FAULTS:
+        raise InvalidParameterError("fault", fault, f"must be None or one of {FAULTS}")
+    from opacus.optimizers import optimizer as opt_mod
+
+    real = opt_mod._generate_noise
+    cache: dict = {}
+
+    def faulty(std, reference, generator=None, secure_mode=False):
+        if fault == "half_noise":
+            return real(std / 2.0, reference, generator, secure_mode)
+        key = tuple(reference.shape)
+        if key not in cache:
+            cache[key] = real(std, reference, generator, secure_mode).clone()
+        return cache[key].clone()
+
+    opt_mod._generate_noise = faulty
+    try:
+        yield cache
+    finally:
+        opt_mod._generate_noise = real
+
+
+@dataclass
+class OpacusDPSGDSampler:
+    """Sampler of the two worlds of a ``dp_sgd_group`` :class:`~verification.audit.MethodChains`
+    as trained by the REAL baseline, :func:`unlearn_torch.baselines.train_dp_sgd` (Opacus:
+    Poisson loader at the plan's rate q, flat clipping at C1, noise z·C1 on the clipped sum,
+    SGD at the plan's learning rate γ, the certificate built but not written).
+
+    Worlds (MethodChains' dp_sgd_group semantics, add/remove adjacency): a one-weight model
+    w ∈ ℝ (``nn.Linear(1, 1, bias=False)`` from w = 0), every input X = 1; world 0 trains on
+    ``retain_size`` retain records of zero gradient (the "zero" field, the only one audited
+    here: a retain gradient that depends on w would be Poisson-sampled by Opacus but applied in
+    full by the numpy law); world 1 on the same records plus the forget_size forget records,
+    each with per-example gradient −2C1, which Opacus clips to −C1 (aligned, at the clip). So
+    w_T = γ(C1 Σ_t J_t − z C1 Σ_t ξ_t), J_t ~ Bin(k, q) in world 1, 0 in world 0: the law of
+    MethodChains (up to Opacus' clip factor C1/(2C1 + 1e-6)·2C1 ≤ C1, the safe side). The
+    chains' ``fault`` is injected into Opacus' noise draw (:func:`opacus_noise_fault`).
+
+    Cost: one ``train_dp_sgd`` call per run (deep copy, ``make_private``, certificate hashes):
+    a few hundred runs per second for T = 1 on one CPU core (see BENCHMARKS.md); runs are a
+    Python loop. Each run gets its own 63-bit secret seed (noise, batch and model keys derived
+    from it by train_dp_sgd).
+    """
+
+    chains: _audit.MethodChains
+    device: str = "cpu"
+    retain_size: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.chains, _audit.MethodChains):
+            raise InvalidParameterError("chains", self.chains, "must be a MethodChains")
+        if self.chains.method != "dp_sgd_group":
+            raise InvalidParameterError("method", self.chains.method, "must be 'dp_sgd_group'")
+        if self.chains.loss != "zero":
+            raise InvalidParameterError(
+                "loss",
+                self.chains.loss,
+                "the Opacus audit runs the 'zero' retain field (Opacus samples retain records "
+                "too; the numpy law applies a w-dependent retain field in full)",
+            )
+        self.retain_size = check_int("retain_size", self.retain_size, minimum=1)
+
+    def run_world(self, world: int, seeds, device=None) -> np.ndarray:
+        """Final weights (len(seeds),) of one world, one ``train_dp_sgd`` run per seed."""
+        import logging
+        import warnings
+
+        import torch
+        from torch import nn
+
+        from unlearn_torch.baselines import train_dp_sgd
+
+        if world not in (0, 1):
+            raise InvalidParameterError("world", world, "must be 0 or 1")
+        ch = self.chains
+        device = torch.device(self.device if device is None else device)
+        spec = ch.spec()
+        k = ch.forget_size if world == 1 else 0
+        X = torch.ones(self.retain_size + k, 1)
+        y = torch.cat([torch.zeros(self.retain_size), torch.full((k,), 2.0 * ch.clip_gradient)])
+        model = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            model.weight.zero_()
+        loss_fn = _ForgetLoss()
+        out = np.empty(len(seeds))
+        log = logging.getLogger("opacus.data_loader")  # "first batch is empty" (q < 1)
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for i, seed in enumerate(seeds):
+                    with opacus_noise_fault(ch.fault):
+                        run = train_dp_sgd(
+                            model,
+                            (X, y),
+                            spec,
+                            loss_fn=loss_fn,
+                            seed=int(seed),
+                            device=device,
+                            delta=0.5,
+                            allow_uncertified=True,
+                        )
+                    out[i] = float(run.model.weight.detach().reshape(()))
+        finally:
+            log.setLevel(level)
+        return out
+
+    def _sample(self, n, seed_seq, device):
+        n = check_int("n", n, minimum=1)
+        res = []
+        for world, ss in zip((0, 1), seed_seq.spawn(2)):
+            seeds = ss.generate_state(n, np.uint64) & np.uint64(2**63 - 1)
+            res.append(self.run_world(world, seeds.tolist(), device))
+        return res[0], res[1]
+
+    def sample(self, n, rng: np.random.Generator):
+        ss = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1)))
+        return self._sample(n, ss, self.device)
+
+    def sample_torch(self, n, seed_seq, device):
+        return self._sample(n, seed_seq, device)
+
+    def score(self, x):
+        return self.chains.score(x)
+
+
+def torch_sampler(chains: _audit.MethodChains, device: str = "cpu"):
+    """The real-code sampler of ``chains``' method: :class:`OpacusDPSGDSampler` for
+    dp_sgd_group, :class:`TorchMethodSampler` for the methods unlearn_torch runs."""
+    if isinstance(chains, _audit.MethodChains) and chains.method == "dp_sgd_group":
+        return OpacusDPSGDSampler(chains, device=device)
+    return TorchMethodSampler(chains, device=device)
 
 
 def honest_grid(chains: _audit.MethodChains, *, size=32, pilot=20_000, seed=12345):
@@ -317,8 +527,10 @@ def audit_torch_method(
     delta = check_delta(delta)
     samples = check_int("samples", samples, minimum=1)
     confidence = check_in_range("confidence", confidence, 0.0, 1.0)
+    if method == "dp_sgd_group" and params.get("loss") is None:
+        params["loss"] = "zero"  # the one retain field the Opacus audit runs
     chains = _audit.MethodChains(method=method, **params)
-    sampler = TorchMethodSampler(chains, device=str(device))
+    sampler = torch_sampler(chains, device=str(device))
     cert, source = _audit._certify(chains, delta)
     grid = honest_grid(chains, size=grid_size)
     t0 = time.perf_counter()
@@ -341,6 +553,11 @@ def audit_torch_method(
         "loss": chains.loss,
         "fault": chains.fault,
         "sampler": "unlearn_torch",
+        "code_path": (
+            "unlearn_torch.baselines.train_dp_sgd (opacus)"
+            if chains.method == "dp_sgd_group"
+            else "unlearn_torch.interpreter.Interpreter"
+        ),
         "device": str(device),
         "delta": delta,
         "samples": samples,
@@ -363,7 +580,7 @@ def audit_torch_method(
 def throughput(chains: _audit.MethodChains, *, runs=200, device="cpu") -> float:
     """Measured runs per second of :class:`TorchMethodSampler` (both worlds counted)."""
     runs = check_int("runs", runs, minimum=1)
-    s = TorchMethodSampler(chains, device=device)
+    s = torch_sampler(chains, device=device)
     t0 = time.perf_counter()
     s.sample_torch(runs, np.random.SeedSequence(0), device)
     return 2 * runs / (time.perf_counter() - t0)
