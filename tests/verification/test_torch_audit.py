@@ -269,7 +269,7 @@ def test_cli_torch_flag_runs_the_torch_layer(capsys):
     base = ["output_perturbation", "--noise-std", "3", "--delta", "1e-2", "--torch"]
     assert _cli(base + ["--samples", "2000", "--workers", "2"]) == 0
     text = capsys.readouterr().out
-    assert "unlearn_torch interpreter" in text and "runs/s" in text
+    assert "unlearn_torch.interpreter.Interpreter" in text and "runs/s" in text
     assert _cli(base + ["--samples", "5000", "--inject-fault", "half_noise", "--json"]) == 1
     assert '"sampler": "unlearn_torch"' in capsys.readouterr().out
     with pytest.raises(InvalidParameterError):  # Opacus audit: the "zero" retain field only
