@@ -2,7 +2,7 @@
 
 It takes every noise scale, step count and radius from the plan's method spec (never deciding
 them itself), runs the spec's update rule with a torch interpreter, proves the noise with a
-runtime guard, and writes a certificate of what really ran (docs/architecture.md §2).
+runtime guard, and writes a certificate of what really ran; the layers and their rules are described in the docs folder (architecture).
 
 Public API (imported lazily, so that ``unlearn_torch.certificate`` works without torch for
 plan files)::
