@@ -27,6 +27,7 @@ __all__ = [
     "check_int",
     "check_orders",
     "check_in_range",
+    "check_decay_product",
 ]
 
 
@@ -163,3 +164,15 @@ def check_orders(orders: object, name: str = "orders") -> np.ndarray:
 def check_sequence_length(name: str, value: Sequence, length: int) -> None:
     if len(value) != length:
         raise InvalidParameterError(name, value, f"must have length {length}, got {len(value)}")
+
+
+def check_decay_product(learning_rate: float, weight_decay, *, value=None) -> None:
+    """Raise naming "weight_decay" unless γλ < 1 (the decay x ← (1 − γλ)x contracts; the
+    condition 0 < γλ < 1 of the gradient-clipping bounds). ``value``: what to report (default
+    ``weight_decay``; a schedule reports itself)."""
+    if learning_rate * weight_decay >= 1.0:
+        raise InvalidParameterError(
+            "weight_decay",
+            weight_decay if value is None else value,
+            "learning_rate * weight_decay must be < 1 (condition 0 < γλ < 1)",
+        )

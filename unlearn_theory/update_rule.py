@@ -159,10 +159,7 @@ class WeightDecay(Op):
     def __post_init__(self):
         v.check_positive("learning_rate", self.learning_rate)
         v.check_nonnegative("weight_decay", self.weight_decay)
-        if self.learning_rate * self.weight_decay >= 1.0:
-            raise InvalidParameterError(
-                "weight_decay", self.weight_decay, "learning_rate * weight_decay must be < 1"
-            )
+        v.check_decay_product(self.learning_rate, self.weight_decay)
 
     @property
     def factor(self) -> float:

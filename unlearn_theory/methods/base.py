@@ -37,6 +37,15 @@ class MethodSpec:
         if name:
             SPEC_CLASSES[name] = cls
 
+    def _check(self, name: str, validator, *, optional: bool = False, **kw) -> None:
+        """Store ``validator(name, value, **kw)`` as field ``name`` (a None value is kept as
+        it is when ``optional``); the validators of ``unlearn_theory._validate`` name the
+        argument and the value in their errors."""
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        object.__setattr__(self, name, validator(name, value, **kw))
+
     # -- the update rule ----------------------------------------------------------------------
     def update_rule(self) -> UpdateRule:  # pragma: no cover - every subclass overrides it
         """The ordered operations that run this configuration (see :mod:`..update_rule`)."""

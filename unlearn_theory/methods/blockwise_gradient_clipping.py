@@ -56,30 +56,14 @@ class BlockwiseGradientClippingSpec(MethodSpec):
     allocation: str = "per_block"
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "clip_initial", v.check_positive("clip_initial", self.clip_initial)
-        )
-        object.__setattr__(
-            self, "clip_gradient", v.check_nonnegative("clip_gradient", self.clip_gradient)
-        )
-        object.__setattr__(
-            self, "learning_rate", v.check_positive("learning_rate", self.learning_rate)
-        )
-        wd = v.check_nonnegative("weight_decay", self.weight_decay)
-        object.__setattr__(self, "weight_decay", wd)
-        if self.learning_rate * wd >= 1.0:
-            raise InvalidParameterError(
-                "weight_decay",
-                wd,
-                "learning_rate * weight_decay must be < 1 (condition 0 < γλ < 1)",
-            )
-        object.__setattr__(self, "blocks", v.check_int("blocks", self.blocks, minimum=1))
-        object.__setattr__(
-            self,
-            "steps_per_block",
-            v.check_int("steps_per_block", self.steps_per_block, minimum=1),
-        )
-        object.__setattr__(self, "noise_std", v.check_positive("noise_std", self.noise_std))
+        self._check("clip_initial", v.check_positive)
+        self._check("clip_gradient", v.check_nonnegative)
+        self._check("learning_rate", v.check_positive)
+        self._check("weight_decay", v.check_nonnegative)
+        v.check_decay_product(self.learning_rate, self.weight_decay)
+        self._check("blocks", v.check_int, minimum=1)
+        self._check("steps_per_block", v.check_int, minimum=1)
+        self._check("noise_std", v.check_positive)
         if self.allocation not in ALLOCATIONS:
             raise InvalidParameterError(
                 "allocation", self.allocation, f"must be one of {ALLOCATIONS}"

@@ -47,20 +47,11 @@ class DPSGDGroupSpec(MethodSpec):
 
     def __post_init__(self):
         object.__setattr__(self, "sample_rate", v.check_sample_rate(self.sample_rate))
-        object.__setattr__(self, "steps", v.check_int("steps", self.steps, minimum=1))
-        object.__setattr__(
-            self, "forget_size", v.check_int("forget_size", self.forget_size, minimum=1)
-        )
-        object.__setattr__(
-            self, "noise_multiplier", v.check_positive("noise_multiplier", self.noise_multiplier)
-        )
-        object.__setattr__(
-            self, "clip_gradient", v.check_positive("clip_gradient", self.clip_gradient)
-        )
-        if self.learning_rate is not None:
-            object.__setattr__(
-                self, "learning_rate", v.check_positive("learning_rate", self.learning_rate)
-            )
+        self._check("steps", v.check_int, minimum=1)
+        self._check("forget_size", v.check_int, minimum=1)
+        self._check("noise_multiplier", v.check_positive)
+        self._check("clip_gradient", v.check_positive)
+        self._check("learning_rate", v.check_positive, optional=True)
 
     @property
     def noise_std(self) -> float:

@@ -75,11 +75,9 @@ class GradientClippingSpec(MethodSpec):
     weight_decay: float | tuple[float, ...] = 0.0
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "clip_initial", v.check_positive("clip_initial", self.clip_initial)
-        )
-        T = v.check_int("steps", self.steps, minimum=1)
-        object.__setattr__(self, "steps", T)
+        self._check("clip_initial", v.check_positive)
+        self._check("steps", v.check_int, minimum=1)
+        T = self.steps
         checks = {
             "clip_gradient": v.check_nonnegative,
             "learning_rate": v.check_positive,
@@ -109,12 +107,7 @@ class GradientClippingSpec(MethodSpec):
         else:  # scalars: one check (T can be huge; never expand it)
             products = [self.learning_rate * self.weight_decay]
         for product in products:
-            if product >= 1.0:
-                raise InvalidParameterError(
-                    "weight_decay",
-                    self.weight_decay,
-                    "learning_rate * weight_decay must be < 1 (condition 0 < γλ < 1)",
-                )
+            v.check_decay_product(product, 1.0, value=self.weight_decay)
 
     @property
     def is_schedule(self) -> bool:
@@ -275,12 +268,7 @@ def problem_parameters(params, method: str = "gradient_clipping") -> dict:
     clip_gradient = v.check_nonnegative("clip_gradient", require(params, "clip_gradient", method))
     learning_rate = v.check_positive("learning_rate", require(params, "learning_rate", method))
     weight_decay = v.check_nonnegative("weight_decay", params.get("weight_decay", 0.0))
-    if learning_rate * weight_decay >= 1.0:
-        raise InvalidParameterError(
-            "weight_decay",
-            weight_decay,
-            "learning_rate * weight_decay must be < 1 (condition 0 < γλ < 1)",
-        )
+    v.check_decay_product(learning_rate, weight_decay)
     return dict(
         clip_initial=clip_initial,
         clip_gradient=clip_gradient,

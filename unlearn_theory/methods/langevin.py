@@ -53,33 +53,17 @@ class LangevinSpec(MethodSpec):
     route: str = "pabi"
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "learning_rate", v.check_positive("learning_rate", self.learning_rate)
-        )
-        object.__setattr__(
-            self, "strong_convexity", v.check_nonnegative("strong_convexity", self.strong_convexity)
-        )
-        object.__setattr__(self, "smoothness", v.check_positive("smoothness", self.smoothness))
-        object.__setattr__(self, "lipschitz", v.check_positive("lipschitz", self.lipschitz))
-        n = v.check_int("dataset_size", self.dataset_size, minimum=1)
-        object.__setattr__(self, "dataset_size", n)
-        object.__setattr__(self, "steps", v.check_int("steps", self.steps, minimum=0))
-        object.__setattr__(self, "noise_std", v.check_positive("noise_std", self.noise_std))
-        if self.batch_size is not None:
-            object.__setattr__(
-                self, "batch_size", v.check_int("batch_size", self.batch_size, minimum=1)
-            )
-        if self.radius is not None:
-            object.__setattr__(self, "radius", v.check_positive("radius", self.radius))
-        object.__setattr__(
-            self, "forget_size", v.check_int("forget_size", self.forget_size, minimum=1)
-        )
-        if self.training_epochs is not None:
-            object.__setattr__(
-                self,
-                "training_epochs",
-                v.check_int("training_epochs", self.training_epochs, minimum=0),
-            )
+        self._check("learning_rate", v.check_positive)
+        self._check("strong_convexity", v.check_nonnegative)
+        self._check("smoothness", v.check_positive)
+        self._check("lipschitz", v.check_positive)
+        self._check("dataset_size", v.check_int, minimum=1)
+        self._check("steps", v.check_int, minimum=0)
+        self._check("noise_std", v.check_positive)
+        self._check("batch_size", v.check_int, optional=True, minimum=1)
+        self._check("radius", v.check_positive, optional=True)
+        self._check("forget_size", v.check_int, minimum=1)
+        self._check("training_epochs", v.check_int, optional=True, minimum=0)
         if self.route not in ROUTES:
             raise InvalidParameterError("route", self.route, f"must be one of {ROUTES}")
 

@@ -48,28 +48,15 @@ class ModelClippingSpec(MethodSpec):
     weight_decay: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "clip_initial", v.check_positive("clip_initial", self.clip_initial)
-        )
-        object.__setattr__(self, "clip_model", v.check_positive("clip_model", self.clip_model))
-        object.__setattr__(self, "noise_std", v.check_positive("noise_std", self.noise_std))
-        object.__setattr__(self, "steps", v.check_int("steps", self.steps, minimum=0))
-        if self.initial_noise_std is not None:
-            object.__setattr__(
-                self,
-                "initial_noise_std",
-                v.check_nonnegative("initial_noise_std", self.initial_noise_std),
-            )
+        self._check("clip_initial", v.check_positive)
+        self._check("clip_model", v.check_positive)
+        self._check("noise_std", v.check_positive)
+        self._check("steps", v.check_int, minimum=0)
+        self._check("initial_noise_std", v.check_nonnegative, optional=True)
+        self._check("learning_rate", v.check_positive, optional=True)
+        self._check("weight_decay", v.check_nonnegative)
         if self.learning_rate is not None:
-            object.__setattr__(
-                self, "learning_rate", v.check_positive("learning_rate", self.learning_rate)
-            )
-        wd = v.check_nonnegative("weight_decay", self.weight_decay)
-        object.__setattr__(self, "weight_decay", wd)
-        if self.learning_rate is not None and self.learning_rate * wd >= 1.0:
-            raise InvalidParameterError(
-                "weight_decay", wd, "learning_rate * weight_decay must be < 1"
-            )
+            v.check_decay_product(self.learning_rate, self.weight_decay)
 
     def update_rule(self) -> UpdateRule:
         if self.learning_rate is None and self.steps > 0:

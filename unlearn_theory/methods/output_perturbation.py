@@ -32,10 +32,8 @@ class OutputPerturbationSpec(MethodSpec):
     steps: int = 0
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "clip_initial", v.check_positive("clip_initial", self.clip_initial)
-        )
-        object.__setattr__(self, "noise_std", v.check_positive("noise_std", self.noise_std))
+        self._check("clip_initial", v.check_positive)
+        self._check("noise_std", v.check_positive)
         if self.steps != 0 or isinstance(self.steps, bool):
             raise InvalidParameterError("steps", self.steps, "output perturbation has steps=0")
 
