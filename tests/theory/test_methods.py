@@ -349,14 +349,18 @@ class _ToyAccountant(MethodAccountant):
         )
 
 
+# Defining the subclass registered its spec class; it is registered only while a test uses it,
+# so that other test modules (e.g. the CLI's per-method parametrisations) never see it.
+SPEC_CLASSES.pop("toy_one_gaussian", None)
+
+
 @pytest.fixture
 def toy_method():
+    SPEC_CLASSES["toy_one_gaussian"] = _ToyOneGaussianSpec
     register_method(_ToyAccountant())
     yield "toy_one_gaussian"
     unregister_method("toy_one_gaussian")
-    from unlearn_theory.methods.base import SPEC_CLASSES as classes
-
-    classes.pop("toy_one_gaussian", None)
+    SPEC_CLASSES.pop("toy_one_gaussian", None)
 
 
 def test_a_toy_method_defined_in_one_module_plans_and_certifies(toy_method):
