@@ -110,7 +110,7 @@ def test_certify_prints_certified_epsilon(capsys):
         (["plan", "gradient_clipping", "--epsilon", "1", "--delta", "2", *GC], "delta"),
         (["plan", "gradient_clipping", "--epsilon", "nan", "--delta", "1e-5", *GC], "epsilon"),
         (["plan", "no_such_method", "--epsilon", "1", "--delta", "1e-5"], "method"),
-        (["plan", "gradient_clipping", "--epsilon", "1", "--delta", "1e-5"], "clip_initial"),
+        (["plan", "gradient_clipping", "--epsilon", "1", "--delta", "1e-5"], "--clip-initial"),
         (
             ["plan", "output_perturbation", "--epsilon", "1", "--delta", "1e-5", "--steps", "x"],
             "steps",
@@ -218,7 +218,7 @@ def test_certify_exposes_a_flat_alpha_label(capsys):
         ],
         capsys,
     )
-    assert code == 0
+    assert code == 1  # the claim fails: a CI gate
     assert "NOT CERTIFIED" in out and "flat-alpha" in out
 
 
@@ -508,3 +508,254 @@ def test_verify_unreadable_file_exits_2(tmp_path, capsys):
     bad.write_text("not json")
     code, _, err = run(["verify", str(bad)], capsys)
     assert code == 2 and "not a readable JSON object" in err
+
+
+# -- version, python -m unlearn, help, the methods listing -----------------------------------
+def test_version_and_python_m_unlearn():
+    from unlearn_theory import __version__
+
+    for module in ("unlearn", "unlearn_cli"):
+        res = subprocess.run(
+            [sys.executable, "-m", module, "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith(f"unlearn {__version__} (")
+        for name in ("numpy", "scipy", "python"):
+            assert name in res.stdout
+
+
+def test_help_explains_epsilon_delta_defaults_and_exit_status(capsys):
+    with pytest.raises(SystemExit) as ex:
+        main(["plan", "gradient_clipping", "--help"])
+    assert ex.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--epsilon EPSILON target epsilon" in text
+    assert "--delta DELTA target delta in (0, 1)" in text
+    assert "(default: tight)" in text  # --accounting
+    assert "(default: 0.0)" in text  # --weight-decay, from the spec's default
+    assert "exit status: 0" in text
+    with pytest.raises(SystemExit):
+        main(["certify", "gradient_clipping", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--delta DELTA delta in (0, 1)" in text
+    assert "exit status 1 when it is NOT certified" in text
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "methods" in text and "--version" in text and "2 bad input" in text
+
+
+def _spec_groups(method):
+    cls = SPEC_CLASSES[method]
+    required = set(cls.required_fields())
+    chosen = required & {"steps", "noise_std", "noise_multiplier", "steps_per_block"}
+    return required - chosen, chosen, set(cls.field_names()) - required
+
+
+@pytest.mark.parametrize("method", sorted(SPEC_CLASSES))
+def test_methods_listing_is_read_from_the_spec_class(method, capsys):
+    code, out, _ = run(["methods", method, "--json"], capsys)
+    assert code == 0
+    (entry,) = json.loads(out)
+    required, chosen, optional = _spec_groups(method)
+    assert {r["name"] for r in entry["required"]} == required
+    assert {r["name"] for r in entry["chosen_by_plan"]} == chosen
+    assert {r["name"] for r in entry["optional"]} == optional
+    for row in entry["required"] + entry["chosen_by_plan"] + entry["optional"]:
+        assert row["flag"] == "--" + row["name"].replace("_", "-") and row["help"]
+    # the text listing names every flag under its method
+    code, text, _ = run(["methods"], capsys)
+    assert code == 0
+    block = text.split(f"{method}: ", 1)[1].split("\n\n")[0]
+    for name in required | chosen | optional:
+        assert "--" + name.replace("_", "-") in block
+
+
+def test_methods_listing_follows_a_new_spec_field():
+    """Not a hand-maintained list: a spec class registered at run time is listed with its
+    fields (the toy class is removed again)."""
+    import dataclasses
+
+    from unlearn_cli.cli import method_options, methods_listing
+    from unlearn_theory.methods import MethodSpec
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class ToySpec(MethodSpec):
+        """A toy method."""
+
+        method = "toy_cli_method"
+        noise_std: float
+        steps: int
+        smoothing_radius: float
+        flavour: str = "plain"
+
+    try:
+        (entry,) = methods_listing("toy_cli_method")
+        assert [r["name"] for r in entry["required"]] == ["smoothing_radius"]
+        assert {r["name"] for r in entry["chosen_by_plan"]} == {"noise_std", "steps"}
+        assert entry["optional"][0]["name"] == "flavour"
+        assert entry["optional"][0]["default"] == "plain"
+    finally:
+        SPEC_CLASSES.pop("toy_cli_method", None)
+        method_options.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "argv,flags",
+    [
+        (
+            ["plan", "langevin", "--epsilon", "1", "--delta", "1e-5"],
+            [
+                "--learning-rate",
+                "--strong-convexity",
+                "--smoothness",
+                "--lipschitz",
+                "--dataset-size",
+            ],
+        ),
+        (
+            ["certify", "langevin", "--delta", "1e-5", "--param", "smoothness=1"],
+            [
+                "--learning-rate",
+                "--strong-convexity",
+                "--lipschitz",
+                "--dataset-size",
+                "--steps",
+                "--noise-std",
+            ],
+        ),
+        (
+            ["certify", "dp_sgd_group", "--delta", "1e-5", "--noise-std", "1"],
+            ["--sample-rate", "--steps", "--forget-size"],
+        ),
+        (
+            [
+                "plan",
+                "blockwise_gradient_clipping",
+                "--epsilon",
+                "1",
+                "--delta",
+                "1e-5",
+                "--clip-initial",
+                "1",
+            ],
+            ["--clip-gradient", "--learning-rate", "--blocks"],
+        ),
+    ],
+)
+def test_all_missing_parameters_in_one_error(argv, flags, capsys):
+    code, _, err = run(argv, capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1, err
+    named = [w.strip(",") for w in lines[0].split() if w.startswith("--") and "-help" not in w]
+    assert named == flags, lines[0]
+
+
+def test_alternatives_and_schedules_satisfy_the_required_check(capsys):
+    # blockwise: --steps gives steps_per_block; dp_sgd_group: --noise-std gives the multiplier;
+    # gradient clipping: a per-step schedule gives the step count
+    code, out, err = run(
+        ["certify", "blockwise_gradient_clipping", "--delta", "1e-5", "--noise-std", "2"]
+        + ["--steps", "4", "--blocks", "2", "--clip-initial", "1", "--clip-gradient", "1"]
+        + ["--learning-rate", "0.1"],
+        capsys,
+    )
+    assert code == 0, err
+    code, out, err = run(
+        ["certify", "dp_sgd_group", "--delta", "1e-5", "--noise-std", "1", "--steps", "10"]
+        + ["--sample-rate", "0.01", "--forget-size", "1"],
+        capsys,
+    )
+    assert code == 0, err
+    code, out, err = run(
+        ["certify", "gradient_clipping", "--delta", "1e-5", "--noise-std", "3,4"]
+        + ["--clip-initial", "1", "--clip-gradient", "100,50", "--learning-rate", "0.001"],
+        capsys,
+    )
+    assert code == 0, err
+
+
+# -- certify: exit status and what the JSON says ----------------------------------------------
+OP = [
+    "certify",
+    "output_perturbation",
+    "--delta",
+    "1e-5",
+    "--noise-std",
+    "8",
+    "--clip-initial",
+    "1",
+]
+
+
+def test_certify_exit_status_gates_a_claim(capsys):
+    eps = float(certify("output_perturbation", delta=1e-5, noise_std=8.0, clip_initial=1.0))
+    code, out, _ = run([*OP, "--claimed-epsilon", str(eps * 1.01)], capsys)
+    assert code == 0 and "is certified" in out
+    code, out, _ = run([*OP, "--claimed-epsilon", str(eps * 0.99)], capsys)
+    assert code == 1 and "NOT CERTIFIED" in out
+    code, out, _ = run([*OP, "--claimed-epsilon", str(eps * 0.99), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["claim_holds"] is False
+    res = subprocess.run(
+        [sys.executable, "-m", "unlearn", *OP, "--claimed-epsilon", "0.1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 1 and res.stderr == ""
+
+
+def test_certify_json_says_what_it_certifies(capsys):
+    import numpy
+    import scipy
+
+    from unlearn_theory import __version__
+    from unlearn_theory.methods import spec_from_dict
+
+    argv = ["certify", "gradient_clipping", "--delta", "1e-5", "--noise-std", "0.3"]
+    argv += ["--steps", "11", *GC, "--json"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["method"] == "gradient_clipping" and data["delta"] == 1e-5
+    assert data["kind"] in ("upper", "exact") and data["accountant"]
+    assert data["inputs"] == {
+        "clip_initial": 1.0,
+        "clip_gradient": 100.0,
+        "learning_rate": 0.001,
+        "weight_decay": 500.0,
+        "steps": 11,
+        "noise_std": 0.3,
+        "delta": 1e-5,
+    }
+    assert data["versions"]["unlearn"] == data["library_version"] == __version__
+    assert data["versions"]["numpy"] == numpy.__version__
+    assert data["versions"]["scipy"] == scipy.__version__
+    assert data["claimed_epsilon"] is None and data["claim_holds"] is None
+    # the spec in the file certifies again to the same epsilon
+    spec = spec_from_dict(data["spec"])
+    assert float(certify(spec, delta=data["delta"])) == data["epsilon"]
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["methods", "no_such_method"], "METHOD"),
+        (["methods", "--bogus"], "--bogus"),
+        ([*OP, "--claimed-epsilon", "nan"], "claimed_epsilon"),
+        ([*OP, "--claimed-epsilon", "-1"], "claimed_epsilon"),
+        (["--versionx"], "--versionx"),
+    ],
+)
+def test_new_options_bad_input_one_line_exit_2(argv, needle, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err

@@ -1,7 +1,8 @@
 """The layers import only downwards, and no module of the project imports itself back.
 
 Layers (docs/architecture.md): ``unlearn_theory`` (the math) at the bottom; ``verification`` and
-``unlearn_torch`` above it; ``unlearn_cli`` (the shells) on top. The checks read every import
+``unlearn_torch`` above it; ``unlearn_cli`` (the shells) on top, and above it the ``unlearn``
+shim (``python -m unlearn``), which nothing imports. The checks read every import
 statement of every module with ``ast`` -- function-level and guarded imports included, and
 ``importlib.import_module`` calls (in a module that calls it, every string literal naming a
 module of the project counts) -- so an import that runs only on some code path still counts.
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("unlearn_theory", "verification", "unlearn_torch", "unlearn_cli")
+PACKAGES = ("unlearn_theory", "verification", "unlearn_torch", "unlearn_cli", "unlearn")
 #: project packages each layer may import (its own package always allowed)
 ALLOWED = {
     "unlearn_theory": set(),
@@ -27,13 +28,19 @@ ALLOWED = {
     "verification": {"unlearn_theory", "unlearn_torch"},
     "unlearn_torch": {"unlearn_theory"},
     "unlearn_cli": {"unlearn_theory", "verification", "unlearn_torch"},
+    # the shim: ``python -m unlearn`` runs unlearn_cli; its __version__ is unlearn_theory's
+    "unlearn": {"unlearn_cli", "unlearn_theory"},
 }
+#: names of the ``unlearn`` shim that are also attribute names in lazy tables (the function
+#: ``unlearn_torch.unlearn``): a string spelling one is not counted as a dynamic import (a real
+#: ``import unlearn`` still is)
+SHIM_NAMES = ("unlearn",)
 #: third-party modules the bottom layer must never import, not even lazily
 HEAVY = ("torch", "matplotlib")
 
 
 def _modules() -> dict[str, Path]:
-    """Module name -> file, for every module of the four packages."""
+    """Module name -> file, for every module of the packages."""
     out = {}
     for pkg in PACKAGES:
         base = ROOT / pkg
@@ -70,6 +77,7 @@ def _imports(name: str, path: Path) -> list[tuple[str, int]]:
             and isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and node.value in MODULES
+            and node.value not in SHIM_NAMES
         ):
             # a module that calls import_module on names from a table: every string naming a
             # module of the project counts as an import of it
@@ -121,9 +129,9 @@ def test_import_unlearn_theory_loads_no_upper_layer_and_no_heavy_module():
 
 
 def test_the_module_list_is_not_empty():
-    for pkg in ("unlearn_theory", "verification", "unlearn_cli"):
+    for pkg in ("unlearn_theory", "verification", "unlearn_cli", "unlearn"):
         assert any(m.split(".")[0] == pkg for m in MODULES), pkg
-    assert "unlearn_cli.__main__" in MODULES
+    assert "unlearn_cli.__main__" in MODULES and "unlearn.__main__" in MODULES
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -200,20 +208,37 @@ def test_no_import_cycles():
     assert not cycles, f"import cycles between modules: {cycles}; edges: {sorted(set(edges))}"
 
 
-def test_unlearn_cli_runs_as_a_module():
+@pytest.mark.parametrize("module", ["unlearn_cli", "unlearn"])
+def test_the_command_line_runs_as_a_module(module):
     out = subprocess.run(
-        [sys.executable, "-m", "unlearn_cli", "--help"],
+        [sys.executable, "-m", module, "--help"],
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
     )
-    assert out.returncode == 0 and "plan" in out.stdout
+    assert out.returncode == 0 and "plan" in out.stdout and "usage: unlearn" in out.stdout
+
+
+def test_the_shim_is_light_and_imported_by_nothing():
+    # ``import unlearn`` loads the version only (the command line when main() runs)
+    code = "import sys, unlearn; print(' '.join(m for m in ('unlearn_cli', 'verification', 'torch') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
+    graph = _graph()
+    users = sorted(
+        a
+        for a, targets in graph.items()
+        if a.split(".")[0] != "unlearn" and any(t.split(".")[0] == "unlearn" for t in targets)
+    )
+    assert users == []
 
 
 def test_every_package_module_is_on_disk():
     # pkgutil agrees with the file walk (no module hidden from the checks)
-    for pkg in ("unlearn_theory", "verification", "unlearn_cli"):
+    for pkg in ("unlearn_theory", "verification", "unlearn_cli", "unlearn"):
         mod = __import__(pkg)
         names = {f"{pkg}.{m.name}" for m in pkgutil.iter_modules(mod.__path__)}
         assert names <= set(MODULES), names - set(MODULES)

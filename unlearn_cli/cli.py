@@ -1,12 +1,16 @@
-"""Command line: ``unlearn plan | certify | audit | verify | demo``.
+"""Command line: ``unlearn plan | certify | methods | audit | verify | demo``.
 
 A thin shell over :func:`unlearn_theory.plan`, :func:`unlearn_theory.certify` and
 :mod:`verification.audit`. ``plan`` and ``certify`` have one subcommand per method; each method's
 options are read from its spec class (:data:`unlearn_theory.methods.SPEC_CLASSES`: field names,
 types from the annotations, required fields), so ``unlearn plan langevin --help`` lists
 langevin's parameters and says which are required. Any parameter can also be given as
-``--param NAME=VALUE``. Bad input prints ONE line naming the argument and exits with status 2;
-no traceback is shown for the library's own errors.
+``--param NAME=VALUE``; ``unlearn methods [METHOD]`` lists every method's required and
+optional parameters. Missing required parameters are named all at once, in ONE error.
+
+Exit status: 0 success; 1 a check failed (``certify --claimed-epsilon`` not certified, ``verify``
+found the file invalid, ``audit`` inconsistent); 2 bad input, printed as ONE line naming the
+argument (no traceback for the library's own errors).
 
 Examples::
 
@@ -17,6 +21,8 @@ Examples::
     unlearn certify gradient_clipping --delta 1e-5 --noise-std 0.3 --steps 11 \\
         --clip-initial 20 --clip-gradient 10 --learning-rate 0.01 --weight-decay 50
     unlearn plan langevin --help
+    unlearn methods langevin
+    unlearn --version
     unlearn audit gradient_clipping ...
     unlearn verify demo_output/gradient_clipping_eps1/certificate.json \\
         --model demo_output/gradient_clipping_eps1/model.pt
@@ -27,20 +33,33 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import functools
 import json
 import math
 import os
+import platform
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Sequence
+from importlib import metadata
 
+from unlearn_theory._validate import check_delta, check_positive
+from unlearn_theory._version import __version__
 from unlearn_theory.errors import UnlearnError
 from unlearn_theory.methods import SPEC_CLASSES
 
-__all__ = ["main", "build_parser", "method_options"]
+__all__ = ["main", "build_parser", "method_options", "MethodOption", "versions"]
+
+#: what the exit statuses mean (shown in --help)
+EXIT_STATUS = (
+    "exit status: 0 success; 1 a check failed (certify --claimed-epsilon not certified, "
+    "verify: file invalid, audit: inconsistent); 2 bad input (one line on stderr naming "
+    "the argument)"
+)
 
 #: The shared vocabulary (architecture doc): help text of every spec field, in the order in
 #: which collected parameters are handed to the planner. A field missing here gets a generic
@@ -75,8 +94,50 @@ _COMMON = ("steps", "noise_std")
 _CHOSEN_BY_PLAN = ("steps", "noise_std", "noise_multiplier", "steps_per_block")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (when it has one and the text does not say it)."""
+
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        default = action.default
+        return not (
+            action.help == argparse.SUPPRESS
+            or not action.option_strings
+            or action.required
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or "default" in (action.help or "")
+        )
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and self._shows_default(action):
+            # an option without a help text still shows its default
+            return super()._format_action(_with_help(action, "(default: %(default)s)"))
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not self._shows_default(action):
+            return text
+        return (text + " " if text else "") + "(default: %(default)s)"
+
+
+def _with_help(action: argparse.Action, text: str) -> argparse.Action:
+    """A shallow copy of ``action`` with help ``text`` (for display only)."""
+    out = copy.copy(action)
+    out.help = text
+    return out
+
+
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse parser whose errors are one line on stderr and exit status 2."""
+    """argparse parser whose errors are one line on stderr and exit status 2, and whose help
+    shows the defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"unlearn: error: {message}\n")
@@ -255,18 +316,31 @@ def _add_method_options(parser: argparse.ArgumentParser, options, method: str) -
 
 def _add_plan_method(sub, method: str, options, summary: str) -> None:
     _configure_plan(
-        sub.add_parser(method, help=summary, description=f"{summary}."), method, options
+        sub.add_parser(method, help=summary, description=f"{summary}.", epilog=EXIT_STATUS),
+        method,
+        options,
     )
 
 
 def _configure_plan(p, method: str, options) -> None:
-    p.add_argument("--epsilon", type=_finite_float("epsilon"), required=True, help="target epsilon")
-    p.add_argument("--delta", type=_finite_float("delta"), required=True, help="target delta")
+    p.add_argument(
+        "--epsilon",
+        type=_finite_float("epsilon"),
+        required=True,
+        help="target epsilon (> 0, nats) the plan must certify",
+    )
+    p.add_argument(
+        "--delta",
+        type=_finite_float("delta"),
+        required=True,
+        help="target delta in (0, 1), e.g. 1e-5",
+    )
     p.add_argument(
         "--accounting",
         choices=["tight", "paper"],
         default="tight",
-        help="tight accountant (default) or the published closed form, re-certified",
+        help="'tight': the library's tightest accountant; 'paper': the published closed form, "
+        "re-certified by the tight accountant",
     )
     p.add_argument(
         "--steps",
@@ -286,20 +360,32 @@ def _configure_plan(p, method: str, options) -> None:
         dest="max_steps",
         type=_integer("max_steps"),
         default=None,
-        help="largest step count the planner may choose",
+        help="largest step count the planner may choose (omitted: the method's own cap)",
     )
-    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the plan as JSON (UnlearningPlan.to_json: inputs, spec, delta, bound kind, "
+        "library version)",
+    )
     _add_method_options(p, options, method)
 
 
 def _add_certify_method(sub, method: str, options, summary: str) -> None:
     _configure_certify(
-        sub.add_parser(method, help=summary, description=f"{summary}."), method, options
+        sub.add_parser(method, help=summary, description=f"{summary}.", epilog=EXIT_STATUS),
+        method,
+        options,
     )
 
 
 def _configure_certify(p, method: str, options) -> None:
-    p.add_argument("--delta", type=_finite_float("delta"), required=True, help="target delta")
+    p.add_argument(
+        "--delta",
+        type=_finite_float("delta"),
+        required=True,
+        help="delta in (0, 1) at which epsilon is certified, e.g. 1e-5",
+    )
     req = {o.name for o in options if o.required}
     kinds = {o.name: o.kind for o in options}
     p.add_argument(
@@ -320,9 +406,15 @@ def _configure_certify(p, method: str, options) -> None:
         dest="claimed_epsilon",
         type=_finite_float("claimed_epsilon"),
         default=None,
-        help="a published or labelled epsilon to check against the tight accountant",
+        help="a published or labelled epsilon to check against the tight accountant; "
+        "exit status 1 when it is NOT certified (a CI gate)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON: epsilon, delta, bound kind, accountant, the certified "
+        "spec, the inputs and the library/numpy/scipy versions",
+    )
     _add_method_options(p, options, method)
 
 
@@ -334,7 +426,16 @@ def _summary(method: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="unlearn",
-        description="Certified machine unlearning: plan, certify and audit (epsilon, delta) guarantees.",
+        description="Certified machine unlearning: plan, certify and audit (epsilon, delta) "
+        "guarantees. `unlearn methods` lists every method's parameters; "
+        "`unlearn COMMAND --help` explains a command.",
+        epilog=EXIT_STATUS,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version_line(),
+        help="print the library, numpy, scipy and python versions and exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     methods = list(SPEC_CLASSES)
@@ -368,6 +469,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for m in methods:
         _add_certify_method(cert_sub, m, method_options(m, command="certify"), _summary(m))
+
+    p_methods = sub.add_parser(
+        "methods",
+        help="the methods and, per method, its required and optional parameters",
+        description="Every method (or the one named) with its parameters, read from its spec "
+        "class: required by plan and certify, chosen by plan (required by certify), optional "
+        "with their defaults.",
+    )
+    p_methods.add_argument(
+        "name", nargs="?", default=None, metavar="METHOD", help="one method (omitted: all)"
+    )
+    p_methods.add_argument("--json", action="store_true", help="print the listing as JSON")
 
     # ``unlearn audit ...`` is parsed by the audit's own parser (unlearn_cli.audit), built only
     # when the command runs, so that plan/certify do not load the verification package.
@@ -461,6 +574,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         params["noise_std"] = args.noise_std
     if args.max_steps is not None:
         params["max_steps"] = args.max_steps
+    # the targets first (as the library checks them), then every missing parameter at once
+    check_positive("epsilon", args.epsilon)
+    check_delta(args.delta)
+    _check_required(args.method, "plan", params)
     p = plan(
         args.method, epsilon=args.epsilon, delta=args.delta, accounting=args.accounting, **params
     )
@@ -480,24 +597,231 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         params["steps"] = args.steps
     if args.noise_std is not None:
         params["noise_std"] = args.noise_std
+    check_delta(args.delta)
+    _check_required(args.method, "certify", params)
+    inputs = dict(params)
     if args.claimed_epsilon is not None:
         params["claimed_epsilon"] = args.claimed_epsilon
     result = certify(args.method, delta=args.delta, **params)
-    eps = float(getattr(result, "epsilon", result))
-    kind = str(getattr(result, "kind", "upper"))
+    eps = float(result.epsilon)
+    kind = result.kind.value
     if args.json:
-        payload = {"method": args.method, "delta": args.delta, "epsilon": eps}
-        for key in ("kind", "accountant", "order", "claimed_epsilon", "claim_holds", "note"):
-            if hasattr(result, key):
-                payload[key] = kind if key == "kind" else getattr(result, key)
-        print(json.dumps(payload, default=str))
+        print(json.dumps(_certify_payload(args, result, inputs), indent=2, default=str))
     else:
         print(
-            f"certified epsilon = {eps:.6g} at delta = {args.delta:g} ({kind} bound, method {args.method})"
+            f"certified epsilon = {eps:.6g} at delta = {args.delta:g} "
+            f"({kind} bound, method {args.method})"
         )
-        note = getattr(result, "note", "")
-        if note:
-            print(note)
+        if result.note:
+            print(result.note)
+    return 1 if result.claim_holds is False else 0
+
+
+def versions() -> dict[str, str]:
+    """Versions of the library and of what its numbers depend on (for JSON outputs)."""
+    out = {"unlearn": __version__}
+    for name in ("numpy", "scipy", "mpmath"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - installed with the library
+            out[name] = "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def _version_line() -> str:
+    v = versions()
+    rest = ", ".join(f"{k} {val}" for k, val in v.items() if k != "unlearn")
+    return f"unlearn {v['unlearn']} ({rest})"
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(x) for k, x in value.items()}
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def _certify_payload(args: argparse.Namespace, result, inputs: dict) -> dict:
+    """What ``certify --json`` prints: the certificate and what it certifies (the spec, the
+    command-line inputs, delta), the bound kind and accountant, and the versions."""
+    spec = result.spec.to_dict() if result.spec is not None else None
+    payload = {
+        "command": "certify",
+        "method": args.method,
+        "epsilon": float(result.epsilon),
+        "delta": float(result.delta),
+        "kind": result.kind.value,
+        "accountant": result.accountant,
+        "order": result.details.get("order"),
+        "spec": spec,
+        "inputs": dict(inputs, delta=args.delta),
+        "details": dict(result.details),
+        "claimed_epsilon": result.claimed_epsilon,
+        "claim_holds": result.claim_holds,
+        "note": result.note,
+        "library_version": __version__,
+        "versions": versions(),
+    }
+    return _jsonable(payload)
+
+
+#: a required field is also satisfied by these (the library derives one from the other)
+_ALTERNATIVES = {
+    "noise_multiplier": ("noise_std",),
+    "noise_std": ("noise_multiplier",),
+    "steps_per_block": ("steps",),
+    "steps": ("steps_per_block",),
+}
+
+
+def _alternatives(method: str, name: str) -> tuple[str, ...]:
+    """Parameters that can stand for ``name`` on ``method`` (its own fields, or steps/noise_std,
+    which every method's command accepts)."""
+    fields = set(SPEC_CLASSES[method].field_names()) | set(_COMMON)
+    return tuple(a for a in _ALTERNATIVES.get(name, ()) if a in fields)
+
+
+def missing_parameters(method: str, command: str, params: dict) -> list[MethodOption]:
+    """The required options of ``unlearn COMMAND METHOD`` that ``params`` does not give (a
+    method the CLI does not know, or ``auto``: none; the library then names what it misses).
+    A per-step schedule (a list) gives the step count."""
+    if method not in SPEC_CLASSES:
+        return []
+    schedule = any(isinstance(val, list | tuple) for val in params.values())
+    missing = []
+    for opt in method_options(method, command=command):
+        if not opt.required:
+            continue
+        names = (opt.name, *_alternatives(method, opt.name))
+        if any(params.get(n) is not None for n in names):
+            continue
+        if schedule and opt.name in ("steps", "steps_per_block"):
+            continue
+        missing.append(opt)
+    return missing
+
+
+def _check_required(method: str, command: str, params: dict) -> None:
+    missing = missing_parameters(method, command, params)
+    if missing:
+        flags = ", ".join(opt.flag for opt in missing)
+        raise _CliError(
+            f"method {method!r} misses required parameter{'s' if len(missing) > 1 else ''} "
+            f"{flags} (`unlearn {command} {method} --help` or `unlearn methods {method}` "
+            "lists them all)"
+        )
+
+
+def methods_listing(name: str | None = None) -> list[dict]:
+    """Per method (all, or ``name``): summary, description and its parameters, read from the
+    spec class: ``required`` (plan and certify), ``chosen_by_plan`` (certify requires them),
+    ``optional`` (with defaults), and the accountant's certify options."""
+    from unlearn_theory.methods import get_method
+
+    names = list(SPEC_CLASSES) if name is None else [name]
+    if name is not None and name not in SPEC_CLASSES:
+        raise _CliError(
+            f"invalid METHOD={name!r}: unknown method; known: {', '.join(sorted(SPEC_CLASSES))}"
+        )
+    out = []
+    for method in names:
+        plan_opts = {o.name: o for o in method_options(method, command="plan")}
+        cert_opts = method_options(method, command="certify")
+        rows = {"required": [], "chosen_by_plan": [], "optional": []}
+        for opt in cert_opts:
+            group = (
+                "optional"
+                if not opt.required
+                else ("required" if plan_opts[opt.name].required else "chosen_by_plan")
+            )
+            row = {"name": opt.name, "flag": opt.flag, "kind": opt.kind, "help": opt.help}
+            if group == "optional":
+                row["default"] = opt.default
+            alternatives = _alternatives(method, opt.name)
+            if opt.required and alternatives:
+                row["or"] = ["--" + a.replace("_", "-") for a in alternatives]
+            rows[group].append(row)
+        try:
+            accountant = get_method(method)
+            description = accountant.description
+            options = sorted(accountant.certify_options)
+        except UnlearnError:  # pragma: no cover - a spec class without a registered accountant
+            description, options = "", []
+        out.append(
+            {
+                "method": method,
+                "summary": _summary(method),
+                "description": description,
+                **rows,
+                "certify_options": options,
+            }
+        )
+    return out
+
+
+def _format_listing(entries: list[dict]) -> str:
+    lines = []
+    width = max(
+        (
+            len(r["flag"]) + 1 + len(_METAVARS[r["kind"]])
+            for e in entries
+            for g in ("required", "chosen_by_plan", "optional")
+            for r in e[g]
+        ),
+        default=10,
+    )
+    titles = {
+        "required": "required (plan and certify):",
+        "chosen_by_plan": "chosen by plan when omitted (required by certify):",
+        "optional": "optional:",
+    }
+    for entry in entries:
+        lines.append(f"{entry['method']}: {entry['summary']}")
+        if entry["description"]:
+            lines.extend(
+                textwrap.wrap(
+                    entry["description"], 100, initial_indent="  ", subsequent_indent="  "
+                )
+            )
+        for group, title in titles.items():
+            if not entry[group]:
+                continue
+            lines.append(f"  {title}")
+            for r in entry[group]:
+                left = f"{r['flag']} {_METAVARS[r['kind']]}"
+                text = r["help"]
+                if r.get("or"):
+                    text += f" (or {' / '.join(r['or'])})"
+                if group == "optional" and r.get("default") is not None:
+                    text += f" (default: {r['default']})"
+                lines.extend(
+                    textwrap.wrap(
+                        text,
+                        width=100,
+                        initial_indent=f"    {left:<{width}}  ",
+                        subsequent_indent=" " * (width + 6),
+                    )
+                )
+        if entry["certify_options"]:
+            lines.append(
+                "  certify options (--param NAME=VALUE): " + ", ".join(entry["certify_options"])
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    entries = methods_listing(args.name)
+    if args.json:
+        print(json.dumps(_jsonable(entries), indent=2))
+    else:
+        print(_format_listing(entries))
     return 0
 
 
@@ -543,6 +867,7 @@ def _dispatch(argv: list[str]) -> int:
         "certify": _cmd_certify,
         "demo": _cmd_demo,
         "verify": _cmd_verify,
+        "methods": _cmd_methods,
     }
     known = set(SPEC_CLASSES) | {"auto"}
     if (
