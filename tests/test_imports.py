@@ -244,13 +244,24 @@ def test_every_package_module_is_on_disk():
         assert names <= set(MODULES), names - set(MODULES)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (false whenever the code runs)."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
 def _import_time_imports(path: Path) -> list[tuple[str, int]]:
-    """Modules imported when the file is imported (function bodies excluded)."""
+    """Modules imported when the file is imported (function bodies and ``if TYPE_CHECKING:``
+    blocks excluded)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     out, todo = [], list(tree.body)
     while todo:
         node = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
             out += [(a.name, node.lineno) for a in node.names]
@@ -272,3 +283,22 @@ def test_torch_and_plotting_are_optional(name):
         if mod.split(".")[0] in ("torch", "matplotlib", "sympy")
     ]
     assert not bad, f"{name} imports an optional dependency at import time: {bad}"
+
+
+def test_import_time_imports_skip_functions_and_type_checking_blocks(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import numpy\n"
+        "if TYPE_CHECKING:\n"
+        "    import matplotlib\n"
+        "else:\n"
+        "    import json\n"
+        "try:\n"
+        "    import torch\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "def f():\n"
+        "    import sympy\n"
+    )
+    assert sorted(m for m, _ in _import_time_imports(src)) == ["json", "numpy", "torch", "typing"]
