@@ -3,6 +3,13 @@
 Imports only numpy, scipy and mpmath (sympy lazily inside the symbolic modules). The planner
 (:func:`plan`, :func:`certify`, :class:`UnlearningPlan`) and the accountants live in submodules;
 they are re-exported here lazily so that ``import unlearn_theory`` stays light.
+
+>>> import unlearn_theory as ut
+>>> round(ut.gaussian.epsilon(1e-5, mu=1.0), 4)  # exact ε of one Gaussian comparison
+4.3772
+>>> p = ut.plan("output_perturbation", epsilon=1.0, delta=1e-5, clip_initial=1.0)
+>>> float(ut.certify(p.spec, delta=p.delta)) == p.epsilon <= 1.0
+True
 """
 
 from __future__ import annotations

@@ -90,6 +90,11 @@ def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) ->
     sampling with probability ``sample_rate`` in (0, 1], sensitivity 1 (clip norm C with
     noise_std = noise_multiplier·C), delta in (0, 1). ``grid`` overrides the PLD
     discretisation interval (default: chosen from the composed spread).
+
+    >>> b = dp_sgd_epsilon(noise_multiplier=1.0, sample_rate=0.01, steps=100, delta=1e-5,
+    ...                    grid=1e-3)  # a coarser grid than the default: faster, still UPPER
+    >>> str(b.kind), round(float(b), 2)
+    ('upper', 0.72)
     """
     z = v.check_positive("noise_multiplier", noise_multiplier)
     q = v.check_sample_rate(sample_rate)

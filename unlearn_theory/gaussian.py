@@ -226,6 +226,11 @@ def log_delta(epsilon, *, mu):
     Formula: log[Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu)] (EXACT, both directions).
     Domain: ε >= 0 finite, mu > 0 finite; numpy-broadcast over both arguments.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8.
+
+    >>> round(log_delta(200.0, mu=1.0), 2)  # δ = e^-19911.64 underflows float64
+    -19911.64
+    >>> bool(abs(log_delta(1.0, mu=1.0) - math.log(delta(1.0, mu=1.0))) < 1e-12)
+    True
     """
     if _is_plain_scalar(epsilon) and _is_plain_scalar(mu) and epsilon >= 0.0 and mu > 0.0:
         try:  # scalar twin of the kernel (same formulas), ~20x faster per call
@@ -252,6 +257,13 @@ def delta(epsilon, *, mu):
     range the smallest positive double is returned (an upper bound); use :func:`log_delta`
     for the value. Domain: ε >= 0, mu > 0, numpy-broadcast.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8; Dong, Roth & Su 2019, Cor. 2.13.
+
+    >>> round(delta(1.0, mu=1.0), 6)
+    0.126937
+    >>> delta([0.5, 1.0, 2.0], mu=1.0).round(4)
+    array([0.2384, 0.1269, 0.0209])
+    >>> delta(200.0, mu=1.0)  # below float64: the smallest positive double, never 0
+    5e-324
     """
     eps, m = _prepare("epsilon", epsilon, "mu", mu)
     if eps.size and np.any(eps < 0):
@@ -317,6 +329,14 @@ def epsilon(delta, *, mu):
     below ``delta`` by more than the evaluator's error bound. Returns 0 when
     delta >= 2Φ(mu/2) - 1. Domain: delta in (0, 1), mu > 0; numpy-broadcast.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8.
+
+    >>> eps = epsilon(1e-5, mu=1.0)
+    >>> round(eps, 4)
+    4.3772
+    >>> bool(delta(eps, mu=1.0) <= 1e-5)  # the feasible side
+    True
+    >>> epsilon([1e-3, 1e-5], mu=0.5).round(3)
+    array([1.352, 1.993])
     """
     if _is_plain_scalar(delta) and _is_plain_scalar(mu) and 0.0 < delta < 1.0 and mu > 0.0:
         try:
@@ -391,6 +411,12 @@ def mu(*, epsilon, delta):
     downward until the re-evaluated δ is below ``delta`` by more than the evaluator's error bound.
     Domain: ε >= 0, delta in (0, 1); numpy-broadcast.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8 / Alg. 1.
+
+    >>> m = mu(epsilon=1.0, delta=1e-5)
+    >>> round(m, 4)  # noise_std = sensitivity / m is the least noise giving (1, 1e-5)
+    0.2681
+    >>> bool(delta(1.0, mu=m) <= 1e-5)
+    True
     """
     if (
         _is_plain_scalar(epsilon)

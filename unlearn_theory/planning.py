@@ -83,7 +83,19 @@ def _check_keywords(accountant: MethodAccountant, params: Mapping, allowed: froz
 
 
 def plan(method, *, epsilon, delta, accounting="tight", **params) -> UnlearningPlan:
-    """Least noise that certifies (ε, δ)-unlearning for ``method``; see the module docstring."""
+    """Least noise that certifies (ε, δ)-unlearning for ``method``; see the module docstring.
+
+    The plan's ``epsilon`` is the certified ε of exactly its spec (an UPPER bound, or EXACT),
+    never above the target on the feasible side; ``bound_kind`` and ``accountant`` say how.
+
+    >>> p = plan("output_perturbation", epsilon=1.0, delta=1e-5, clip_initial=1.0)
+    >>> round(p.noise_std, 4), p.steps, p.bound_kind  # analytic Gaussian, sensitivity 2·C0
+    (7.4613, 0, 'exact')
+    >>> g = plan("gradient_clipping", epsilon=1.0, delta=1e-5, clip_initial=1.0,
+    ...          clip_gradient=1.0, learning_rate=0.1, weight_decay=1.0)
+    >>> g.certifies_target, g.epsilon <= 1.0, g.steps > 0
+    (True, True, True)
+    """
     eps = v.check_positive("epsilon", epsilon)
     delta = v.check_delta(delta)
     if accounting not in _ACCOUNTING:
@@ -107,6 +119,12 @@ def certify(
     noise_std=..., steps=..., **params)`` builds the spec first (an unknown keyword raises
     InvalidParameterError naming it). ``claimed_epsilon``: a published or labelled ε; the
     result's ``claim_holds``/``note`` say whether the tight accountant confirms it.
+
+    >>> c = certify("output_perturbation", delta=1e-5, noise_std=8.0, clip_initial=1.0)
+    >>> round(float(c), 4), str(c.kind)
+    (0.9263, 'exact')
+    >>> certify(c.spec, delta=1e-5, claimed_epsilon=0.5).claim_holds
+    False
     """
     delta = v.check_delta(delta)
     if claimed_epsilon is not None:

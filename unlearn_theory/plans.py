@@ -145,7 +145,15 @@ class UnlearningPlan:
         return _jsonable(out)
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """JSON text; ``UnlearningPlan.from_json(p.to_json()) == p``."""
+        """JSON text; ``UnlearningPlan.from_json(p.to_json()) == p``.
+
+        >>> import json
+        >>> from unlearn_theory import plan
+        >>> p = plan("output_perturbation", epsilon=1.0, delta=1e-5, clip_initial=1.0)
+        >>> data = json.loads(p.to_json())
+        >>> data["method"], data["bound_kind"], data["spec"]["clip_initial"]
+        ('output_perturbation', 'exact', 1.0)
+        """
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
 
     @classmethod
@@ -191,7 +199,16 @@ class UnlearningPlan:
 
     @classmethod
     def from_json(cls, text: str) -> UnlearningPlan:
-        """Parse and validate a plan written by :meth:`to_json` (never unpickles anything)."""
+        """Parse and validate a plan written by :meth:`to_json` (never unpickles anything).
+
+        >>> from unlearn_theory import plan
+        >>> p = plan("output_perturbation", epsilon=1.0, delta=1e-5, clip_initial=1.0)
+        >>> UnlearningPlan.from_json(p.to_json()) == p
+        True
+        >>> UnlearningPlan.from_json('{"method": "x"}')  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        unlearn_theory.errors.InvalidParameterError: invalid plan=...: missing fields in plan JSON
+        """
         if not isinstance(text, (str, bytes, bytearray)):
             raise InvalidParameterError("text", text, "must be JSON text")
         try:
