@@ -80,7 +80,14 @@ def _pld_result(q: float, z: float, steps: int, delta: float, grid=None):
     return pld.epsilon(delta, grid=grid, lower=False)
 
 
-def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) -> Bound:
+def dp_sgd_epsilon(
+    *,
+    noise_multiplier: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    grid: float | None = None,
+) -> Bound:
     """Certified UPPER bound on ε(δ) of ``steps`` Poisson-subsampled Gaussian steps.
 
     min(PLD upper bound, RDP bound); see the module docstring. Returns an UPPER

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from . import _validate as v
@@ -220,7 +221,7 @@ def _scalar_or_array(arr: np.ndarray):
     return float(arr) if arr.ndim == 0 else arr
 
 
-def log_delta(epsilon, *, mu):
+def log_delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     r"""log δ(ε; mu) of the Gaussian mechanism, finite where δ underflows float64.
 
     Formula: log[Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu)] (EXACT, both directions).
@@ -250,7 +251,7 @@ def log_delta(epsilon, *, mu):
     return _scalar_or_array(out)
 
 
-def delta(epsilon, *, mu):
+def delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     r"""Exact δ(ε) of N(0,1) vs N(mu,1): Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu).
 
     EXACT (relative error < 1e-12 where δ >= 1e-300). Where the true δ is below the float64
@@ -321,7 +322,7 @@ def _solve_monotone(fun, lo, hi, *, decreasing: bool, iters: int = 200):
     return x
 
 
-def epsilon(delta, *, mu):
+def epsilon(delta: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     r"""Smallest ε >= 0 with δ(ε; mu) <= delta (EXACT, rounded to the feasible side).
 
     Newton on log δ(ε) - log(delta) with ∂δ/∂ε = -e^ε Φ(b), bracketed by
@@ -402,7 +403,7 @@ def _step_until(ok_fn, x, step_fn, *, upward: bool, what: str, max_steps: int = 
     raise NumericalPrecisionError(f"could not land {what} on the feasible side in float64")
 
 
-def mu(*, epsilon, delta):
+def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
     r"""Largest mu with δ(ε; mu) <= delta (EXACT calibration, rounded to the feasible side).
 
     The analytic Gaussian mechanism: noise_std = sensitivity / mu(ε, δ) is the least noise

@@ -33,7 +33,8 @@ hints); ``available_methods()`` lists them. Adding a method: see that package's 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import _validate as v
 from .errors import InvalidParameterError, NumericalPrecisionError
@@ -82,7 +83,14 @@ def _check_keywords(accountant: MethodAccountant, params: Mapping, allowed: froz
             )
 
 
-def plan(method, *, epsilon, delta, accounting="tight", **params) -> UnlearningPlan:
+def plan(
+    method: str,
+    *,
+    epsilon: float,
+    delta: float,
+    accounting: str = "tight",
+    **params: Any,
+) -> UnlearningPlan:
     """Least noise that certifies (ε, δ)-unlearning for ``method``; see the module docstring.
 
     The plan's ``epsilon`` is the certified ε of exactly its spec (an UPPER bound, or EXACT),
@@ -110,7 +118,13 @@ def plan(method, *, epsilon, delta, accounting="tight", **params) -> UnlearningP
 
 
 def certify(
-    method, *, delta, noise_std=None, steps=None, claimed_epsilon=None, **params
+    method: str | MethodSpec,
+    *,
+    delta: float,
+    noise_std: float | Sequence[float] | None = None,
+    steps: int | None = None,
+    claimed_epsilon: float | None = None,
+    **params: Any,
 ) -> CertifiedEpsilon:
     """Smallest certified ε (UPPER, or EXACT) of a spec, or of a method's keywords, at ``delta``.
 

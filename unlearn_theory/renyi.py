@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln, gammasgn, log_ndtr, logsumexp
 
 from . import _validate as v
@@ -60,7 +61,7 @@ def _shape_out(orders, arr):
     return arr
 
 
-def gaussian(orders, *, mu):
+def gaussian(orders: ArrayLike, *, mu: float) -> float | np.ndarray:
     """EXACT Rényi curve of the Gaussian mechanism: ρ(α) = α·μ²/2 (both directions).
 
     Domain: orders α > 1 (scalar or 1-D), mu >= 0. Reference: Mironov 2017, "Rényi
@@ -217,7 +218,13 @@ def _log_a_series(alpha: float, q: float, z: float, max_terms: int = 2_000_000) 
     raise NumericalPrecisionError(f"subsampled-Gaussian series did not converge at order {alpha}")
 
 
-def subsampled_gaussian(orders, *, sample_rate, noise_multiplier, fractional="interpolate"):
+def subsampled_gaussian(
+    orders: ArrayLike,
+    *,
+    sample_rate: float,
+    noise_multiplier: float,
+    fractional: str = "interpolate",
+) -> float | np.ndarray:
     """Rényi curve of the Poisson-subsampled Gaussian (add/remove adjacency, sensitivity 1).
 
     ρ(α) = log A_α / (α−1); see the module docstring for the integer (EXACT) and fractional
@@ -384,7 +391,9 @@ def _bound(value, order, source, conversion, **details) -> Bound:
     )
 
 
-def to_dp(orders, rdp, *, delta, conversion="improved") -> Bound:
+def to_dp(
+    orders: ArrayLike, rdp: ArrayLike, *, delta: float, conversion: str = "improved"
+) -> Bound:
     """Smallest certified ε at ``delta`` of an RDP curve given on ``orders``.
 
     Returns an UPPER :class:`~unlearn_theory.bounds.Bound`: ``float(b)`` is ε, ``b.order`` the
