@@ -242,6 +242,11 @@ def method_options(method: str, *, command: str = "certify") -> tuple[MethodOpti
 
     ``required`` is the spec's ``required_fields()``; on ``plan`` the fields the planner
     chooses (steps, noise_std, noise_multiplier, steps_per_block) are never required.
+
+    >>> [o.flag for o in method_options("output_perturbation") if o.required]
+    ['--clip-initial', '--noise-std']
+    >>> [o.name for o in method_options("output_perturbation", command="plan") if o.required]
+    ['clip_initial']
     """
     cls = SPEC_CLASSES[method]
     hints = typing.get_type_hints(cls)
@@ -721,7 +726,12 @@ def _check_required(method: str, command: str, params: dict) -> None:
 def methods_listing(name: str | None = None) -> list[dict]:
     """Per method (all, or ``name``): summary, description and its parameters, read from the
     spec class: ``required`` (plan and certify), ``chosen_by_plan`` (certify requires them),
-    ``optional`` (with defaults), and the accountant's certify options."""
+    ``optional`` (with defaults), and the accountant's certify options.
+
+    >>> (entry,) = methods_listing("output_perturbation")
+    >>> [r["name"] for r in entry["required"]], [r["name"] for r in entry["chosen_by_plan"]]
+    (['clip_initial'], ['noise_std'])
+    """
     from unlearn_theory.methods import get_method
 
     names = list(SPEC_CLASSES) if name is None else [name]
@@ -887,6 +897,15 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``unlearn ARGS`` (default: ``sys.argv[1:]``); returns the exit status (0 success,
+    1 a check failed, 2 bad input; argparse's own errors and ``--help`` raise SystemExit).
+
+    >>> main(["certify", "output_perturbation", "--delta", "1e-5", "--noise-std", "8",
+    ...       "--clip-initial", "1", "--claimed-epsilon", "0.5"])
+    certified epsilon = 0.926342 at delta = 1e-05 (exact bound, method output_perturbation)
+    NOT CERTIFIED: claimed epsilon=0.5, but the tight accountant certifies only epsilon=0.926342 (x1.85) at delta=1e-05
+    1
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
