@@ -511,20 +511,19 @@ def test_verify_unreadable_file_exits_2(tmp_path, capsys):
 
 
 # -- version, python -m unlearn, help, the methods listing -----------------------------------
-def test_version_and_python_m_unlearn():
+def test_version_and_python_m_unlearn(capsys):
     from unlearn_theory import __version__
 
-    for module in ("unlearn", "unlearn_cli"):
-        res = subprocess.run(
-            [sys.executable, "-m", module, "--version"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert res.returncode == 0, res.stderr
-        assert res.stdout.startswith(f"unlearn {__version__} (")
-        for name in ("numpy", "scipy", "python"):
-            assert name in res.stdout
+    res = subprocess.run(
+        [sys.executable, "-m", "unlearn", "--version"], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"unlearn {__version__} (")
+    for name in ("numpy", "scipy", "python"):
+        assert name in res.stdout
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out == res.stdout
 
 
 def test_help_explains_epsilon_delta_defaults_and_exit_status(capsys):
@@ -655,8 +654,15 @@ def test_all_missing_parameters_in_one_error(argv, flags, capsys):
 
 
 def test_alternatives_and_schedules_satisfy_the_required_check(capsys):
-    # blockwise: --steps gives steps_per_block; dp_sgd_group: --noise-std gives the multiplier;
-    # gradient clipping: a per-step schedule gives the step count
+    from unlearn_cli.cli import missing_parameters
+
+    # dp_sgd_group: --noise-std gives the noise multiplier (checked without running the slow
+    # PLD accountant); --steps-per-block is no parameter of it, so it cannot stand for --steps
+    given = {"noise_std": 1.0, "steps": 10, "sample_rate": 0.01, "forget_size": 1}
+    assert missing_parameters("dp_sgd_group", "certify", given) == []
+    given = {"noise_std": 1.0, "steps_per_block": 10, "sample_rate": 0.01, "forget_size": 1}
+    assert [o.name for o in missing_parameters("dp_sgd_group", "certify", given)] == ["steps"]
+    # blockwise: --steps gives steps_per_block
     code, out, err = run(
         ["certify", "blockwise_gradient_clipping", "--delta", "1e-5", "--noise-std", "2"]
         + ["--steps", "4", "--blocks", "2", "--clip-initial", "1", "--clip-gradient", "1"]
@@ -664,18 +670,15 @@ def test_alternatives_and_schedules_satisfy_the_required_check(capsys):
         capsys,
     )
     assert code == 0, err
-    code, out, err = run(
-        ["certify", "dp_sgd_group", "--delta", "1e-5", "--noise-std", "1", "--steps", "10"]
-        + ["--sample-rate", "0.01", "--forget-size", "1"],
-        capsys,
-    )
-    assert code == 0, err
+    # gradient clipping: a per-step schedule gives the step count
     code, out, err = run(
         ["certify", "gradient_clipping", "--delta", "1e-5", "--noise-std", "3,4"]
         + ["--clip-initial", "1", "--clip-gradient", "100,50", "--learning-rate", "0.001"],
         capsys,
     )
     assert code == 0, err
+    # auto and unknown methods: the library names what is missing
+    assert missing_parameters("auto", "plan", {}) == []
 
 
 # -- certify: exit status and what the JSON says ----------------------------------------------
