@@ -38,14 +38,14 @@ def tightness_table(results) -> str:
 
 
 def plot_profile(epsilons, *, certified, exact=None, lower=None, upper=None, path=None):
-    """Privacy profile delta(eps): certified vs exact vs empirical band [lower, upper]."""
-    import matplotlib
+    """Privacy profile delta(eps): certified vs exact vs empirical band [lower, upper].
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A Figure with its own canvas (:mod:`verification.plots`): matplotlib's global backend and
+    pyplot are left alone."""
+    from .plots import _new_axes
 
     e = np.asarray(epsilons, dtype=float)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _new_axes(None, (5, 3.5))
     ax.semilogy(e, certified, label="certified (upper)")
     if exact is not None:
         ax.semilogy(e, exact, "--", label="exact")
@@ -64,14 +64,12 @@ def plot_profile(epsilons, *, certified, exact=None, lower=None, upper=None, pat
 
 def plot_audit(out, *, path=None, deltas=None):
     """Privacy profile of one audit: certified vs exact vs empirical lower bound (the band
-    between the jointly valid lower bound and the certificate), epsilon against delta."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    between the jointly valid lower bound and the certificate), epsilon against delta. A Figure
+    with its own canvas: matplotlib's global backend and pyplot are left alone."""
+    from .plots import _new_axes
 
     c = profile_curves(out, deltas=deltas)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _new_axes(None, (5, 3.5))
     ax.semilogy(c["certified"], c["delta"], label="certified (upper)")
     if c["exact"] is not None:
         ax.semilogy(c["exact"], c["delta"], "--", label="exact")

@@ -37,6 +37,8 @@ def test_importing_and_plotting_touch_no_global_matplotlib_state():
         "p.plot_epsilon_vs_steps([1, 2], {'a': [2.0, 1.0]})\n"
         "p.plot_certified_vs_audited([{'epsilon_certified': 1.0, 'epsilon_lower': 0.5}])\n"
         "p.plot_delta_curves([0.5], {'x': [0.1]}, path=sys.argv[1])\n"
+        "from verification import report\n"
+        "report.plot_profile([0.5, 1.0], certified=[0.2, 0.1], exact=[0.1, 0.05])\n"
         "assert matplotlib.get_backend() == before, matplotlib.get_backend()\n"
         "print('pyplot' if 'matplotlib.pyplot' in sys.modules else 'ok')\n"
     )
