@@ -762,3 +762,38 @@ def test_new_options_bad_input_one_line_exit_2(argv, needle, capsys):
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
+
+
+def test_a_plan_that_needs_steps_or_noise_says_so_in_the_first_error(monkeypatch, capsys):
+    """An accountant whose plan needs one of several parameters says so
+    (``plan_requires_one_of``); the CLI names them with the other missing ones, in one error,
+    and the listing says it."""
+    from unlearn_theory.methods import get_method
+
+    monkeypatch.setattr(
+        type(get_method("langevin")),
+        "plan_requires_one_of",
+        ("steps", "noise_std"),
+        raising=False,
+    )
+    code, _, err = run(["plan", "langevin", "--epsilon", "1", "--delta", "1e-5"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--dataset-size, --steps or --noise-std" in err
+    code, _, err = run(
+        ["plan", "langevin", "--epsilon", "1", "--delta", "1e-5", "--noise-std", "1"]
+        + ["--learning-rate", "0.5", "--strong-convexity", "0.01", "--smoothness", "1.1"]
+        + ["--lipschitz", "1", "--dataset-size", "100", "--max-steps", "5", "--json"],
+        capsys,
+    )
+    assert "misses" not in err
+    code, out, _ = run(["methods", "langevin"], capsys)
+    assert "plan needs one of steps, noise_std" in out
+
+
+def test_plan_and_certify_list(capsys):
+    for command in ("plan", "certify"):
+        with pytest.raises(SystemExit) as ex:
+            main([command, "--list"])
+        assert ex.value.code == 0
+        out = capsys.readouterr().out
+        assert all(f"{m}: " in out for m in SPEC_CLASSES)

@@ -423,6 +423,17 @@ def _configure_certify(p, method: str, options) -> None:
     _add_method_options(p, options, method)
 
 
+class _ListMethods(argparse.Action):
+    """``--list``: print :func:`methods_listing` (as ``unlearn methods``) and exit 0."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_format_listing(methods_listing()))
+        parser.exit(0)
+
+
 def _summary(method: str) -> str:
     doc = (SPEC_CLASSES[method].__doc__ or method).strip().splitlines()[0]
     return doc.rstrip(".")
@@ -449,7 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="least noise (and steps) certifying (epsilon, delta)",
         description="Least noise (and steps) certifying (epsilon, delta). "
-        "`unlearn plan METHOD --help` lists the method's parameters.",
+        "`unlearn plan METHOD --help` lists the method's parameters; `unlearn plan --list` "
+        "(or `unlearn methods`) lists every method's.",
+        epilog=EXIT_STATUS,
+    )
+    p_plan.add_argument(
+        "--list", action=_ListMethods, help="list every method's parameters and exit"
     )
     plan_sub = p_plan.add_subparsers(
         dest="method", metavar="METHOD", parser_class=_OneLineParser, required=True
@@ -467,7 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
         "certify",
         help="smallest certified epsilon of a configuration",
         description="Smallest certified epsilon of a configuration. "
-        "`unlearn certify METHOD --help` lists the method's parameters.",
+        "`unlearn certify METHOD --help` lists the method's parameters; `unlearn certify "
+        "--list` (or `unlearn methods`) lists every method's.",
+        epilog=EXIT_STATUS,
+    )
+    p_cert.add_argument(
+        "--list", action=_ListMethods, help="list every method's parameters and exit"
     )
     cert_sub = p_cert.add_subparsers(
         dest="method", metavar="METHOD", parser_class=_OneLineParser, required=True
@@ -692,10 +713,23 @@ def _alternatives(method: str, name: str) -> tuple[str, ...]:
     return tuple(a for a in _ALTERNATIVES.get(name, ()) if a in fields)
 
 
+def _plan_needs_one_of(method: str) -> tuple[str, ...]:
+    """Parameters of which ``plan`` needs at least one (the accountant's
+    ``plan_requires_one_of``, e.g. langevin: steps or noise_std); () when it chooses both."""
+    from unlearn_theory.methods import get_method
+
+    try:
+        return tuple(getattr(get_method(method), "plan_requires_one_of", ()) or ())
+    except UnlearnError:  # pragma: no cover - a spec class without a registered accountant
+        return ()
+
+
 def missing_parameters(method: str, command: str, params: dict) -> list[MethodOption]:
     """The required options of ``unlearn COMMAND METHOD`` that ``params`` does not give (a
     method the CLI does not know, or ``auto``: none; the library then names what it misses).
-    A per-step schedule (a list) gives the step count."""
+    A per-step schedule (a list) gives the step count. On ``plan``, where the accountant
+    says it needs one of several parameters (``plan_requires_one_of``) and none is given, the
+    first of them is reported (the error names the others)."""
     if method not in SPEC_CLASSES:
         return []
     schedule = any(isinstance(val, list | tuple) for val in params.values())
@@ -709,13 +743,24 @@ def missing_parameters(method: str, command: str, params: dict) -> list[MethodOp
         if schedule and opt.name in ("steps", "steps_per_block"):
             continue
         missing.append(opt)
+    one_of = _plan_needs_one_of(method) if command == "plan" else ()
+    if one_of and all(params.get(n) is None for n in one_of):
+        options = {o.name: o for o in method_options(method, command="certify")}
+        if one_of[0] in options:
+            missing.append(options[one_of[0]])
     return missing
 
 
 def _check_required(method: str, command: str, params: dict) -> None:
     missing = missing_parameters(method, command, params)
     if missing:
-        flags = ", ".join(opt.flag for opt in missing)
+        one_of = _plan_needs_one_of(method) if command == "plan" else ()
+        flags = ", ".join(
+            opt.flag
+            if opt.name not in one_of
+            else " or ".join("--" + n.replace("_", "-") for n in one_of)
+            for opt in missing
+        )
         raise _CliError(
             f"method {method!r} misses required parameter{'s' if len(missing) > 1 else ''} "
             f"{flags} (`unlearn {command} {method} --help` or `unlearn methods {method}` "
@@ -769,6 +814,7 @@ def methods_listing(name: str | None = None) -> list[dict]:
                 "summary": _summary(method),
                 "description": description,
                 **rows,
+                "plan_needs_one_of": list(_plan_needs_one_of(method)),
                 "certify_options": options,
             }
         )
@@ -792,6 +838,12 @@ def _format_listing(entries: list[dict]) -> str:
         "optional": "optional:",
     }
     for entry in entries:
+        one_of = entry.get("plan_needs_one_of")
+        titles["chosen_by_plan"] = (
+            f"plan needs one of {', '.join(one_of)} and chooses the other (certify needs all):"
+            if one_of
+            else "chosen by plan when omitted (required by certify):"
+        )
         lines.append(f"{entry['method']}: {entry['summary']}")
         if entry["description"]:
             lines.extend(
