@@ -613,6 +613,8 @@ def test_methods_listing_follows_a_new_spec_field():
                 "--smoothness",
                 "--lipschitz",
                 "--dataset-size",
+                "--steps",  # "--steps or --noise-std": plan needs one of them
+                "--noise-std",
             ],
         ),
         (
@@ -764,18 +766,13 @@ def test_new_options_bad_input_one_line_exit_2(argv, needle, capsys):
     assert code == 2 and len(lines) == 1 and needle in lines[0], err
 
 
-def test_a_plan_that_needs_steps_or_noise_says_so_in_the_first_error(monkeypatch, capsys):
+def test_a_plan_that_needs_steps_or_noise_says_so_in_the_first_error(capsys):
     """An accountant whose plan needs one of several parameters says so
-    (``plan_requires_one_of``); the CLI names them with the other missing ones, in one error,
-    and the listing says it."""
+    (``plan_requires_one_of``; langevin: steps or noise_std); the CLI names them with the other
+    missing ones, in one error, and the help and the listing say it."""
     from unlearn_theory.methods import get_method
 
-    monkeypatch.setattr(
-        type(get_method("langevin")),
-        "plan_requires_one_of",
-        ("steps", "noise_std"),
-        raising=False,
-    )
+    assert get_method("langevin").plan_requires_one_of == ("steps", "noise_std")
     code, _, err = run(["plan", "langevin", "--epsilon", "1", "--delta", "1e-5"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--dataset-size, --steps or --noise-std" in err
@@ -788,6 +785,9 @@ def test_a_plan_that_needs_steps_or_noise_says_so_in_the_first_error(monkeypatch
     assert "misses" not in err
     code, out, _ = run(["methods", "langevin"], capsys)
     assert "plan needs one of steps, noise_std" in out
+    with pytest.raises(SystemExit):
+        main(["plan", "langevin", "--help"])
+    assert "[--steps or --noise-std required]" in " ".join(capsys.readouterr().out.split())
 
 
 def test_plan_and_certify_list(capsys):

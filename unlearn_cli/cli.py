@@ -328,6 +328,12 @@ def _add_plan_method(sub, method: str, options, summary: str) -> None:
 
 
 def _configure_plan(p, method: str, options) -> None:
+    one_of = _plan_needs_one_of(method) if method in SPEC_CLASSES else ()
+    one_of_note = (
+        f" [{' or '.join('--' + n.replace('_', '-') for n in one_of)} required]"
+        if {"steps", "noise_std"} & set(one_of)
+        else ""
+    )
     p.add_argument(
         "--epsilon",
         type=_finite_float("epsilon"),
@@ -351,14 +357,14 @@ def _configure_plan(p, method: str, options) -> None:
         "--steps",
         type=_integer("steps"),
         default=None,
-        help="T: number of noisy steps; omitted: the planner chooses",
+        help="T: number of noisy steps; omitted: the planner chooses" + one_of_note,
     )
     p.add_argument(
         "--noise-std",
         dest="noise_std",
         type=_finite_float("noise_std"),
         default=None,
-        help="given noise_std (the planner then chooses steps)",
+        help="given noise_std (the planner then chooses steps)" + one_of_note,
     )
     p.add_argument(
         "--max-steps",

@@ -214,6 +214,10 @@ class MethodAccountant:
     auto_not_compared_reason: ClassVar[str] = ""
     auto_priority: ClassVar[int] = 100
     auto_required: ClassVar[tuple[str, ...]] = ()
+    #: parameters of which ``plan`` needs at least one (it chooses the others), e.g. langevin's
+    #: ("steps", "noise_std"); () when ``plan`` can choose all of them. Read by the command
+    #: line, which names them with the other missing parameters in one error.
+    plan_requires_one_of: ClassVar[tuple[str, ...]] = ()
 
     # -- parameters ----------------------------------------------------------------------------
     @property

@@ -127,6 +127,7 @@ class Langevin(MethodAccountant):
         "arXiv 2403.17105 / 2401.10371)"
     )
     auto_required = _REQUIRED
+    plan_requires_one_of = ("steps", "noise_std")
 
     @staticmethod
     def _problem(source) -> dict:
