@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = [
     "DEFAULT_ORDERS",
     "CURVE_LABELS",
+    "PLD_GRID",
     "delta_curves",
     "plot_delta_curves",
     "plot_privacy_profile",
@@ -61,8 +62,9 @@ CURVE_LABELS = {
     "pld": "PLD (upper)",
 }
 _CURVES = tuple(CURVE_LABELS)
-#: PLD discretisation used for plots (a coarser grid is still an upper bound, and fast)
-PLD_GRID = 1e-3
+#: PLD discretisation used for plots: coarser than the accountant's default, still an upper bound
+#: (about 1e-4 relative above the exact Gaussian curve at 10 steps) and much faster
+PLD_GRID = 5e-3
 
 
 # -- figures without pyplot ---------------------------------------------------------------------
