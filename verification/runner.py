@@ -255,9 +255,10 @@ class _GridCounter:
         gap = float(np.min(np.diff(grid)))
         if not (math.isfinite(span) and span > 0 and gap > 0):
             return
-        m = int(min(max(math.ceil(4.0 * span / gap), 1), _MAX_BUCKETS))
+        ratio = span / gap  # >= 1; +inf when the gap is subnormal against the span
+        m = _MAX_BUCKETS if not ratio < _MAX_BUCKETS / 4 else max(math.ceil(4.0 * ratio), 1)
         width = span / m
-        if not (width > 1e-9 * max(abs(lo), abs(hi))):  # the margin must dwarf the rounding
+        if not (width > 1e-12 * max(abs(lo), abs(hi))):  # the margin must dwarf the rounding
             return
         b = np.arange(m, dtype=np.float64)
         lut = np.searchsorted(grid, lo + (b - 1.0) * width, side="left")
