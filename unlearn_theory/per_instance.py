@@ -275,7 +275,7 @@ def subsampled_gaussian_rdp(
         blk = max(1, (1 << 20) // T)  # about a million steps per block
     rows = min(n, blk)
     ones = np.ones(rows * T)
-    indptr = np.arange(0, rows * T + 1, T, dtype=np.int64)
+    indptr = np.arange(0, rows * T + 1, T, dtype=np.int32 if rows * T < 2**31 else np.int64)
     work = np.empty((rows, T))  # reused: a private float64 copy of each block, edited in place
     cells = np.empty((rows, T), dtype=np.int32)
     for lo in range(0, n, blk):
