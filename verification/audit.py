@@ -569,12 +569,14 @@ def audit_method(
     device=None,
     min_epsilon=None,
     chunk_size=1_000_000,
+    progress=False,
     **params,
 ):
     """Audit one method: simulate, bound epsilon from below (Bonferroni threshold audit,
     Clopper-Pearson, level ``confidence``), and set it beside the certified upper bound and the
     exact value (or None). ``consistent`` = lower <= certified. With ``min_epsilon`` an audit
     that does not reach it reports status "insufficient_precision" and epsilon_lower None.
+    ``progress=True`` shows the draws done on stderr.
     """
     delta = check_delta(delta)
     samples = check_int("samples", samples, minimum=1)
@@ -591,6 +593,7 @@ def audit_method(
         device=device,
         min_epsilon=min_epsilon,
         chunk_size=chunk_size,
+        progress=progress,
     )
     lower = res.epsilon_lower
     return {

@@ -1,6 +1,7 @@
 """Monte Carlo lower bounds / estimates of hockey-stick divergences (docs/theory.md §12).
 
-All certified lower bounds here are valid at joint confidence 1 - alpha. Choosing a threshold by
+All certified lower bounds here are valid at joint confidence ``confidence`` (default 0.95;
+the older ``alpha`` = 1 − confidence is a deprecated alias that warns). Choosing a threshold by
 maximising over thresholds on the evaluation data is NOT valid and is only exposed as
 ``threshold_estimate`` (kind "estimate").
 
@@ -14,6 +15,8 @@ hold with the stated confidence only.
 from __future__ import annotations
 
 import math
+import warnings
+from fractions import Fraction
 
 import numpy as np
 from scipy import special
@@ -47,6 +50,29 @@ __all__ = [
     "renyi_thermodynamic",
     "renyi_plain_estimate",
 ]
+
+
+def _miscoverage(confidence, alpha, where):
+    """The error probability a = 1 − confidence (rounded DOWN, so the stated confidence is
+    met), from ``confidence`` (default 0.95) or the deprecated ``alpha`` (= 1 − confidence,
+    DeprecationWarning). Returns (a, confidence). Both given: InvalidParameterError."""
+    if alpha is not None:
+        if confidence is not None:
+            raise InvalidParameterError(
+                "alpha", alpha, "give confidence (preferred) or the deprecated alpha, not both"
+            )
+        warnings.warn(
+            f"{where}(alpha=...) is deprecated: pass confidence=1 - alpha "
+            "(the joint confidence level, as in verification.runner)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        confidence = 1.0 - check_in_range("alpha", alpha, 0.0, 1.0)
+    c = 0.95 if confidence is None else check_in_range("confidence", confidence, 0.0, 1.0)
+    a = 1.0 - c  # exact for c >= 1/2 (Sterbenz); otherwise rounded down below
+    if Fraction(a) > 1 - Fraction(c):
+        a = math.nextafter(a, 0.0)
+    return a, c
 
 
 def _bound(value, kind, method, confidence=None) -> Bound:
@@ -111,18 +137,27 @@ def _eps_at(s0, s1, thresholds, delta, alpha_each):
 
 
 def threshold_epsilon_lower(
-    scores0, scores1, *, delta, alpha=0.05, thresholds=None, protocol="bonferroni", rng=None
+    scores0,
+    scores1,
+    *,
+    delta,
+    confidence=None,
+    alpha=None,
+    thresholds=None,
+    protocol="bonferroni",
+    rng=None,
 ):
     """Certified lower bound on epsilon at ``delta`` from a threshold test (docs/theory.md §12.1-12.2).
 
     eps >= max(log((1-delta-FPR)/FNR), log((1-delta-FNR)/FPR)) with one-sided Clopper–Pearson
     upper bounds on both rates. protocol="bonferroni": ``thresholds`` is a pre-registered grid of K
-    values, each rate bounded at alpha/(2K). protocol="split": a random half chooses the best
-    threshold from the grid (or all distinct scores), the other half evaluates at alpha/2 per rate.
+    values, each rate bounded at a/(2K), a = 1 − ``confidence``. protocol="split": a random half
+    chooses the best threshold from the grid (or all distinct scores), the other half evaluates
+    at a/2 per rate. ``alpha`` (= a) is a deprecated alias of ``confidence``.
     Returns Bound(kind="lower"), value 0.0 when no evidence (never negative).
     """
     delta = check_delta(delta)
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    alpha, conf = _miscoverage(confidence, alpha, "threshold_epsilon_lower")
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
     if protocol == "bonferroni":
         if thresholds is None:
@@ -143,7 +178,7 @@ def threshold_epsilon_lower(
         val = float(_eps_at(b0, b1, np.array([t]), delta, alpha / 2)[0])
     else:
         raise InvalidParameterError("protocol", protocol, "must be 'bonferroni' or 'split'")
-    return _bound(max(val, 0.0), "lower", f"threshold-{protocol}", 1 - alpha)
+    return _bound(max(val, 0.0), "lower", f"threshold-{protocol}", conf)
 
 
 def _halves(s, rng):
@@ -152,13 +187,13 @@ def _halves(s, rng):
     return np.sort(s[p[:h]]), np.sort(s[p[h:]])
 
 
-def threshold_delta_lower(scores0, scores1, *, epsilon, thresholds, alpha=0.05):
+def threshold_delta_lower(scores0, scores1, *, epsilon, thresholds, confidence=None, alpha=None):
     """Certified lower bound on delta(eps) (both orientations): TPR_lo - e^eps FPR_up,
     Bonferroni over a pre-registered grid: both orientations use only the 2K upper bounds
-    (FPR_up, FNR_up at each threshold), each at alpha/(2K). e^eps·FPR_up is rounded up (+inf
+    (FPR_up, FNR_up at each threshold), each at a/(2K), a = 1 − ``confidence``. e^eps·FPR_up is rounded up (+inf
     past float64, so a huge epsilon gives the trivial lower bound 0)."""
     epsilon = check_epsilon(epsilon)
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    alpha, conf = _miscoverage(confidence, alpha, "threshold_delta_lower")
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
     t = _thresholds(thresholds)
     a = alpha / (2 * t.size)
@@ -168,9 +203,7 @@ def threshold_delta_lower(scores0, scores1, *, epsilon, thresholds, alpha=0.05):
     d1 = (1 - fnr_up) - _exp_times(epsilon, fpr_up)  # orientation P1 || P0
     # reversed test: answer 0 when S <= t : TPR under P0 = 1 - FPR, FPR under P1 = FNR
     d2 = (1 - fpr_up) - _exp_times(epsilon, fnr_up)
-    return _bound(
-        max(float(np.max(np.fmax(d1, d2))), 0.0), "lower", "threshold-bonferroni", 1 - alpha
-    )
+    return _bound(max(float(np.max(np.fmax(d1, d2))), 0.0), "lower", "threshold-bonferroni", conf)
 
 
 def threshold_estimate(scores0, scores1, *, delta):
@@ -188,43 +221,56 @@ def threshold_estimate(scores0, scores1, *, delta):
     return _bound(max(float(np.max(eps)), 0.0), "estimate", "threshold-max-same-data")
 
 
-def gdp_mu_lower(scores0, scores1, *, threshold, alpha=0.05):
+def gdp_mu_lower(scores0, scores1, *, threshold, confidence=None, alpha=None):
     """mu_LB = Phi^-1(1 - FPR_up) - Phi^-1(FNR_up) at one pre-registered threshold (§12.3).
 
     Valid lower bound on any GDP mu. Converting to (eps, delta) via gaussian.delta is valid only
     for Gaussian-shift pairs (see ``gdp_epsilon_lower``).
     """
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    alpha, conf = _miscoverage(confidence, alpha, "gdp_mu_lower")
     threshold = check_real("threshold", threshold)
     s0, s1 = _clean(scores0, "scores0"), _clean(scores1, "scores1")
     fp, fn = _rates(s0, s1, np.array([threshold]))
     fpr = float(clopper_pearson_upper(fp, s0.size, alpha=alpha / 2)[0])
     fnr = float(clopper_pearson_upper(fn, s1.size, alpha=alpha / 2)[0])
     mu = float(special.ndtri(1 - fpr) - special.ndtri(fnr))
-    return _bound(max(mu, 0.0), "lower", "gdp-mu", 1 - alpha)
+    return _bound(max(mu, 0.0), "lower", "gdp-mu", conf)
 
 
-def gdp_epsilon_lower(scores0, scores1, *, threshold, delta, alpha=0.05, gaussian_shift=False):
+def gdp_epsilon_lower(
+    scores0, scores1, *, threshold, delta, confidence=None, alpha=None, gaussian_shift=False
+):
     """eps lower bound from mu_LB; only valid when the pair is a known Gaussian shift."""
+    alpha, conf = _miscoverage(confidence, alpha, "gdp_epsilon_lower")
     if not gaussian_shift:
         raise InvalidParameterError(
             "gaussian_shift", gaussian_shift, "GDP->(eps,delta) is valid only for Gaussian shifts"
         )
-    mu = gdp_mu_lower(scores0, scores1, threshold=threshold, alpha=alpha).value
+    mu = gdp_mu_lower(scores0, scores1, threshold=threshold, confidence=conf).value
     val = 0.0 if mu <= 0 else float(gaussian.epsilon(check_delta(delta), mu=mu))
-    return _bound(max(val, 0.0), "lower", "gdp-mu-to-eps", 1 - alpha)
+    return _bound(max(val, 0.0), "lower", "gdp-mu-to-eps", conf)
 
 
-def plrv_delta(losses, *, epsilon, alpha=0.05, log_weights=None, bound="bernstein", weight_sup=1.0):
+def plrv_delta(
+    losses,
+    *,
+    epsilon,
+    confidence=None,
+    alpha=None,
+    log_weights=None,
+    bound="bernstein",
+    weight_sup=1.0,
+):
     """delta(eps) = E[(1 - e^{eps - L})_+ * w] by MC with a two-sided finite-sample interval.
 
     ``losses`` are privacy-loss values L drawn under the proposal; ``log_weights`` the
     importance weights log(p/p_c) (exponential tilting, §12.4), with sup of the summand <=
     ``weight_sup`` (must hold; summands are divided by it to lie in [0,1]). Returns
-    (lower Bound, upper Bound, estimate) at joint level 1 - alpha (alpha/2 each side).
+    (lower Bound, upper Bound, estimate) at joint level ``confidence`` (a/2 each side,
+    a = 1 − confidence).
     """
     epsilon = check_epsilon(epsilon)
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    alpha, conf = _miscoverage(confidence, alpha, "plrv_delta")
     weight_sup = check_positive("weight_sup", weight_sup)
     if bound not in ("bernstein", "hoeffding"):
         raise InvalidParameterError("bound", bound, "must be 'bernstein' or 'hoeffding'")
@@ -243,19 +289,20 @@ def plrv_delta(losses, *, epsilon, alpha=0.05, log_weights=None, bound="bernstei
     hi = f(y, alpha=alpha / 2, side="upper") * weight_sup
     est = float(y.mean()) * weight_sup
     return (
-        _bound(lo, "lower", f"plrv-{bound}", 1 - alpha),
-        _bound(hi, "upper", f"plrv-{bound}", 1 - alpha),
+        _bound(lo, "lower", f"plrv-{bound}", conf),
+        _bound(hi, "upper", f"plrv-{bound}", conf),
         _bound(est, "estimate", "plrv-mean"),
     )
 
 
-def gaussian_tilted_plrv(mu, epsilon, n, rng, *, alpha=0.05):
+def gaussian_tilted_plrv(mu, epsilon, n, rng, *, confidence=None, alpha=None):
     """delta(eps) of N(0,1) vs N(mu,1) by exponentially tilted MC (docs/theory.md §12.4).
 
     P = N(0,1), L = log p/q = -mu x + mu^2/2, {L > eps} = {x < c}, c = mu/2 - eps/mu. Proposal
     N(c,1), weight w = exp(-c x + c^2/2); when c < 0 the summand is <= e^{-c^2/2} (an a-priori sup),
     when c >= 0 no tilt is used (c = 0, sup 1). Returns plrv_delta's (lower, upper, estimate).
     """
+    alpha, conf = _miscoverage(confidence, alpha, "gaussian_tilted_plrv")
     mu = check_positive("mu", mu)
     epsilon = check_epsilon(epsilon)
     n = check_int("n", n, minimum=2)
@@ -264,27 +311,31 @@ def gaussian_tilted_plrv(mu, epsilon, n, rng, *, alpha=0.05):
     L = -mu * x + mu * mu / 2.0
     lw = -c * x + c * c / 2.0
     return plrv_delta(
-        L, epsilon=epsilon, alpha=alpha, log_weights=lw, weight_sup=math.exp(-c * c / 2.0)
+        L, epsilon=epsilon, confidence=conf, log_weights=lw, weight_sup=math.exp(-c * c / 2.0)
     )
 
 
-def tilted_delta(toy, epsilon, n, rng, *, alpha=0.05):
+def tilted_delta(toy, epsilon, n, rng, *, confidence=None, alpha=None):
     """Tilted MC for any Gaussian-pair toy (``toy.gaussian_shift`` and ``toy.mu``): the pair is
     N(0,1) vs N(mu,1) after the known affine map, so :func:`gaussian_tilted_plrv` applies.
     Both directions coincide. Returns (lower, upper, estimate)."""
+    alpha, conf = _miscoverage(confidence, alpha, "tilted_delta")
     if not getattr(toy, "gaussian_shift", False):
         raise InvalidParameterError("toy", toy, "tilting along mu needs a Gaussian-shift toy")
-    return gaussian_tilted_plrv(float(toy.mu), epsilon, n, rng, alpha=alpha)
+    return gaussian_tilted_plrv(float(toy.mu), epsilon, n, rng, confidence=conf)
 
 
-def plrv_delta_mc(toy, epsilon, n, rng, *, direction="PQ", alpha=0.05, bound="bernstein"):
+def plrv_delta_mc(
+    toy, epsilon, n, rng, *, direction="PQ", confidence=None, alpha=None, bound="bernstein"
+):
     """Plain MC over the privacy-loss variable of a toy with known log-densities (§12.4).
 
     PQ: delta = E_{P1}[(1 - e^{eps - L})_+], L = log p1/p0 drawn under P1; QP: L' = log p0/p1
     under P0. The summand lies in [0, 1], so the empirical-Bernstein (default) or Hoeffding
-    interval is valid at any n (joint level 1 - alpha). Fails (wide interval) at small delta:
+    interval is valid at any n (joint level ``confidence``). Fails (wide interval) at small delta:
     use :func:`tilted_delta` there. Returns (lower, upper, estimate).
     """
+    alpha, conf = _miscoverage(confidence, alpha, "plrv_delta_mc")
     n = check_int("n", n, minimum=2)
     x0, x1 = toy.sample(n, rng)
     if direction == "PQ":
@@ -295,19 +346,20 @@ def plrv_delta_mc(toy, epsilon, n, rng, *, direction="PQ", alpha=0.05, bound="be
         raise InvalidParameterError("direction", direction, "must be 'PQ' or 'QP'")
     if not np.all(np.isfinite(L)):
         raise InvalidParameterError("toy", toy, "privacy_loss returned NaN or infinite values")
-    return plrv_delta(L, epsilon=epsilon, alpha=alpha, bound=bound)
+    return plrv_delta(L, epsilon=epsilon, confidence=conf, bound=bound)
 
 
 def _renyi_from_mgf(m, order):
     return math.log(m) / (order - 1.0) if m > 0 else -math.inf
 
 
-def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
+def renyi_bounded_loss(losses, *, order, loss_bound, confidence=None, alpha=None):
     """Renyi divergence D_alpha(P||Q) with a valid confidence interval when |L| <= loss_bound.
 
     D_alpha = log E_P[e^{(alpha-1)L}]/(alpha-1), L = log p/q drawn under P. With |L| <= b a.s.
     the summand lies in [e^{-(alpha-1)b}, e^{(alpha-1)b}], so Hoeffding's interval on the mean
-    is valid at joint level 1 - alpha (alpha/2 per side) and maps monotonically to D_alpha.
+    is valid at joint level ``confidence`` (a/2 per side, a = 1 − confidence) and maps
+    monotonically to D_alpha.
     Only for bounded losses (e.g. Laplace, b = eps0); unbounded losses are heavy-tailed and
     this route is invalid there. Returns (lower Bound, upper Bound, estimate Bound).
 
@@ -319,7 +371,7 @@ def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
     """
     order = check_in_range("order", order, 1.0, math.inf)
     b = check_positive("loss_bound", loss_bound)
-    alpha = check_in_range("alpha", alpha, 0.0, 1.0)
+    alpha, conf = _miscoverage(confidence, alpha, "renyi_bounded_loss")
     L = np.asarray(losses, dtype=float).ravel()
     if L.size < 2 or not np.all(np.isfinite(L)):
         raise InvalidParameterError("losses", "array", "need >= 2 finite values")
@@ -337,8 +389,8 @@ def renyi_bounded_loss(losses, *, order, loss_bound, alpha=0.05):
     hi = max(_renyi_at_mean(min(m + half, 1.0), k, b, kb, "upper"), 0.0)
     est = max(_renyi_at_mean(m, k, b, kb, "estimate"), 0.0)
     return (
-        _bound(lo, "lower", "renyi-hoeffding(bounded loss)", 1 - alpha),
-        _bound(hi, "upper", "renyi-hoeffding(bounded loss)", 1 - alpha),
+        _bound(lo, "lower", "renyi-hoeffding(bounded loss)", conf),
+        _bound(hi, "upper", "renyi-hoeffding(bounded loss)", conf),
         _bound(est, "estimate", "renyi-plugin"),
     )
 

@@ -208,7 +208,7 @@ def epsilon_lower_at(member, nonmember, *, threshold, delta, alpha=0.05) -> dict
     s1 = np.asarray(member, dtype=float).ravel()
     s0 = np.asarray(nonmember, dtype=float).ravel()
     b = threshold_epsilon_lower(
-        s0, s1, delta=delta, alpha=alpha, thresholds=[threshold], protocol="bonferroni"
+        s0, s1, delta=delta, confidence=1.0 - alpha, thresholds=[threshold], protocol="bonferroni"
     )
     tp, fp = int((s1 > threshold).sum()), int((s0 > threshold).sum())
     return dict(

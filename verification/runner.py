@@ -3,6 +3,7 @@
 A *sampler* is any object following :class:`Sampler`: ``sample(n, rng) -> (x0, x1)`` (numpy
 arrays, one row per draw, from the two worlds) and optionally ``score(x)`` / ``privacy_loss(x)``
 mapping a draw to a real test score, and ``sample_torch(n, seed_seq, device)`` for a torch path.
+A plain function ``fn(rng, n) -> (x0, x1)`` is accepted too (wrapped in :class:`FunctionSampler`).
 A torch training loop plugs in through :class:`TorchLoopSampler` (a callable that trains n
 models in one world with a given ``torch.Generator``). Samples are drawn in chunks, chunk i
 seeded by ``SeedSequence(seed).spawn(n_chunks)[i]``; each chunk only returns counts on a
@@ -13,9 +14,11 @@ pools; Dask's ``Client.get_executor()``); the sampler must then be picklable.
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -36,6 +39,8 @@ from .estimators import _eps_from
 
 __all__ = [
     "Sampler",
+    "FunctionSampler",
+    "as_sampler",
     "TorchLoopSampler",
     "AuditResult",
     "DeltaAuditResult",
@@ -53,6 +58,48 @@ class Sampler(Protocol):
     """What the runner needs: n independent draws from each of the two worlds."""
 
     def sample(self, n: int, rng: np.random.Generator): ...
+
+
+@dataclass(frozen=True)
+class FunctionSampler:
+    """A plain function ``fn(rng, n) -> (x0, x1)`` used as a sampler (``rng`` a numpy
+    Generator, ``n`` the draws per world; x0 and x1 one row per draw, the two worlds). The test
+    score is the draw itself (its first coordinate for multi-dimensional draws). For process
+    pools the function must be picklable (defined at module level)."""
+
+    fn: Callable
+
+    def sample(self, n, rng):
+        out = self.fn(rng, n)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise InvalidParameterError(
+                "sampler",
+                getattr(self.fn, "__name__", self.fn),
+                f"fn(rng, n) must return a pair (x0, x1), got {type(out).__name__}",
+            )
+        return np.asarray(out[0]), np.asarray(out[1])
+
+
+def as_sampler(sampler):
+    """``sampler`` itself when it has ``sample(n, rng)``; a callable ``fn(rng, n) -> (x0, x1)``
+    wrapped in :class:`FunctionSampler`; InvalidParameterError naming ``sampler`` otherwise
+    (including a callable that cannot be called with two positional arguments)."""
+    if callable(getattr(sampler, "sample", None)):
+        return sampler
+    if not callable(sampler):
+        raise InvalidParameterError(
+            "sampler", sampler, "must have sample(n, rng) or be a function fn(rng, n) -> (x0, x1)"
+        )
+    try:
+        inspect.signature(sampler).bind(None, 1)
+    except TypeError:
+        name = getattr(sampler, "__name__", sampler)
+        raise InvalidParameterError(
+            "sampler", name, "a function sampler must accept two positional arguments (rng, n)"
+        ) from None
+    except ValueError:  # no signature available (some builtins): accept, fail at call time
+        pass
+    return FunctionSampler(sampler)
 
 
 def cuda_available() -> bool:
@@ -157,16 +204,128 @@ def _score(sampler, x):
     return s
 
 
-def _chunk(sampler, n, seed_seq, grid, device):
+def _chunk(sampler, n, seed_seq, counter, device):
     x0, x1 = _draw(sampler, n, seed_seq, device)
     s0, s1 = _score(sampler, x0), _score(sampler, x1)
-    if not (np.all(np.isfinite(s0)) and np.all(np.isfinite(s1))):
+    if not (np.isfinite(s0).all() and np.isfinite(s1).all()):
         raise InvalidParameterError("sampler", sampler, "returned NaN or infinite samples")
-    s0.sort()
-    s1.sort()
-    fp = s0.size - np.searchsorted(s0, grid, side="right")
-    fn = np.searchsorted(s1, grid, side="right")
-    return fp.astype(np.int64), fn.astype(np.int64), s0.size, s1.size
+    fp = s0.size - counter.at_or_below(s0)  # #{s0 > t}
+    fn = counter.at_or_below(s1)  # #{s1 <= t}
+    return fp, fn, s0.size, s1.size
+
+
+# -- exact threshold counts without sorting ---------------------------------------------------
+
+#: Samples counted per pass (buffers of this length are reused within a chunk).
+_BLOCK = 1 << 16
+#: Largest bucket table, and the most grid points one bucket window may hold before the
+#: counter falls back to sorting.
+_MAX_BUCKETS = 1 << 12
+_MAX_WINDOW = 8
+
+
+class _GridCounter:
+    """Exact counts #{s <= t_j} over a sorted, duplicate-free, finite grid t_0 < ... < t_{K-1},
+    without sorting the samples.
+
+    pos(s) = #{j : t_j < s} is found in two steps: a bucket index b = trunc(clip((s - t_0)·M/
+    (t_{K-1} - t_0), 0, M - 1)) from a uniform table of M buckets, then pos = lut[b] +
+    Σ_{r<R} [s > t_{lut[b]+r}] (grid padded with +inf). lut[b] = #{t < e_lo(b)} and R =
+    max_b #{e_lo(b) <= t <= e_hi(b)}, where [e_lo(b), e_hi(b)] is the bucket WIDENED by one
+    whole bucket on each side (−inf/+inf at the ends): the float rounding of the bucket index
+    (a few ulps of M) moves a sample by far less than one bucket, so every sample mapped to b
+    has lut[b] <= pos(s) <= lut[b] + R, and the R comparisons against a sorted grid count
+    exactly pos(s) − lut[b]. Then #{s <= t_j} = #{pos <= j} = cumsum(bincount(pos))[j]:
+    integer counts, identical to sorting the samples and searching the grid. With R = 1 (the
+    usual case: M is sized so that a widened bucket is shorter than the smallest grid gap) the
+    pair (b, [s > t_{lut[b]}]) is counted directly and mapped to pos once per chunk. Grids
+    where R would exceed ``_MAX_WINDOW`` (or where the bucket width is below the rounding of
+    the grid's magnitude) are counted by sorting blocks of samples instead.
+    """
+
+    def __init__(self, grid: np.ndarray):
+        self.grid = grid
+        k = grid.size
+        self.k = k
+        self.lut = None
+        lo, hi = float(grid[0]), float(grid[-1])
+        if k < 2:
+            return
+        span = hi - lo
+        gap = float(np.min(np.diff(grid)))
+        if not (math.isfinite(span) and span > 0 and gap > 0):
+            return
+        ratio = span / gap  # >= 1; +inf when the gap is subnormal against the span
+        m = _MAX_BUCKETS if not ratio < _MAX_BUCKETS / 4 else max(math.ceil(4.0 * ratio), 1)
+        width = span / m
+        if not (width > 1e-12 * max(abs(lo), abs(hi))):  # the margin must dwarf the rounding
+            return
+        b = np.arange(m, dtype=np.float64)
+        lut = np.searchsorted(grid, lo + (b - 1.0) * width, side="left")
+        top = np.searchsorted(grid, lo + (b + 2.0) * width, side="right")
+        lut[0] = 0
+        top[-1] = k
+        window = int(np.max(top - lut))
+        if window > _MAX_WINDOW:
+            return
+        self.lo, self.scale, self.m, self.window = lo, m / span, m, window
+        self.lut = lut.astype(np.int32)
+        self.padded = np.concatenate([grid, np.full(window + 1, np.inf)])
+        # R = 1: code 2b + [s > t_{lut[b]}] maps to pos = lut[b] + [s > t_{lut[b]}]
+        self.first = self.padded[self.lut]
+        self.code_to_pos = np.stack([self.lut, self.lut + 1], axis=1).ravel()
+
+    def at_or_below(self, s: np.ndarray) -> np.ndarray:
+        """#{s <= t_j} for every grid point j (int64, length K); ``s`` finite, 1-D."""
+        n = s.size
+        if self.k == 1:
+            return np.array([np.count_nonzero(s <= self.grid[0])], dtype=np.int64)
+        if self.lut is None:
+            below = np.zeros(self.k, dtype=np.int64)
+            for lo in range(0, n, _BLOCK):
+                srt = np.sort(s[lo : lo + _BLOCK])
+                below += np.searchsorted(srt, self.grid, side="right")
+            return below
+        size = min(n, _BLOCK)
+        t = np.empty(size)
+        b = np.empty(size, dtype=np.int32)
+        val = np.empty(size)
+        above = np.empty(size, dtype=bool)
+        if self.window == 1:
+            codes = np.zeros(2 * self.m, dtype=np.int64)
+        else:
+            hist = np.zeros(self.k + 1, dtype=np.int64)
+            pos = np.empty(size, dtype=np.int32)
+            idx = np.empty(size, dtype=np.int32)
+        for lo in range(0, n, _BLOCK):
+            x = s[lo : lo + _BLOCK]
+            w = x.size
+            tt, bb, vv, aa = t[:w], b[:w], val[:w], above[:w]
+            with np.errstate(over="ignore"):  # |s| near the float64 limit: ±inf, clipped
+                np.subtract(x, self.lo, out=tt)
+                np.multiply(tt, self.scale, out=tt)
+            np.clip(tt, 0.0, self.m - 1.0, out=tt)
+            bb[...] = tt  # truncation toward 0 of a value in [0, M - 1]
+            if self.window == 1:
+                np.take(self.first, bb, out=vv, mode="clip")
+                np.greater(x, vv, out=aa)
+                np.add(bb, bb, out=bb)
+                np.add(bb, aa, out=bb, dtype=np.int32)
+                codes += np.bincount(bb, minlength=2 * self.m)
+                continue
+            pp, ii = pos[:w], idx[:w]
+            np.take(self.lut, bb, out=pp, mode="clip")
+            ii[...] = pp
+            for _ in range(self.window):
+                np.take(self.padded, ii, out=vv, mode="clip")
+                np.greater(x, vv, out=aa)
+                np.add(pp, aa, out=pp, dtype=np.int32)
+                np.add(ii, 1, out=ii)
+            hist += np.bincount(pp, minlength=self.k + 1)
+        if self.window == 1:  # integer counts < 2^53 stay exact through the float weights
+            hist = np.rint(np.bincount(self.code_to_pos, weights=codes, minlength=self.k + 1))
+            hist = hist.astype(np.int64)
+        return np.cumsum(hist[: self.k])
 
 
 def _draw(sampler, n, seed_seq, device):
@@ -183,15 +342,61 @@ def _plan_chunks(samples, chunk_size, seed):
     return sizes, np.random.SeedSequence(seed).spawn(n_chunks)
 
 
-def _map(executor, fn, *iterables):
+def _map(executor, fn, *iterables, progress=None):
+    """[fn(*a) for a in zip(*iterables)], serially or on ``executor``, in input order;
+    ``progress`` (a :class:`_Progress` or None) advances as chunks finish."""
+    args = list(zip(*iterables))
     if executor is None:
-        return [fn(*a) for a in zip(*iterables)]
-    futs = [executor.submit(fn, *a) for a in zip(*iterables)]
+        out = []
+        for a in args:
+            out.append(fn(*a))
+            if progress is not None:
+                progress.update(a[1])
+        return out
+    futs = [executor.submit(fn, *a) for a in args]
+    if progress is not None:
+        size = {f: a[1] for f, a in zip(futs, args)}
+        for f in as_completed(futs):
+            progress.update(size[f])
     return [f.result() for f in futs]
+
+
+class _Progress:
+    """Progress of an audit on stderr (tqdm when installed, else one rewritten line)."""
+
+    def __init__(self, total: int, desc: str):
+        self.total, self.done, self.desc = total, 0, desc
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, desc=desc, unit=" draws", unit_scale=True, file=sys.stderr)
+
+    def update(self, n):
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        else:
+            print(f"\r{self.desc}: {self.done}/{self.total} draws", end="", file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            print(file=sys.stderr)
+
+
+def _progress(progress, total, desc):
+    """A :class:`_Progress` when ``progress`` is true, else None (``progress`` must be a bool)."""
+    if not isinstance(progress, (bool, np.bool_)):
+        raise InvalidParameterError("progress", progress, "must be True or False")
+    return _Progress(total, desc) if progress else None
 
 
 def default_grid(sampler, *, size=64, pilot=20000, seed=12345):
     """Pre-registered grid from an independent pilot run (quantiles of both score laws)."""
+    sampler = as_sampler(sampler)
     x0, x1 = sampler.sample(pilot, np.random.default_rng(np.random.SeedSequence(seed)))
     s = np.concatenate([_score(sampler, x0), _score(sampler, x1)])
     return np.unique(np.quantile(s, np.linspace(0.005, 0.995, size)))
@@ -209,6 +414,7 @@ def run_audit(
     executor: Executor | None = None,
     device=None,
     min_epsilon=None,
+    progress=False,
 ):
     """Bonferroni threshold audit: certified lower bound on epsilon at ``delta``.
 
@@ -216,19 +422,41 @@ def run_audit(
     pilot with a fixed seed, never from the audit data). Each of the 2K rates is bounded at
     (1-confidence)/(2K) (Clopper–Pearson), so the bound holds jointly with probability
     >= ``confidence``. If ``min_epsilon`` is given and the lower bound does not reach it, the
-    result has status "insufficient_precision" and epsilon_lower None.
+    result has status "insufficient_precision" and epsilon_lower None. ``sampler``: an object
+    with ``sample(n, rng)`` or a function ``fn(rng, n) -> (x0, x1)``. ``progress=True`` shows
+    the draws done on stderr (tqdm when installed).
+
+    Counting: the exact integer counts #{s0 > t} and #{s1 <= t} are accumulated per chunk
+    without sorting the samples (a bucket table of the grid, see ``_GridCounter``), so the
+    Clopper–Pearson bounds see exactly the counts a sort would give.
     """
     samples = check_int("samples", samples, minimum=1)
     confidence = check_in_range("confidence", confidence, 0.0, 1.0)
     delta = check_delta(delta)
     chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    sampler = as_sampler(sampler)
     grid = default_grid(sampler) if grid is None else np.asarray(grid, dtype=float).ravel()
     if grid.size == 0 or not np.all(np.isfinite(grid)):
         raise InvalidParameterError("grid", grid, "must be a non-empty finite grid")
     grid = np.unique(grid)  # sorted, no duplicates (a duplicate would only cost Bonferroni)
     sizes, seeds = _plan_chunks(samples, chunk_size, seed)
     m = len(sizes)
-    parts = _map(executor, _chunk, [sampler] * m, sizes, seeds, [grid] * m, [device] * m)
+    counter = _GridCounter(grid)
+    bar = _progress(progress, sum(sizes), "audit")
+    try:
+        parts = _map(
+            executor,
+            _chunk,
+            [sampler] * m,
+            sizes,
+            seeds,
+            [counter] * m,
+            [device] * m,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     fp = sum(p[0] for p in parts)
     fn = sum(p[1] for p in parts)
     n0 = sum(p[2] for p in parts)

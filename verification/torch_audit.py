@@ -515,6 +515,7 @@ def audit_torch_method(
     device="cpu",
     min_epsilon=None,
     chunk_size=1_000,
+    progress=False,
     **params,
 ):
     """Audit ``method`` as run by the torch layer: the result dict of
@@ -523,6 +524,7 @@ def audit_torch_method(
     ``"runs_per_second"`` (both worlds' runs over wall time) and the grid size. ``params``: the
     fields of :class:`~verification.audit.MethodChains` (``fault`` injects a noise-source bug).
     The grid is :func:`honest_grid` of the same spec (pre-registered, fault-blind).
+    ``progress=True`` shows the runs done on stderr.
     """
     delta = check_delta(delta)
     samples = check_int("samples", samples, minimum=1)
@@ -545,6 +547,7 @@ def audit_torch_method(
         device=str(device),
         min_epsilon=min_epsilon,
         chunk_size=chunk_size,
+        progress=progress,
     )
     wall = time.perf_counter() - t0
     lower = res.epsilon_lower

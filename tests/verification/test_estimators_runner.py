@@ -32,7 +32,7 @@ def _coverage_threshold(seeds, n, protocol):
             x1,
             delta=delta,
             thresholds=grid,
-            alpha=alpha,
+            confidence=1 - alpha,
             protocol=protocol,
             rng=np.random.default_rng(10_000 + k),
         )
@@ -80,7 +80,7 @@ def _coverage_gdp(seeds, n):
     fails = 0
     for k in range(seeds):
         x0, x1 = toy.sample(n, np.random.default_rng(k))
-        fails += estimators.gdp_mu_lower(x0, x1, threshold=0.5, alpha=0.1).value > 1.0
+        fails += estimators.gdp_mu_lower(x0, x1, threshold=0.5, confidence=0.9).value > 1.0
     return fails
 
 
@@ -100,7 +100,7 @@ def _coverage_delta_lower(seeds, n):
     grid = np.linspace(-1, 2, 7)
     for k in range(seeds):
         x0, x1 = toy.sample(n, np.random.default_rng(k))
-        b = estimators.threshold_delta_lower(x0, x1, epsilon=0.3, thresholds=grid, alpha=0.1)
+        b = estimators.threshold_delta_lower(x0, x1, epsilon=0.3, thresholds=grid, confidence=0.9)
         fails += b.value > exact
     return fails
 
@@ -125,9 +125,9 @@ def _coverage_plrv(seeds, n, tilt):
     for k in range(seeds):
         rng = np.random.default_rng(k)
         if tilt:
-            lo, hi, _ = estimators.gaussian_tilted_plrv(mu, eps, n, rng, alpha=0.1)
+            lo, hi, _ = estimators.gaussian_tilted_plrv(mu, eps, n, rng, confidence=0.9)
         else:
-            lo, hi, _ = estimators.plrv_delta_mc(toy, 0.3, n, rng, direction="QP", alpha=0.1)
+            lo, hi, _ = estimators.plrv_delta_mc(toy, 0.3, n, rng, direction="QP", confidence=0.9)
         fails += not (lo.value <= exact <= hi.value)
     return fails
 
@@ -150,7 +150,7 @@ def test_renyi_bounded_loss_coverage_and_convergence():
     for k in range(30):
         _, x1 = toy.sample(5_000, np.random.default_rng(k))
         lo, hi, _ = estimators.renyi_bounded_loss(
-            toy.privacy_loss(x1), order=3.0, loss_bound=toy.loss_bound, alpha=0.1
+            toy.privacy_loss(x1), order=3.0, loss_bound=toy.loss_bound, confidence=0.9
         )
         fails += not (lo.value <= exact <= hi.value)
     assert _binom_ok(fails, 30, 0.1)
@@ -339,17 +339,21 @@ def test_nan_samplers_are_refused():
         estimators.threshold_epsilon_lower([np.nan, 1.0], [0.0, 1.0], delta=1e-3, thresholds=[0])
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 1.5])
-def test_estimator_confidence_out_of_range(alpha):
+@pytest.mark.parametrize("level", [0.0, 1.0, -0.1, 1.5])
+@pytest.mark.parametrize("name", ["confidence", "alpha"])
+def test_estimator_confidence_out_of_range(level, name):
     x = np.linspace(0, 1, 10)
-    with pytest.raises(InvalidParameterError):
-        estimators.threshold_epsilon_lower(x, x, delta=1e-3, thresholds=[0.5], alpha=alpha)
-    with pytest.raises(InvalidParameterError):
-        estimators.gdp_mu_lower(x, x, threshold=0.5, alpha=alpha)
-    with pytest.raises(InvalidParameterError):
-        estimators.plrv_delta(x, epsilon=0.1, alpha=alpha)
-    with pytest.raises(InvalidParameterError):
-        estimators.threshold_delta_lower(x, x, epsilon=0.1, thresholds=[0.5], alpha=alpha)
+    kw = {name: level}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(InvalidParameterError, match=name):
+            estimators.threshold_epsilon_lower(x, x, delta=1e-3, thresholds=[0.5], **kw)
+        with pytest.raises(InvalidParameterError, match=name):
+            estimators.gdp_mu_lower(x, x, threshold=0.5, **kw)
+        with pytest.raises(InvalidParameterError, match=name):
+            estimators.plrv_delta(x, epsilon=0.1, **kw)
+        with pytest.raises(InvalidParameterError, match=name):
+            estimators.threshold_delta_lower(x, x, epsilon=0.1, thresholds=[0.5], **kw)
 
 
 def test_insufficient_precision_is_flagged_not_reported():

@@ -109,7 +109,7 @@ def test_epsilon_lower_is_the_clopper_pearson_formula():
     want = max(math.log((tpr_lo - delta) / fpr_hi), math.log((1 - fpr_hi - delta) / (1 - tpr_lo)))
     assert r["epsilon_lower"] == pytest.approx(want, rel=1e-9)
     assert r["tpr_lo"] == pytest.approx(tpr_lo) and r["fpr_hi"] == pytest.approx(fpr_hi)
-    b = threshold_epsilon_lower(non, mem, delta=delta, alpha=alpha, thresholds=[t])
+    b = threshold_epsilon_lower(non, mem, delta=delta, confidence=1 - alpha, thresholds=[t])
     assert r["epsilon_lower"] == b.value and r["confidence"] == 0.95
 
 

@@ -67,7 +67,7 @@ def test_threshold_bonferroni_coverage_and_convergence():
     fails = 0
     for k in range(40):
         x0, x1 = toy.sample(20_000, np.random.default_rng(k))
-        b = estimators.threshold_epsilon_lower(x0, x1, delta=delta, thresholds=grid, alpha=0.1)
+        b = estimators.threshold_epsilon_lower(x0, x1, delta=delta, thresholds=grid, confidence=0.9)
         assert b.kind == "lower"
         fails += b.value > exact
     assert fails <= 4 + 5  # nominal 10% of 40, with slack for binomial noise
@@ -104,7 +104,7 @@ def test_tilted_plrv_covers_small_delta():
     miss = 0
     for k in range(30):
         lo, hi, est = estimators.gaussian_tilted_plrv(
-            mu, eps, 20_000, np.random.default_rng(k), alpha=0.1
+            mu, eps, 20_000, np.random.default_rng(k), confidence=0.9
         )
         miss += not (lo.value <= exact <= hi.value)
     assert miss <= 3 + 4
