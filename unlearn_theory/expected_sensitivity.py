@@ -87,7 +87,7 @@ def tangent_point(epsilon) -> tuple[float, float]:
         r_lo, r_hi = lo * (1.0 - width), hi * (1.0 + width)
         if _slope_sign(eps, r_lo) > 1e-9 and _slope_sign(eps, r_hi) < -1e-9:
             return r_lo, r_hi
-    raise NumericalPrecisionError(  # pragma: no cover - g has a simple root
+    raise NumericalPrecisionError(  # only where g is flat to rounding (ε → 0)
         f"could not bracket the tangent point of theta at epsilon={eps}"
     )
 
@@ -102,7 +102,11 @@ def _log_majorant(eps: float, x: float, m: float) -> float:
     """log ĝ_ε(x; m) rounded upward (x ≤ m, x > 0)."""
     if eps == 0.0:  # θ_0(r) = 2Φ(r/2) − 1 is concave: ĝ = θ_0
         return _log_theta(0.0, x)
-    r_lo, r_hi = tangent_point(eps)
+    try:
+        r_lo, r_hi = tangent_point(eps)
+    except NumericalPrecisionError:
+        # r* not resolvable in float64 (ε → 0): θ_ε ≤ θ_0, which is concave, so ĝ_ε ≤ θ_0(x)
+        return _log_theta(0.0, x)
     if m <= r_lo:  # θ/r increasing on [x, m]: the chord to m
         log_ratio = _log_theta(eps, m) - math.log(m)
     elif x >= r_hi:  # decreasing on [x, m]: ĝ = θ(x)

@@ -21,7 +21,7 @@ assumption-free.
    (the Cauchy–Schwarz allocation, valid for every schedule since there is no shift). T = 1 is
    exactly a Gaussian mechanism with μ = 2C0 κ_0/σ_0. With an active clip the step is NOT
    non-expansive in dimension ≥ 2 for any γ > 0 (docs/declared_assumptions.md §1.4 gives a
-   2-D quadratic where it expands distances by 25 %): the inert clip is part of the declaration.
+   2-D quadratic where it expands a distance by 10 % at γ = 1/L): the inert clip is part of the declaration.
 
 2. Model clipping with a gradient clip C1 (``ModelClippingSpec.clip_gradient``; an operation
    of the run, recorded in its update rule). The step map
