@@ -185,6 +185,40 @@ def certify_convex_smooth(accountant, spec, *, delta, assumption_free):
     )
 
 
+def declared_convex_smooth(params):
+    """The validated ``assume_convex_smooth`` of plan parameters (None when not declared)."""
+    val = params.get("assume_convex_smooth")
+    return None if val is None else v.check_nonnegative("assume_convex_smooth", val)
+
+
+def convex_smooth_noise_start(default_noise, smoothness, epsilon, delta, steps, problem, a_max):
+    """Starting noise for the planner's calibration under the declaration: the smaller of the
+    assumption-free noise and the declared route's (a ∝ 1/σ² at constant σ: σ = √(a(1)/a_max);
+    T = 1: σ = 2C0κ/mu(ε, δ)). The planner re-certifies whatever it returns."""
+    if steps == 1:
+        kappa = float(
+            convex_smooth_contractions(
+                smoothness=smoothness,
+                learning_rate=problem["learning_rate"],
+                weight_decay=problem["weight_decay"],
+            )[0]
+        )
+        own = (
+            2.0 * problem["clip_initial"] * kappa / float(gaussian.mu(epsilon=epsilon, delta=delta))
+        )
+    else:
+        a1 = convex_smooth_coefficient(
+            smoothness=smoothness,
+            clip_initial=problem["clip_initial"],
+            learning_rate=problem["learning_rate"],
+            weight_decay=problem["weight_decay"],
+            noise_std=1.0,
+            steps=steps,
+        )
+        own = math.sqrt(a1 / a_max)
+    return min(default_noise, own * (1.0 + 1e-12))
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. model clipping with a gradient clip C1
 

@@ -416,3 +416,20 @@ def test_expected_sensitivity_plan_is_strictly_tighter_and_records_the_declarati
             noise_std=1.0,
             expected_sensitivity=0.0,
         )
+
+
+def test_plan_with_the_convex_smooth_declaration_calibrates_less_noise():
+    kw = dict(clip_initial=1.0, clip_gradient=1.0, learning_rate=0.1, weight_decay=1.0)
+    for steps in (1, 20):
+        free = plan("gradient_clipping", epsilon=1.0, delta=1e-5, steps=steps, **kw)
+        declared = plan(
+            "gradient_clipping",
+            epsilon=1.0,
+            delta=1e-5,
+            steps=steps,
+            assume_convex_smooth=0.0,
+            **kw,
+        )
+        assert declared.noise_std < free.noise_std and declared.epsilon <= 1.0
+        assert declared.spec.assume_convex_smooth == 0.0
+        assert certify(declared.spec, delta=1e-5).epsilon == declared.epsilon

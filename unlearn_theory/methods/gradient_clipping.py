@@ -489,8 +489,13 @@ class GradientClipping(MethodAccountant):
         inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
         notes = []
 
+        declared = structure.declared_convex_smooth(params)  # None: assumption-free
+
         def certify_at(noise_std, steps=steps):
-            return self.certify(self.spec(problem, noise_std=noise_std, steps=steps), delta=delta)
+            spec = self.spec(problem, noise_std=noise_std, steps=steps)
+            if declared is not None:
+                spec = spec.replace(assume_convex_smooth=declared)
+            return self.certify(spec, delta=delta)
 
         if accounting == "paper":
             if "noise_std" in params:
@@ -540,8 +545,17 @@ class GradientClipping(MethodAccountant):
                     "(when the bound keeps decreasing in steps, the first within 1% of its limit, "
                     "capped by max_steps); noise recomputed for exactly that integer"
                 )
+                if declared is not None:
+                    notes.append(
+                        "assume_convex_smooth is certified but did not choose steps or noise: "
+                        "give steps to calibrate the noise under the declaration"
+                    )
             else:
                 noise_std = self._tight_noise(epsilon, delta, steps, problem, max_coefficient)
+                if declared is not None:
+                    noise_std = structure.convex_smooth_noise_start(
+                        noise_std, declared, epsilon, delta, steps, problem, max_coefficient
+                    )
             noise_std, certified = calibrate_decreasing(
                 lambda x: certify_at(x, steps), epsilon, noise_std, what=self.name
             )
