@@ -122,8 +122,9 @@ def log_delta(epsilon, *, expected_mu, max_mu=None) -> float:
 
     Both directions; tight given (x, m) (module docstring). Domain: ε ≥ 0, expected_mu > 0,
     max_mu > 0 or None; expected_mu > max_mu is read as max_mu (E D ≤ M when D ≤ M).
-    Reference: joint convexity of E_γ (e.g. Balle, Barthe & Gaboardi 2018, arXiv 1807.01647,
-    Thm 2, advanced joint convexity); Gaussian profile: Balle & Wang 2018, arXiv 1805.06530.
+    Reference: joint convexity of E_γ (an f-divergence, f(t) = (t − γ)₊); Gaussian profile:
+    Balle & Wang 2018, arXiv 1805.06530, Thm 8; the setting: Mu & Klabjan 2025, arXiv
+    2511.15983. Proof: docs/declared_assumptions.md §3.
     """
     eps = v.check_epsilon(epsilon)
     x, m = _check(expected_mu, max_mu)
