@@ -381,7 +381,9 @@ def clipped_model_log_delta(
         for _ in range(steps - k):
             if log_d <= stop_below:
                 break
-            log_d = min(contraction._refined_step(log_d, eps, log_em1, r), log_d + lt_plain)
+            plain = log_d + lt_plain
+            plain += 4e-16 * abs(plain)  # the sum's rounding (lt_plain is rounded upward)
+            log_d = min(contraction._refined_step(log_d, eps, log_em1, r), plain)
         if values is not None:
             values[k] = log_d
         if log_d < best:
