@@ -62,9 +62,13 @@ __all__ = [
 # few-ulp error of gaussian.log_delta, far below anything that moves a plan.
 _LOG_MARGIN = 1e-11
 _MAX_STEPS_DEFAULT = 100_000
-# log δ_t is clamped at this floor (raising δ_t is always sound); δ = e^{-1e6} is far below any
-# target and keeps ε̃_t and θ's argument finite.
+# Root searches (never certified values) clamp log δ at this floor so that the searched function
+# stays finite; every certified value is checked separately.
 _LOG_FLOOR = -1e6
+# The only floor of certified values: the most negative double. Raising a log δ that would
+# underflow to −inf up to it is sound (δ_t only grows), and the refined and plain recursions share
+# it, so "refined ≤ plain" holds at every step, for every δ (no artificial floor at −1e6).
+_LOG_MIN = -float(np.finfo(np.float64).max)
 
 
 def log_theta(epsilon, r):
@@ -106,7 +110,16 @@ def _log_theta_scalar(eps: float, r: float) -> float:
         if x <= 0.0:  # pragma: no cover - gaussian.log_delta is finite here
             return 0.0
         out = -0.5 * x * x - math.log(2.0)
-    return min(out, 0.0)
+    # −x²/2 can overflow to −inf: log θ < −max double there, so the most negative double is
+    # still an upper bound (and keeps every later sum finite)
+    return min(max(out, _LOG_MIN), 0.0)
+
+
+def _log_theta_upper(eps: float, r: float) -> float:
+    """Finite UPPER bound on log θ_ε(r) for ε ≥ 0 possibly +inf (θ_∞ = 0), r > 0."""
+    if not math.isfinite(eps):
+        return _LOG_MIN
+    return _log_theta_scalar(eps, r)
 
 
 def log_contraction_coefficient(epsilon, *, diameter, noise_std) -> float:
@@ -137,8 +150,7 @@ def _check_model_clipping(epsilon, clip_initial, clip_model, noise_std, initial_
 def _initial_log_delta(eps: float, c0: float, s0: float | None) -> float:
     if s0 is None:
         return 0.0
-    # log δ_0 ≥ _LOG_FLOOR: raising it to the floor is sound and keeps later sums free of −inf
-    return max(_log_theta_scalar(eps, 2.0 * c0 / s0), _LOG_FLOOR)
+    return max(_log_theta_scalar(eps, 2.0 * c0 / s0), _LOG_MIN)
 
 
 def _margin(x: float) -> float:
@@ -146,14 +158,29 @@ def _margin(x: float) -> float:
 
 
 def _refined_step(log_e: float, eps: float, log_em1: float, r: float) -> float:
-    """One refined step: log δ_{t+1} from log δ_t (UPPER; rounded upward)."""
-    # ε̃ = log(1 + (e^ε − 1)/δ_t) = logaddexp(0, log(e^ε − 1) − log δ_t)
-    eps_t = float(np.logaddexp(0.0, log_em1 - log_e)) if math.isfinite(log_em1) else 0.0
+    """One refined step: log δ_{t+1} from log δ_t (UPPER; rounded upward; finite)."""
+    log_e = float(log_e)
+    # ε̃ = log(1 + (e^ε − 1)/δ_t) = logaddexp(0, log(e^ε − 1) − log δ_t); +inf when that
+    # overflows (θ_∞ = 0, handled by _log_theta_upper)
+    with np.errstate(over="ignore"):
+        eps_t = float(np.logaddexp(0.0, log_em1 - log_e)) if math.isfinite(log_em1) else 0.0
     eps_t = max(eps_t, eps)  # ε̃ ≥ ε always (δ_t ≤ 1); never let rounding push it below
-    nxt = max(log_e + _log_theta_scalar(eps_t, r), _LOG_FLOOR)  # (θ can be 0: log θ = −inf)
-    # Clamping log δ from below at _LOG_FLOOR only raises the bound (sound), and keeps ε̃ finite.
+    nxt = max(log_e + _log_theta_upper(eps_t, r), _LOG_MIN)  # raising to _LOG_MIN is sound
     # θ ≤ 1, so δ_{t+1} ≤ δ_t: never let the rounding margin make the bound grow.
-    return min(nxt + _margin(nxt), max(log_e, _LOG_FLOOR))
+    return min(nxt + _margin(nxt), log_e)
+
+
+def _plain_per_step(eps: float, r: float) -> float:
+    """log θ_ε(r) rounded upward (the plain bound's per-step factor), finite, ≤ 0."""
+    lt = _log_theta_scalar(eps, r)
+    return min(lt + _margin(lt), 0.0)
+
+
+def _plain_sequence(log_d0: float, lt: float, steps: int) -> np.ndarray:
+    """log δ_0 + t·lt for t = 0..steps, raised to _LOG_MIN where the product overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        seq = log_d0 + lt * np.arange(steps + 1, dtype=np.float64)
+    return np.maximum(np.nan_to_num(seq, nan=_LOG_MIN, neginf=_LOG_MIN), _LOG_MIN)
 
 
 def model_clipping_log_deltas(
@@ -173,8 +200,11 @@ def model_clipping_log_deltas(
     r = 2.0 * c2 / s
     out = np.empty(steps + 1)
     out[0] = _initial_log_delta(eps, c0, s0)
+    # the plain bound is valid too: each step keeps the smaller of the two (so refined ≤ plain
+    # holds exactly, float for float, at every step and every δ)
+    plain = _plain_sequence(out[0], _plain_per_step(eps, r), steps)
     for t in range(steps):
-        out[t + 1] = _refined_step(out[t], eps, log_em1, r)
+        out[t + 1] = min(_refined_step(out[t], eps, log_em1, r), plain[t + 1])
     return out
 
 
@@ -222,9 +252,9 @@ def plain_log_deltas(
         epsilon, clip_initial, clip_model, noise_std, initial_noise_std
     )
     steps = v.check_int("steps", steps, minimum=0)
-    lt = _log_theta_scalar(eps, 2.0 * c2 / s)
-    lt = min(max(lt, _LOG_FLOOR) + _margin(lt), 0.0)  # (θ = 0 gives −inf; −inf·0 is NaN)
-    return _initial_log_delta(eps, c0, s0) + lt * np.arange(steps + 1)
+    return _plain_sequence(
+        _initial_log_delta(eps, c0, s0), _plain_per_step(eps, 2.0 * c2 / s), steps
+    )
 
 
 def total_variation_log_deltas(
@@ -238,9 +268,9 @@ def total_variation_log_deltas(
         epsilon, clip_initial, clip_model, noise_std, initial_noise_std
     )
     steps = v.check_int("steps", steps, minimum=0)
-    lt = _log_theta_scalar(0.0, 2.0 * c2 / s)
-    lt = min(max(lt, _LOG_FLOOR) + _margin(lt), 0.0)  # (θ = 0 gives −inf; −inf·0 is NaN)
-    return _initial_log_delta(eps, c0, s0) + lt * np.arange(steps + 1)
+    return _plain_sequence(
+        _initial_log_delta(eps, c0, s0), _plain_per_step(0.0, 2.0 * c2 / s), steps
+    )
 
 
 def model_clipping_steps(
@@ -269,14 +299,15 @@ def model_clipping_steps(
         return 0
     r = 2.0 * c2 / s
     log_em1 = float(log_expm1(eps)) if eps > 0 else -math.inf
-    plain = _log_theta_scalar(eps, r)
-    plain = plain + _margin(plain)
+    plain = _plain_per_step(eps, r)
     if plain >= 0.0 or not math.isfinite(log_e):
         raise InvalidParameterError(
             "noise_std", noise_std, "too small: the per-step contraction is numerically 1"
         )
+    log_d0 = log_e
     for t in range(1, max_steps + 1):
-        log_e = _refined_step(log_e, eps, log_em1, r) if refined else log_e + plain
+        plain_t = max(log_d0 + plain * t, _LOG_MIN)  # as in plain_log_deltas
+        log_e = min(_refined_step(log_e, eps, log_em1, r), plain_t) if refined else plain_t
         if log_e <= log_target:
             return t
     raise InvalidParameterError(

@@ -26,7 +26,9 @@ Numerics (all log space; e^ε is never formed):
 * ``a >= 0`` and mu <= 2: δ = ∫_b^a φ - expm1(ε)·Φ(b), the first term by Gauss-Legendre.
 
 Validated against 50-digit mpmath (tests/theory/test_gaussian.py, scripts/make_gaussian_oracles.py):
-relative error below 1e-12 over δ in [1e-300, 0.5], ε in [0, 1e3], mu in [1e-3, 1e3].
+relative error below 1e-12 over δ in [1e-300, 0.5], ε in [0, 1e3], mu in [1e-3, 1e3] for the kernel;
+the public log_delta and delta round UPWARD (never below the exact value; relative excess below
+4e-12 on that domain).
 
 Inverses land on the feasible side: :func:`epsilon` never returns an ε whose δ exceeds the
 target and :func:`mu` never returns a mu whose δ exceeds the target; after the root solve the
@@ -224,7 +226,10 @@ def _scalar_or_array(arr: np.ndarray):
 def log_delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     r"""log δ(ε; mu) of the Gaussian mechanism, finite where δ underflows float64.
 
-    Formula: log[Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu)] (EXACT, both directions).
+    Formula: log[Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu)] (EXACT, both directions), rounded
+    UPWARD: the result is never below the exact value (inputs nudged outward by 2 ulps and an
+    additive margin above the evaluator's error bound, as the inverses do; relative excess in δ
+    below 2e-12 + 4e-15·|log δ|).
     Domain: ε >= 0 finite, mu > 0 finite; numpy-broadcast over both arguments.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8.
 
@@ -235,7 +240,7 @@ def log_delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     """
     if _is_plain_scalar(epsilon) and _is_plain_scalar(mu) and epsilon >= 0.0 and mu > 0.0:
         try:  # scalar twin of the kernel (same formulas), ~20x faster per call
-            val = _log_delta_scalar(float(epsilon), float(mu))
+            val = _log_delta_upper_scalar(float(epsilon), float(mu))
             if math.isfinite(val):
                 return val
         except (OverflowError, ValueError):
@@ -245,16 +250,67 @@ def log_delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
         raise InvalidParameterError("epsilon", epsilon, "must be >= 0")
     if m.size and np.any(m <= 0):
         raise InvalidParameterError("mu", mu, "must be > 0")
-    out = _log_delta_kernel(eps, m)
+    out = _log_delta_upper(eps, m)
     if np.any(~np.isfinite(out)):  # pragma: no cover - guarded by the kernel's design
         raise NumericalPrecisionError("log_delta could not be evaluated to a finite value")
     return _scalar_or_array(out)
 
 
+#: Outward rounding of :func:`log_delta` and :func:`delta` (docs/theory.md §2.2). The kernel's
+#: error has two parts. (i) Input rounding: in the small-δ branch the kernel depends on (ε, mu)
+#: through x = ε/mu − mu/2 and mu, and the exact log δ = F(x, mu) is decreasing in x and
+#: increasing in mu; the float64 x carries an absolute error of at most u/2·(ε/mu + x) ≤ u·ε/mu
+#: (u = 2^-52). Evaluating at ε·(1 − 2u), mu·(1 + 2u) lowers the exact x by at least
+#: u·(2ε/mu + mu/2), more than that error, so the value computed at the nudged inputs is >= the
+#: exact value at the given ones up to part (ii). In the other branches (ε ≤ mu²/2) a and b carry
+#: errors ≤ u·mu, δ moves by φ(a)·(Δa − Δb) (∂δ/∂a = φ(a) = −∂δ/∂b at fixed ε), and the nudge
+#: raises δ by at least φ(a)·2u·mu: again enough. (ii) The remaining arithmetic (x², the log of
+#: the quadrature or erfcx difference, the final sums): a few ulps of |log δ| plus the kernel's
+#: relative error on δ (_REL_ERROR), covered by the additive margin 2·_REL_ERROR + 8u·|log δ|.
+#: The price is a relative excess on δ of at most about 2·_REL_ERROR + 16u·|log δ| (3e-12 at
+#: δ = 1e-300). Before this, log_delta rounded to nearest and could sit one ulp below the exact
+#: value in the far tail (mu = 3.537e-5, ε = 0.526: log δ ≈ −1.1e8, 1.5e-8 nats low).
+_NUDGE = 2 * 2.220446049250313e-16
+_MARGIN_ULPS = 8 * 2.220446049250313e-16
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _log_delta_upper(eps: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """UPPER bound on the exact log δ(ε; mu): the kernel at outward-nudged inputs plus a margin
+    exceeding its rounding error (see ``_NUDGE``), capped at 0 (δ <= 1)."""
+    eps, m = np.broadcast_arrays(np.asarray(eps, np.float64), np.asarray(m, np.float64))
+    with np.errstate(over="ignore"):
+        m_up = np.minimum(m * (1.0 + _NUDGE), _FLOAT_MAX)
+    ld = _log_delta_kernel(eps * (1.0 - _NUDGE), m_up)
+    finite = np.isfinite(ld)  # (−inf past the float range: the callers decide)
+    margin = np.where(
+        finite, 2.0 * _REL_ERROR + _MARGIN_ULPS * np.abs(np.where(finite, ld, 0.0)), 0.0
+    )
+    return np.minimum(ld + margin, 0.0)
+
+
+def _meets(ld_up: np.ndarray, log_t: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Feasibility as the public functions report it: log_delta <= log(delta) and
+    delta(...) <= delta (the inverses' final check, so their answers meet both)."""
+    return (ld_up <= log_t) & (exp_upper(ld_up) <= d)
+
+
+def _meets_scalar(ld_up: float, log_t: float, d: float) -> bool:
+    return ld_up <= log_t and float(exp_upper(ld_up)) <= d
+
+
+def _log_delta_upper_scalar(eps: float, m: float) -> float:
+    """Scalar twin of :func:`_log_delta_upper`."""
+    ld = _log_delta_scalar(eps * (1.0 - _NUDGE), min(m * (1.0 + _NUDGE), _FLOAT_MAX))
+    if not math.isfinite(ld):
+        return ld  # past the float range: the caller decides
+    return min(ld + (2.0 * _REL_ERROR + _MARGIN_ULPS * abs(ld)), 0.0)
+
+
 def delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     r"""Exact δ(ε) of N(0,1) vs N(mu,1): Φ(mu/2 - ε/mu) - e^ε Φ(-mu/2 - ε/mu).
 
-    EXACT (relative error < 1e-12 where δ >= 1e-300). Where the true δ is below the float64
+    EXACT, rounded upward (never below; relative excess < 4e-12 where δ >= 1e-300). Where the true δ is below the float64
     range the smallest positive double is returned (an upper bound); use :func:`log_delta`
     for the value. Domain: ε >= 0, mu > 0, numpy-broadcast.
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8; Dong, Roth & Su 2019, Cor. 2.13.
@@ -271,7 +327,7 @@ def delta(epsilon: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
         raise InvalidParameterError("epsilon", epsilon, "must be >= 0")
     if m.size and np.any(m <= 0):
         raise InvalidParameterError("mu", mu, "must be > 0")
-    return _scalar_or_array(np.asarray(exp_upper(_log_delta_kernel(eps, m))))
+    return _scalar_or_array(np.asarray(exp_upper(_log_delta_upper(eps, m))))
 
 
 def total_variation(*, mu):
@@ -355,8 +411,7 @@ def epsilon(delta: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
     m = m.ravel().astype(np.float64)
     log_t = np.log(d)
     out = np.zeros_like(d)
-    ld0 = _log_delta_kernel(np.zeros_like(m), m)
-    need = ld0 > log_t - _margin(log_t)
+    need = ~_meets(_log_delta_upper(np.zeros_like(m), m), log_t, d)
     if np.any(need):
         lt, mm = log_t[need], m[need]
         target = lt - _margin(lt)
@@ -379,7 +434,7 @@ def epsilon(delta: ArrayLike, *, mu: ArrayLike) -> float | np.ndarray:
 
         x = _solve_monotone(fun, np.zeros_like(hi), hi, decreasing=True)
         x = _step_until(
-            lambda e: _log_delta_kernel(e, mm) <= target,
+            lambda e: _meets(_log_delta_upper(e, mm), lt, d[need]),
             x,
             lambda e: np.maximum(np.abs(e) * 4e-16, 1e-300) * 1.0,
             upward=True,
@@ -410,7 +465,9 @@ def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
     giving (ε, δ). Lower bracket √(z² + 2ε) - z with z = Φ⁻¹(1 - δ) (and δ·√(2π), feasible at
     every ε), doubled until infeasible, then Newton in log mu with ∂δ/∂mu = φ(a); finally stepped
     downward until the re-evaluated δ is below ``delta`` by more than the evaluator's error bound.
-    Domain: ε >= 0, delta in (0, 1); numpy-broadcast.
+    Domain: ε >= 0, delta in (0, 1); numpy-broadcast. ε = +inf gives mu = +inf (δ(∞; mu) = 0
+    for every finite mu, so no finite mu is the largest); every finite ε, up to the largest
+    double, gives a finite mu (about √(2ε) for huge ε).
     Reference: Balle & Wang 2018, arXiv 1805.06530, Thm 8 / Alg. 1.
 
     >>> m = mu(epsilon=1.0, delta=1e-5)
@@ -419,6 +476,9 @@ def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
     >>> bool(delta(1.0, mu=m) <= 1e-5)
     True
     """
+    if _is_positive_infinity(epsilon):
+        v.check_delta(delta)
+        return math.inf  # δ(∞; mu) = 0 for every finite mu: no largest finite mu
     if (
         _is_plain_scalar(epsilon)
         and _is_plain_scalar(delta)
@@ -429,11 +489,20 @@ def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
             return _mu_scalar(float(epsilon), float(delta))
         except (OverflowError, _ScalarFallback):
             pass  # far outside the accuracy domain: the vectorised path decides
+    e_in = np.asarray(epsilon) if not isinstance(epsilon, (list, tuple)) else np.asarray(epsilon)
+    infinite = None
+    if e_in.dtype.kind == "f" and np.any(np.isposinf(e_in)):
+        infinite = np.isposinf(e_in)
+        epsilon = np.where(infinite, 0.0, e_in)  # solved at 0, replaced by inf below
     e, d = _prepare("epsilon", epsilon, "delta", delta)
     if e.size and np.any(e < 0):
         raise InvalidParameterError("epsilon", epsilon, "must be >= 0")
     if d.size and np.any((d <= 0) | (d >= 1)):
         raise InvalidParameterError("delta", delta, "must lie in (0, 1)")
+    if infinite is not None:
+        out = np.asarray(mu(epsilon=epsilon, delta=delta), dtype=np.float64)
+        out = np.where(np.broadcast_to(infinite, out.shape), np.inf, out)
+        return _scalar_or_array(out)
     e, d = np.broadcast_arrays(e, d)
     shape = e.shape
     e = e.ravel().astype(np.float64)
@@ -441,9 +510,9 @@ def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
     lt = np.log(d)
     target = lt - _margin(lt)
     z = -special.ndtri(np.exp(target))
-    root = np.sqrt(z * z + 2.0 * e)
+    root = np.hypot(z, np.sqrt(2.0) * np.sqrt(e))  # √(z² + 2ε) without overflow at huge ε
     with np.errstate(divide="ignore", invalid="ignore"):
-        lo_formula = np.where(z > 0, 2.0 * e / (root + z), root - z)
+        lo_formula = np.where(z > 0, 2.0 * (e / (root + z)), root - z)
     lo = np.maximum(lo_formula * (1 - 1e-9), np.exp(target) * math.sqrt(2 * math.pi) * (1 - 1e-9))
     lo = np.maximum(lo, _TINY)
     # make sure lo is feasible (it is by construction; shrink if rounding says otherwise)
@@ -471,7 +540,7 @@ def mu(*, epsilon: ArrayLike, delta: ArrayLike) -> float | np.ndarray:
     u = _solve_monotone(fun, ulo, uhi, decreasing=False)
     mm = np.exp(u)
     mm = _step_until(
-        lambda x: _log_delta_kernel(e, x) <= target,
+        lambda x: _meets(_log_delta_upper(e, x), lt, d),
         mm,
         lambda x: x * 4e-16,
         upward=False,
@@ -554,6 +623,13 @@ def _is_plain_scalar(value) -> bool:
     if isinstance(value, (float, int, np.floating, np.integer)):
         return math.isfinite(float(value))
     return False
+
+
+def _is_positive_infinity(value) -> bool:
+    """A Python/numpy real scalar equal to +inf (not bool)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (float, np.floating)) and value == math.inf
 
 
 def _log1mexp_scalar(x: float) -> float:
@@ -639,7 +715,7 @@ def _newton_scalar(fun, x, lo, hi, *, increasing: bool, iters: int = 200) -> flo
 def _epsilon_scalar(d: float, m: float) -> float:
     log_t = math.log(d)
     target = log_t - _margin_scalar(log_t)
-    if _log_delta_scalar(0.0, m) <= target:
+    if _meets_scalar(_log_delta_upper_scalar(0.0, m), log_t, d):
         return 0.0
     z = -float(special.ndtri(math.exp(target)))
     hi = max(m * m / 2.0 + m * z, 0.0) * (1 + 1e-12) + 1e-300
@@ -657,7 +733,7 @@ def _epsilon_scalar(d: float, m: float) -> float:
     x = _newton_scalar(fun, hi, 0.0, hi, increasing=False)
     step = max(abs(x) * 4e-16, 1e-300)
     for _ in range(64):
-        if _log_delta_scalar(x, m) <= target:
+        if _meets_scalar(_log_delta_upper_scalar(x, m), log_t, d):
             return x * _ULP_UP
         x += step
         step *= 2.0
@@ -668,8 +744,8 @@ def _mu_scalar(e: float, d: float) -> float:
     lt = math.log(d)
     target = lt - _margin_scalar(lt)
     z = -float(special.ndtri(math.exp(target)))
-    root = math.sqrt(z * z + 2.0 * e)
-    lo_formula = 2.0 * e / (root + z) if z > 0 else root - z
+    root = math.hypot(z, math.sqrt(2.0) * math.sqrt(e))  # no overflow at huge ε
+    lo_formula = 2.0 * (e / (root + z)) if z > 0 else root - z
     lo = max(lo_formula * (1 - 1e-9), math.exp(target) * math.sqrt(2 * math.pi) * (1 - 1e-9))
     lo = max(lo, _TINY)
     for _ in range(64):
@@ -695,7 +771,7 @@ def _mu_scalar(e: float, d: float) -> float:
     mm = math.exp(u)
     step = mm * 4e-16
     for _ in range(64):
-        if _log_delta_scalar(e, mm) <= target:
+        if _meets_scalar(_log_delta_upper_scalar(e, mm), lt, d):
             return mm * _ULP_DOWN
         mm -= step
         step *= 2.0

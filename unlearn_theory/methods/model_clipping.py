@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 
 from .. import _validate as v
-from .. import contraction
+from .. import contraction, structure
 from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError, NumericalPrecisionError
 from ..update_rule import (
     AddNoise,
+    ClipGradient,
     Gradient,
     GradientStep,
     Phase,
@@ -34,7 +35,11 @@ class ModelClippingSpec(MethodSpec):
 
     Fields: clip_initial C0 > 0; clip_model C2 > 0; noise_std σ > 0; steps T ≥ 0;
     initial_noise_std σ0 ≥ 0 or None; learning_rate γ > 0 and weight_decay λ ≥ 0 (γλ < 1) are
-    needed to run the rule but do not enter the bound (any gradient step lands in the C2 ball).
+    needed to run the rule but do not enter the assumption-free bound (any gradient step lands
+    in the C2 ball). ``clip_gradient`` C1 ≥ 0 (optional, default None = no gradient clip): the run
+    clips the loss gradient to C1 before the decay and step (a ClipGradient op in the update
+    rule), and the certificate may then also use the shifted-Rényi route with the distance map
+    min(ρz + 2γC1, 2C2) (:mod:`unlearn_theory.structure`; needs learning_rate).
     """
 
     method = "model_clipping"
@@ -46,6 +51,7 @@ class ModelClippingSpec(MethodSpec):
     initial_noise_std: float | None = None
     learning_rate: float | None = None
     weight_decay: float = 0.0
+    clip_gradient: float | None = None
 
     def __post_init__(self):
         self._check("clip_initial", v.check_positive)
@@ -55,6 +61,7 @@ class ModelClippingSpec(MethodSpec):
         self._check("initial_noise_std", v.check_nonnegative, optional=True)
         self._check("learning_rate", v.check_positive, optional=True)
         self._check("weight_decay", v.check_nonnegative)
+        self._check("clip_gradient", v.check_nonnegative, optional=True)
         if self.learning_rate is not None:
             v.check_decay_product(self.learning_rate, self.weight_decay)
 
@@ -68,8 +75,10 @@ class ModelClippingSpec(MethodSpec):
             prologue.append(AddNoise(self.initial_noise_std))
         phases = ()
         if self.steps:
+            clip = () if self.clip_gradient is None else (ClipGradient(self.clip_gradient),)
             ops = (
                 Gradient(),
+                *clip,
                 WeightDecay(self.learning_rate, self.weight_decay),
                 GradientStep(self.learning_rate),
                 ProjectBall(self.clip_model),
@@ -121,6 +130,8 @@ class ModelClipping(MethodAccountant):
         )
 
     def certify_spec(self, spec, *, delta, refined=True):
+        if refined and spec.clip_gradient is not None and spec.learning_rate is not None:
+            return self._certify_clipped(spec, delta)
         eps = contraction.model_clipping_epsilon(
             delta=delta,
             noise_std=spec.noise_std,
@@ -130,6 +141,28 @@ class ModelClipping(MethodAccountant):
             **self._bound_inputs(spec),
         )
         return self._certificate(spec, eps, delta, refined)
+
+    def _certify_clipped(self, spec, delta):
+        """Gradient clip C1 given: min over k of the shifted-Rényi prefix (distance map
+        min(ρz + 2γC1, 2C2)) continued by the refined recursion (docs/declared_assumptions.md §2)
+        [UPPER]; k = 0 is the assumption-free refined recursion, so it is never larger."""
+        eps, k = structure.clipped_model_epsilon(
+            delta=delta,
+            noise_std=spec.noise_std,
+            steps=spec.steps,
+            clip_gradient=spec.clip_gradient,
+            learning_rate=spec.learning_rate,
+            weight_decay=spec.weight_decay,
+            **self._bound_inputs(spec),
+        )
+        route = "refined" if k == 0 else f"shifted_renyi(first {k} steps)+refined"
+        return self.certified(
+            spec,
+            eps,
+            delta=delta,
+            accountant=f"hockey_stick_contraction({route}, clip_gradient)",
+            details={"shifted_renyi_prefix_steps": k, "clip_gradient": spec.clip_gradient},
+        )
 
     def _epsilon_near(self, spec, delta, target, *, rtol):
         """Refined ε of ``spec`` searched from ``target`` at precision ``rtol`` (comparisons)."""
@@ -148,8 +181,8 @@ class ModelClipping(MethodAccountant):
         initial_noise_std = params.get("initial_noise_std")
         if initial_noise_std is not None:
             initial_noise_std = v.check_nonnegative("initial_noise_std", initial_noise_std)
-        for key in ("learning_rate", "weight_decay"):
-            if key in params:
+        for key in ("learning_rate", "weight_decay", "clip_gradient"):
+            if params.get(key) is not None:
                 v.check_nonnegative(key, params[key])
         return dict(
             clip_initial=v.check_positive("clip_initial", params.get("clip_initial")),
@@ -167,7 +200,11 @@ class ModelClipping(MethodAccountant):
         inputs = dict(params, epsilon=epsilon, delta=delta, accounting=accounting)
         noise_std = params.get("noise_std")
         steps = params.get("steps")
-        recorded = {k: params[k] for k in ("learning_rate", "weight_decay") if k in params}
+        recorded = {
+            k: params[k]
+            for k in ("learning_rate", "weight_decay", "clip_gradient")
+            if params.get(k) is not None
+        }
         notes = []
 
         def spec_at(noise_std, steps):

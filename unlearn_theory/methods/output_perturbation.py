@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from .. import _validate as v
+from .. import expected_sensitivity as expected
 from .. import gaussian
 from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError
@@ -23,17 +24,27 @@ __all__ = ["OutputPerturbationSpec", "OutputPerturbation"]
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OutputPerturbationSpec(MethodSpec):
-    """Output perturbation: fields clip_initial C0 > 0 and noise_std σ > 0 (steps is 0)."""
+    """Output perturbation: fields clip_initial C0 > 0 and noise_std σ > 0 (steps is 0).
+
+    ``expected_sensitivity`` (optional, declared by the user; default None = assumption-free):
+    a bound Δ̄ > 0 on E‖θ_U − θ_R‖ under some coupling of the unlearned and retrained models
+    (for instance a stochastic descent-to-delete / rewind-to-delete bound, Mu & Klabjan 2025,
+    arXiv 2511.15983). The certificate then uses the expected-sensitivity conversion
+    (:mod:`unlearn_theory.expected_sensitivity`, docs/declared_assumptions.md §3) together with
+    the almost-sure bound 2C0, and records the declaration.
+    """
 
     method = "output_perturbation"
 
     clip_initial: float
     noise_std: float
     steps: int = 0
+    expected_sensitivity: float | None = None
 
     def __post_init__(self):
         self._check("clip_initial", v.check_positive)
         self._check("noise_std", v.check_positive)
+        self._check("expected_sensitivity", v.check_positive, optional=True)
         if self.steps != 0 or isinstance(self.steps, bool):
             raise InvalidParameterError("steps", self.steps, "output perturbation has steps=0")
 
@@ -52,6 +63,8 @@ class OutputPerturbation(MethodAccountant):
     auto_required = ("clip_initial",)
 
     def certify_spec(self, spec, *, delta):
+        if spec.expected_sensitivity is not None:
+            return self._certify_expected(spec, delta)
         mu = 2.0 * spec.clip_initial / spec.noise_std
         return self.certified(
             spec,
@@ -62,8 +75,34 @@ class OutputPerturbation(MethodAccountant):
             details={"mu": mu},
         )
 
+    def _certify_expected(self, spec, delta):
+        """Declared E‖θ_U − θ_R‖ ≤ Δ̄ (and ≤ 2C0 surely): the least-concave-majorant bound
+        (docs/declared_assumptions.md §3) [UPPER], never above the assumption-free exact ε."""
+        s = spec.noise_std
+        eps = expected.epsilon(
+            delta, expected_mu=spec.expected_sensitivity / s, max_mu=2.0 * spec.clip_initial / s
+        )
+        free = float(gaussian.epsilon(delta, mu=2.0 * spec.clip_initial / s))
+        return self.certified(
+            spec,
+            min(eps, free),
+            delta=delta,
+            kind="upper",
+            accountant="expected_sensitivity(concave majorant of the Gaussian profile)",
+            details={
+                "declared_assumptions": {
+                    "expected_sensitivity": spec.expected_sensitivity,
+                    "meaning": "E||theta_U - theta_R|| <= expected_sensitivity under a coupling",
+                },
+                "assumption_free_epsilon": free,
+            },
+        )
+
     def plan(self, *, epsilon, delta, accounting, **params):
         clip_initial = v.check_positive("clip_initial", params.get("clip_initial"))
+        declared = params.get("expected_sensitivity")
+        if declared is not None:
+            declared = v.check_positive("expected_sensitivity", declared)
         if "noise_std" in params:
             raise InvalidParameterError("noise_std", params["noise_std"], "the planner chooses it")
         if params.get("steps") not in (None, 0):
@@ -75,7 +114,9 @@ class OutputPerturbation(MethodAccountant):
         )
 
         def certify_at(noise_std):
-            spec = OutputPerturbationSpec(clip_initial=clip_initial, noise_std=noise_std)
+            spec = OutputPerturbationSpec(
+                clip_initial=clip_initial, noise_std=noise_std, expected_sensitivity=declared
+            )
             return self.certify(spec, delta=delta)
 
         notes = []
@@ -86,6 +127,16 @@ class OutputPerturbation(MethodAccountant):
                 notes.append("classical calibration is proven only for epsilon < 1")
         else:
             exact = float(gaussian.noise_std(epsilon=epsilon, delta=delta, sensitivity=sensitivity))
+            if declared is not None:
+                exact = min(
+                    exact,
+                    expected.noise_std(
+                        epsilon=epsilon,
+                        delta=delta,
+                        expected_sensitivity=declared,
+                        max_sensitivity=sensitivity,
+                    ),
+                )
             _, certified = calibrate_decreasing(certify_at, epsilon, exact, what=self.name)
         return PlanDraft(
             spec=certified.spec,
