@@ -164,9 +164,7 @@ for T in steps_values:
     rdp = T * renyi.subsampled_gaussian(orders, sample_rate=q, noise_multiplier=z)
     improved = float(renyi.to_dp(orders, rdp, delta=DELTA))
     mironov = float(renyi.to_dp(orders, rdp, delta=DELTA, conversion="mironov"))
-    best = dp_sgd_epsilon(
-        noise_multiplier=z, sample_rate=q, steps=T, delta=DELTA, grid=PLD_GRID
-    )
+    best = dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=T, delta=DELTA, grid=PLD_GRID)
     sg_rows.append((T, improved, mironov, float(best), best.details["pld_epsilon"]))
 print(f"{'steps':>6} {'RDP impr.':>10} {'RDP Mir.':>9} {'PLD':>8}")
 for T, im, mi, _, pl in sg_rows:

@@ -26,7 +26,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -66,14 +65,18 @@ for eps in EPSILONS:
     paper = plan("gradient_clipping", epsilon=eps, delta=DELTA, accounting="paper", **SETTING)
     assert tight.epsilon <= eps and paper.epsilon <= eps  # both certify their target
     table.append((eps, tight, paper))
-print(f"{'eps':>6} {'tight σ':>9} {'T':>3} {'paper σ':>9} {'T':>3} {'paper/tight':>11}  paper plan certifies")
+print(
+    f"{'eps':>6} {'tight σ':>9} {'T':>3} {'paper σ':>9} {'T':>3} {'paper/tight':>11}  paper plan certifies"
+)
 for eps, t, p in table:
     print(
         f"{eps:>6g} {t.noise_std:>9.4g} {t.steps:>3d} {p.noise_std:>9.4g} {p.steps:>3d} "
         f"{p.noise_std / t.noise_std:>11.2f}  ε = {p.epsilon:.3g} (asked {eps:g})"
     )
 ratios = [p.noise_std / t.noise_std for _, t, p in table]
-print(f"the tight planner needs {min(ratios):.2f}-{max(ratios):.2f}x less noise than the paper form")
+print(
+    f"the tight planner needs {min(ratios):.2f}-{max(ratios):.2f}x less noise than the paper form"
+)
 
 # %%
 fig, (ax1, ax2) = new_figure(10.0, 3.8, ncols=2)

@@ -60,9 +60,7 @@ STEPS = 12 if FAST else 40
 
 
 def curves(clip_model, noise_std, steps=STEPS):
-    kw = dict(
-        epsilon=EPS, clip_initial=C0, clip_model=clip_model, noise_std=noise_std, steps=steps
-    )
+    kw = dict(epsilon=EPS, clip_initial=C0, clip_model=clip_model, noise_std=noise_std, steps=steps)
     return (
         contraction.model_clipping_log_deltas(**kw) / LOG10,
         contraction.plain_log_deltas(**kw) / LOG10,
@@ -117,7 +115,9 @@ for c2 in (0.5, 1.0, 2.0):
         )
         tv_steps = int(np.argmax(tv <= np.log(1e-5))) if np.any(tv <= np.log(1e-5)) else None
         assert per_step is None or refined <= per_step
-        print(f"{c2:>4g} {s:>5g} {refined:>9d} {str(per_step or 'never'):>10} {str(tv_steps or 'never'):>6}")
+        print(
+            f"{c2:>4g} {s:>5g} {refined:>9d} {str(per_step or 'never'):>10} {str(tv_steps or 'never'):>6}"
+        )
 
 for T in (5, 10, 20):
     tight = plan(

@@ -161,7 +161,9 @@ for r in rows:
         f"{r['acc_noisy']:>9.3f} {str(r['reach'] if r['reach'] is not None else '>' + str(CFG['budget'])):>9} "
         f"{str(r['passes'] if r['passes'] is not None else '-'):>6}"
     )
-print(f"{'retrain from scratch':<28} {'':>3} {'':>8} {'':>3} {'':>7} {'':>9} {ref_epochs:>9} {ref_epochs:>6}")
+print(
+    f"{'retrain from scratch':<28} {'':>3} {'':>8} {'':>3} {'':>7} {'':>9} {ref_epochs:>9} {ref_epochs:>6}"
+)
 
 # %%
 fig, axes = new_figure(10.0, 7.0, nrows=2, ncols=2)
@@ -176,7 +178,9 @@ for ax, method in zip(axes, METHODS):
     ax.set_xlabel("epochs (unlearning: of fine-tuning after the noisy phase)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize="x-small", loc="lower right")
-fig.suptitle(("FAST mode (small sizes) -- " if FAST else "") + "digits MLP: unlearning vs retraining")
+fig.suptitle(
+    ("FAST mode (small sizes) -- " if FAST else "") + "digits MLP: unlearning vs retraining"
+)
 save(fig, "04_accuracy_vs_epochs.png")
 
 # %% [markdown]
@@ -197,7 +201,10 @@ for r in rows:
         verdict[(r["method"], r["eps"])] = "wins"
 for kind in ("wins", "ties", "loses"):
     cases = [f"{m} at ε={e:g}" for (m, e), v in verdict.items() if v == kind]
-    print(f"Unlearning {kind} against retraining ({ref_epochs} epochs) for: " + (", ".join(cases) or "none"))
+    print(
+        f"Unlearning {kind} against retraining ({ref_epochs} epochs) for: "
+        + (", ".join(cases) or "none")
+    )
 near_chance = [f"{r['method']} ε={r['eps']:g}" for r in rows if r["acc_noisy"] < 0.2]
 print(
     f"Right after the noisy phase {len(near_chance)} of {len(rows)} runs are near chance "

@@ -47,8 +47,8 @@ CFG = (
     dict(hidden=16, train_epochs=6, forget=50, blocks=(1, 2, 4, 8), steps_per_block=(2,), seeds=1)
     if FAST
     else dict(
-        hidden=64, train_epochs=30, forget=100, blocks=(1, 2, 4, 8, 16, 32),
-        steps_per_block=(1, 5, 20), seeds=3,
+        hidden=64, train_epochs=30, forget=100, blocks=(1, 2, 4, 8, 16),
+        steps_per_block=(1, 5, 20), seeds=2,
     )
 )  # fmt: skip
 EPSILON, DELTA = 4.0, 1e-5
@@ -149,9 +149,7 @@ for tb in CFG["steps_per_block"]:
                         eval_data=(Xte, yte), eval_every=10**9, progress=False,
                     )  # fmt: skip
                 assert run.certificate["guarantee"]["epsilon"] <= EPSILON * (1 + 1e-9)
-                accs.append(
-                    next(e["accuracy"] for e in run.history if e["phase"] == "after_noisy")
-                )
+                accs.append(next(e["accuracy"] for e in run.history if e["phase"] == "after_noisy"))
             acc = sum(accs) / len(accs)
             results.append((tb, alloc, k, p.noise_std, acc))
             print(

@@ -171,7 +171,11 @@ print(
 
 fig, (ax1, ax2, ax3) = new_figure(13.0, 3.8, ncols=3)
 xs = np.arange(len(EPSILONS))
-for off, idx, label in ((-0.25, 3, "trained"), (0.0, 4, "unlearned (N steps)"), (0.25, 5, "retrained")):
+for off, idx, label in (
+    (-0.25, 3, "trained"),
+    (0.0, 4, "unlearned (N steps)"),
+    (0.25, 5, "retrained"),
+):
     ax1.bar(xs + off, [r[idx] for r in rows], width=0.25, label=label)
 ax1.set_xticks(xs, [f"ε={e:g}" for e in EPSILONS])
 ax1.set_ylim(0.0, 1.0)
