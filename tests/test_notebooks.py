@@ -12,6 +12,7 @@ import os
 import pathlib
 import re
 import runpy
+import sys
 
 import pytest
 
@@ -26,7 +27,14 @@ def test_notebook_executes_and_saves_its_figures(path, tmp_path, monkeypatch):
     monkeypatch.setenv("UNLEARN_NOTEBOOK_MODE", os.environ.get("UNLEARN_NOTEBOOK_MODE", "fast"))
     figures = tmp_path / "figures"
     monkeypatch.setenv("UNLEARN_FIGURES_DIR", str(figures))
-    runpy.run_path(str(path), run_name="__main__")
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+    finally:  # the torch notebooks use one thread (tiny models); leave the process as it was
+        torch = sys.modules.get("torch")
+        if torch is not None and threads is not None:
+            torch.set_num_threads(threads)
     prefix = path.name[:2]
     saved = sorted(figures.glob(f"{prefix}_*.png"))
     assert saved, f"{path.name} saved no figure named {prefix}_*.png"
