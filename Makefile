@@ -39,5 +39,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+# every notebook at full size; figures to docs/figures (the README shows them)
+notebooks: $(STAMP)
+	for f in notebooks/[0-9][0-9]_*.py; do echo "== $$f"; UNLEARN_NOTEBOOK_MODE=full UNLEARN_FIGURES_DIR=docs/figures $(BIN)/python $$f || exit 1; done
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist demo_output

@@ -1,0 +1,209 @@
+"""Generate the API reference (docs/api/*.md) from the docstrings.
+
+One Markdown page per public module of ``unlearn_theory``, ``unlearn_torch``, ``verification``
+and ``unlearn_cli`` (modules whose name starts with ``_`` are private and left out), plus
+``index.md``. A page holds the module docstring, then every public name the module defines
+(``__all__`` when it has one, else the names defined in it that do not start with ``_``):
+functions with their signature and docstring, classes with their signature, docstring and
+public methods and properties. Nothing is fetched; everything comes from ``inspect`` on the
+imported modules, so the output is a pure function of the source.
+
+Run from the repository root after changing a docstring or a signature:
+
+    PYTHONPATH=. .venv/bin/python scripts/gen_api_docs.py            # writes docs/api/
+    PYTHONPATH=. .venv/bin/python scripts/gen_api_docs.py --check    # exit 1 when stale
+
+``tests/test_api_docs.py`` regenerates into a temporary folder and compares with docs/api/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import pkgutil
+import re
+import sys
+from pathlib import Path
+
+PACKAGES = ("unlearn_theory", "unlearn_torch", "verification", "unlearn_cli")
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "api"
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def public_modules() -> list[str]:
+    """Every importable public module of the packages, sorted (packages first)."""
+    names = []
+    for pkg_name in PACKAGES:
+        pkg = importlib.import_module(pkg_name)
+        names.append(pkg_name)
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg_name + "."):
+            parts = info.name.split(".")
+            if any(p.startswith("_") for p in parts[1:]):
+                continue
+            names.append(info.name)
+    return sorted(set(names))
+
+
+def _clean(text: str) -> str:
+    """Memory addresses out (reprs of defaults), trailing spaces out."""
+    text = _ADDRESS.sub("", text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def _value_text(value) -> str:
+    """Constants (numbers, strings, tuples of them) as repr; any other object by its type only:
+    containers such as registries are filled at import time and may change while a program
+    runs, and set order follows string hashing, so their contents would make the page unstable."""
+    scalar = (bool, int, float, str, bytes, type(None))
+    if isinstance(value, scalar) or (
+        isinstance(value, tuple) and all(isinstance(v, scalar) for v in value)
+    ):
+        return repr(value)
+    return f"<{type(value).__name__}>"
+
+
+def _doc(obj) -> str:
+    doc = inspect.getdoc(obj)
+    return _clean(doc) if doc else "(no docstring)"
+
+
+def _signature(obj) -> str:
+    try:
+        return _clean(str(inspect.signature(obj)))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _public_names(module) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            n
+            for n, v in vars(module).items()
+            if not n.startswith("_")
+            and (inspect.isfunction(v) or inspect.isclass(v))
+            and getattr(v, "__module__", None) == module.__name__
+        ]
+    return sorted(set(names))
+
+
+def _class_members(cls) -> list[str]:
+    out = []
+    for name, value in sorted(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(value, property):
+            out.append(f"#### `{cls.__name__}.{name}` (property)\n\n{_doc(value)}\n")
+        elif isinstance(value, (classmethod, staticmethod)):
+            fn = value.__func__
+            kind = "classmethod" if isinstance(value, classmethod) else "staticmethod"
+            out.append(f"#### `{cls.__name__}.{name}{_signature(fn)}` ({kind})\n\n{_doc(fn)}\n")
+        elif inspect.isfunction(value):
+            out.append(f"#### `{cls.__name__}.{name}{_signature(value)}`\n\n{_doc(value)}\n")
+    return out
+
+
+def _entry(module, name: str) -> str:
+    try:
+        value = getattr(module, name)
+    except AttributeError:
+        return f"### `{name}`\n\n(listed in `__all__` but not importable here)\n"
+    if inspect.ismodule(value):
+        return f"### `{name}` (module)\n\nSee [{value.__name__}]({value.__name__}.md).\n"
+    if inspect.isclass(value):
+        parts = [f"### class `{name}{_signature(value)}`\n", _doc(value) + "\n"]
+        parts += _class_members(value)
+        return "\n".join(parts)
+    if callable(value):
+        return f"### `{name}{_signature(value)}`\n\n{_doc(value)}\n"
+    text = _clean(_value_text(value))
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return f"### `{name}`\n\n`{text}`\n"
+
+
+def module_page(module_name: str) -> str:
+    module = importlib.import_module(module_name)
+    lines = [
+        f"# `{module_name}`",
+        "",
+        "<!-- generated by scripts/gen_api_docs.py from the docstrings; do not edit -->",
+        "",
+        _doc(module),
+        "",
+    ]
+    names = _public_names(module)
+    if names:
+        lines += ["## Public names", ""]
+        lines += [_entry(module, n) for n in names]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def index_page(modules: list[str]) -> str:
+    lines = [
+        "# API reference",
+        "",
+        "<!-- generated by scripts/gen_api_docs.py from the docstrings; do not edit -->",
+        "",
+        "Generated from the docstrings by `scripts/gen_api_docs.py` (no hand edits: change the",
+        "docstring, then run the script). One page per public module.",
+        "",
+    ]
+    for name in modules:
+        module = importlib.import_module(name)
+        doc = inspect.getdoc(module) or ""
+        first = _clean(doc.strip().splitlines()[0]) if doc.strip() else ""
+        lines.append(f"- [`{name}`]({name}.md): {first}".rstrip(": "))
+    return "\n".join(lines) + "\n"
+
+
+def generate(out_dir: Path) -> list[Path]:
+    """Write every page into ``out_dir`` (created); returns the paths written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    modules = public_modules()
+    written = []
+    for name in modules:
+        path = out_dir / f"{name}.md"
+        path.write_text(module_page(name), encoding="utf-8")
+        written.append(path)
+    index = out_dir / "index.md"
+    index.write_text(index_page(modules), encoding="utf-8")
+    written.append(index)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with --out instead of writing; exit 1 if stale",
+    )
+    args = parser.parse_args(argv)
+    if not args.check:
+        written = generate(args.out)
+        stale = sorted(set(args.out.glob("*.md")) - set(written))
+        for path in stale:  # a module that no longer exists
+            path.unlink()
+        print(f"wrote {len(written)} pages to {args.out}")
+        return 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = {p.name: p.read_text(encoding="utf-8") for p in generate(Path(tmp))}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in args.out.glob("*.md")}
+    bad = sorted(n for n in fresh.keys() | committed.keys() if fresh.get(n) != committed.get(n))
+    if bad:
+        print("stale API reference pages: " + ", ".join(bad), file=sys.stderr)
+        print("regenerate with: python scripts/gen_api_docs.py", file=sys.stderr)
+        return 1
+    print(f"{len(fresh)} pages up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
