@@ -25,8 +25,9 @@ assignment). Kinds:
     H_{2^{e_2}}, …) the normalised Walsh–Hadamard matrices of the binary expansion
     n = 2^{e_1} + 2^{e_2} + … (e_1 > e_2 > …). H is block-diagonal and square, so R_l is an
     exactly orthogonal n × n map -- no zero padding, hence no padded coordinate that noise could
-    reach. The rotated coordinates of layer l are split into k contiguous near-equal groups,
-    group j going to block (j + l) mod k. Block i is the subspace V_i = Rᵀ·span{e_j : j in
+    reach. Rotated coordinate j of layer l goes to block (j + l) mod k (interleaved, so that
+    every Hadamard chunk, hence every coordinate of x, is reached by every block's subspace
+    that it can be). Block i is the subspace V_i = Rᵀ·span{e_j : j in
     block i}; the V_i are orthogonal and sum to ℝ^d. How a run uses it (the state is z,
     x = Rᵀz is computed from it) and why the certificate is unchanged: docs/unlearn_torch.md,
     "Rotated blocks".
@@ -328,10 +329,7 @@ def make_partition(layout, blocks: int, kind: str = "rows", *, seed: int = 0) ->
         seed = rotation.seed
         parts = []
         for li, (_, _, n) in enumerate(_layer_groups(layout)):
-            a = torch.empty(n, dtype=torch.int64)
-            for j, grp in enumerate(torch.tensor_split(torch.arange(n), min(k, n))):
-                a[grp] = (j + li) % k
-            parts.append(a)
+            parts.append((torch.arange(n) + li) % k)  # interleaved: every chunk in every block
         assignment = torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
     elif kind == "random":
         seed = v.check_int("partition_seed", seed, minimum=0)
