@@ -324,3 +324,28 @@ def test_rotations_certificate_replays_and_a_forged_partition_is_caught(tmp_path
 
     problems = verify_certificate(_edit(cert, tmp_path / "none.json", no_partition))
     assert any("no partition" in p for p in problems)
+
+
+def test_seed_is_secret_file_only_and_the_certificate_holds_a_commitment(certified):
+    import os
+    import stat
+
+    seed = json.loads((certified / "seed.json").read_text())["seed"]
+    cert = json.loads((certified / "certificate.json").read_text())
+
+    def values(obj):
+        if isinstance(obj, dict):
+            for v in obj.values():
+                yield from values(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from values(v)
+        else:
+            yield obj
+
+    # the certificate never holds the noise seed (as a number or a string)
+    assert all(v != seed and v != str(seed) for v in values(cert))
+    commitment = cert["noise"]["seed_commitment"]
+    assert set(commitment) >= {"scheme", "salt", "sha256"}
+    if os.name == "posix":  # the seed file is readable by its owner only
+        assert stat.S_IMODE(os.stat(certified / "seed.json").st_mode) == 0o600

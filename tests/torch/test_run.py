@@ -532,3 +532,30 @@ def test_rotations_resume_equals_uninterrupted_bit_for_bit(tmp_path):
     # rotations are not rows: the same seeds give another model
     rows = unlearn(model(), (X, y), spec, **dict(kw, partition="rows"))
     assert not torch.equal(flat_params(rows.model), flat_params(full.model))
+
+
+def test_a_failed_run_leaves_an_earlier_output_folder_untouched(tmp_path):
+    X, y = data(n=40)
+    out = tmp_path / "out"
+    unlearn(
+        mlp(),
+        (X, y),
+        SPECS["gradient_clipping"],
+        loss_fn=F.cross_entropy,
+        seed=1,
+        delta=DELTA,
+        out=out,
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def flaky(o, t):
+        calls.append(1)
+        loss = F.cross_entropy(o, t)
+        return loss * math.nan if len(calls) == 3 else loss
+
+    with pytest.raises(NonFiniteError):
+        unlearn(
+            mlp(), (X, y), SPECS["gradient_clipping"], loss_fn=flaky, seed=2, delta=DELTA, out=out
+        )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
