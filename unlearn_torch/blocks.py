@@ -59,6 +59,7 @@ __all__ = [
 PARTITIONS = PARTITION_KINDS  # ("rows", "random", "layers", "rotations")
 ROTATION_DENSE_MAX = 256  # a layer of at most this many coordinates gets a dense Haar Q
 _HADAMARD_FACTOR_BITS = 6  # H_{2^e} applied as Kronecker factors of at most 2^6 (measured fastest)
+_TAIL_MAX = 256  # Hadamard chunks up to this size are applied together as one dense product
 
 
 def _owner(name: str) -> str:
@@ -140,28 +141,41 @@ class Rotation:
 
     # -- device copies --------------------------------------------------------------------
     def _factors(self, device):
+        """Per layer, on ``device``: (start, n, dense Q or None, perm, inv_perm, signs, the
+        chunks above :data:`_TAIL_MAX` (Kronecker factors), the dense block-diagonal matrix of
+        the normalised Hadamards of the chunks up to _TAIL_MAX (one product; symmetric), and
+        the Hadamard factor matrices by bit count."""
         key = str(torch.device(device))
         if key not in self._on:
             hs: dict[int, torch.Tensor] = {}
             per = []
             for g in self.groups:
                 if g["kind"] == "dense":
-                    per.append((g["start"], g["size"], g["q"].to(device), None, None, None))
-                else:
-                    for c in g["chunks"]:
-                        for e in _factor_bits(c.bit_length() - 1):
-                            if e not in hs:
-                                hs[e] = _hadamard_matrix(e).to(device)
-                    per.append(
-                        (
-                            g["start"],
-                            g["size"],
-                            None,
-                            g["perm"].to(device),
-                            g["inv_perm"].to(device),
-                            g["signs"].to(device),
-                        )
+                    q = g["q"].to(device)
+                    per.append((g["start"], g["size"], q, None, None, None, (), None))
+                    continue
+                big = [c for c in g["chunks"] if c > _TAIL_MAX]
+                small = [c for c in g["chunks"] if c <= _TAIL_MAX]
+                for c in big:
+                    for e in _factor_bits(c.bit_length() - 1):
+                        if e not in hs:
+                            hs[e] = _hadamard_matrix(e).to(device)
+                tail = None
+                if small:
+                    mats = [_hadamard_matrix(c.bit_length() - 1) for c in small]
+                    tail = torch.block_diag(*mats).to(device)
+                per.append(
+                    (
+                        g["start"],
+                        g["size"],
+                        None,
+                        g["perm"].to(device),
+                        g["inv_perm"].to(device),
+                        g["signs"].to(device),
+                        tuple(big),
+                        tail,
                     )
+                )
             self._on[key] = (per, hs)
         return self._on[key]
 
@@ -185,6 +199,17 @@ class Rotation:
             a *= n
         return v.reshape(m, *tail)
 
+    def _blockdiag_hadamard(self, y, big, tail, hs) -> torch.Tensor:
+        """H y for H = diag(H_{c_1}, …) (normalised, symmetric): the chunks above _TAIL_MAX by
+        Kronecker factors, the small ones together as one dense block-diagonal product."""
+        out, o = [], 0
+        for c in big:
+            out.append(self._hadamard(y[o : o + c], hs))
+            o += c
+        if tail is not None:
+            out.append(torch.matmul(tail, y[o:]))
+        return torch.cat(out) if len(out) > 1 else out[0]
+
     def _apply(self, v: torch.Tensor, transpose: bool) -> torch.Tensor:
         if v.dim() not in (1, 2) or v.shape[0] != self.dim:
             raise InvalidParameterError(
@@ -193,24 +218,15 @@ class Rotation:
         per, hs = self._factors(v.device)
         col = (-1,) + (1,) * (v.dim() - 1)  # signs broadcast over the columns of a matrix
         pieces = []
-        for start, n, q, perm, inv_perm, signs in per:
+        for start, n, q, perm, inv_perm, signs, big, tail in per:
             seg = v[start : start + n]
             if q is not None:
                 pieces.append(torch.matmul(q.t() if transpose else q, seg))
-                continue
-            if not transpose:  # z = H·D·Π x, (Πx)_i = x_perm[i]
+            elif not transpose:  # z = H·D·Π x, (Πx)_i = x_perm[i]
                 y = seg.index_select(0, perm).mul_(signs.view(col))
-                out, o = [], 0
-                for c in self._chunks_of(n):
-                    out.append(self._hadamard(y[o : o + c], hs))
-                    o += c
-                pieces.append(torch.cat(out) if len(out) > 1 else out[0])
+                pieces.append(self._blockdiag_hadamard(y, big, tail, hs))
             else:  # x = Πᵀ·D·H z (H symmetric)
-                out, o = [], 0
-                for c in self._chunks_of(n):
-                    out.append(self._hadamard(seg[o : o + c], hs))
-                    o += c
-                y = (torch.cat(out) if len(out) > 1 else out[0]).mul_(signs.view(col))
+                y = self._blockdiag_hadamard(seg, big, tail, hs).mul_(signs.view(col))
                 pieces.append(y.index_select(0, inv_perm))
         return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
 
