@@ -18,7 +18,8 @@ For a small MLP and a CNN of more than 500k parameters it times, on the same bat
 ``--section blocks`` (or ``all``, the default) times block-wise gradient clipping (4 blocks of 4
 steps, cycled: step t runs as step t mod 16, so every sample of 16 steps visits every block
 once) with the default coordinate partition ``"rows"`` against ``partition="rotations"``
-(blocks of z = Rx; two transforms of d per step), beside the plain SGD step.
+(blocks of z = Rx; two transforms of d per step), beside the plain SGD step and the two
+transforms alone (Rv and Rᵀv on the model's layout).
 
 Each sample is the mean over 16 consecutive steps (so the check every 16th step is paid in
 every sample, not hidden by the median); the jobs are interleaved sample by sample. ``--reps``
@@ -136,7 +137,13 @@ def bench_blocks(name, factory, X, y, device, reps):
             it.guard.check()
             checked[it] = _finite_check(it, step[0], checked.get(it, 0))
 
-    jobs = {"plain": plain}
+    rot = interps["rotations"].rotation
+    v = torch.randn(d, device=device)
+
+    def transforms():  # the two maps a rotated step adds: x = Rᵀz and R·g
+        rot.inverse(rot.forward(v))
+
+    jobs = {"plain": plain, "transforms": transforms}
     for k, it in interps.items():
         jobs[k] = lambda it=it: noisy(it)
     times = {k: [] for k in jobs}
@@ -149,7 +156,8 @@ def bench_blocks(name, factory, X, y, device, reps):
     ratios = [r / c for r, c in zip(times["rotations"], times["rows"])]  # sample by sample
     print(
         f"| {name} | {d:,} | {med['plain']:.2f} | {med['rows']:.2f} | {med['rotations']:.2f} | "
-        f"{statistics.median(ratios):.2f} | {med['rotations'] - med['rows']:.2f} |"
+        f"{statistics.median(ratios):.2f} | {med['rotations'] - med['rows']:.2f} | "
+        f"{med['transforms']:.2f} |"
     )
 
 
@@ -263,9 +271,9 @@ def main() -> None:
     if args.section in ("all", "blocks"):
         print(
             "\n| model | d | plain SGD ms | block-wise rows ms | block-wise rotations ms | "
-            "rotations/rows (median of ratios) | rotations − rows ms |"
+            "rotations/rows (median of ratios) | rotations − rows ms | Rv + Rᵀv ms |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         bench_blocks("MLP 64-128-10", mlp, X, y, device, args.reps)
         bench_blocks("CNN (CIFAR-sized)", cnn, Xc, y, device, args.cnn_reps)
     print(
