@@ -44,7 +44,7 @@ import torch
 from unlearn_theory import _validate as v
 from unlearn_theory.errors import InvalidParameterError
 
-from .certificate import PARTITION_KINDS, ROTATION_TOLERANCE
+from ._partition_kinds import PARTITION_KINDS, ROTATION_TOLERANCE
 
 __all__ = [
     "PARTITIONS",

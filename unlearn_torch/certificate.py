@@ -28,7 +28,7 @@ atomically (temporary file in the same folder, then :func:`os.replace`). It reco
   edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
   guarantee instead of trusting it).
 
-This module imports torch only to hash a model file.
+This module imports torch only to hash a model file and rebuild its block partition.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from unlearn_theory.update_rule import (
     WeightDecay,
 )
 
+from ._partition_kinds import PARTITION_KINDS, ROTATION_TOLERANCE
+
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -71,9 +73,7 @@ __all__ = [
 
 SCHEMA = "unlearn-certificate"
 SCHEMA_VERSION = 1
-# block partitions of unlearn_torch.blocks (kept here so that verification needs no torch)
-PARTITION_KINDS = ("rows", "random", "layers", "rotations")
-ROTATION_TOLERANCE = 1e-4  # largest relative float32 isometry error of a "rotations" map
+
 _REL_TOL = 1e-9
 
 
