@@ -16,8 +16,8 @@
 #                      the Opacus baseline is left out: Opacus is not on the device image)
 #   bench_audit.json   the audit rows
 #   summary.txt        the exit status of each part and its wall time
-# Budget: at most 500 s in all (each part has its own timeout; run it with a 560 s limit); every part runs even when an
-# earlier one failed, and the script exits non-zero when any part did.
+# Budget: at most 500 s in all (each part has its own timeout; give the device command a 560 s
+# limit). Every part runs even when an earlier one failed; the script exits non-zero when any did.
 set -u
 OUT=${OUT:-gpu_check_out}
 PY=${PYTHON:-python3}
