@@ -37,6 +37,7 @@ _LAZY = {
     "NoiseGuardError": ("unlearn_torch.errors", "NoiseGuardError"),
     "NonFiniteError": ("unlearn_torch.errors", "NonFiniteError"),
     "RunFailedError": ("unlearn_torch.errors", "RunFailedError"),
+    "RotationError": ("unlearn_torch.errors", "RotationError"),
     "UncertifiedPlanError": ("unlearn_torch.errors", "UncertifiedPlanError"),
     "UnsupportedMethodError": ("unlearn_torch.errors", "UnsupportedMethodError"),
     "FrozenParameterError": ("unlearn_torch.errors", "FrozenParameterError"),

@@ -28,7 +28,7 @@ atomically (temporary file in the same folder, then :func:`os.replace`). It reco
   edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
   guarantee instead of trusting it).
 
-This module imports torch only to hash a model file.
+This module imports torch only to hash a model file and rebuild its block partition.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ from unlearn_theory.update_rule import (
     WeightDecay,
 )
 
+from ._partition_kinds import PARTITION_KINDS, ROTATION_TOLERANCE
+
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -71,6 +73,7 @@ __all__ = [
 
 SCHEMA = "unlearn-certificate"
 SCHEMA_VERSION = 1
+
 _REL_TOL = 1e-9
 
 
@@ -411,6 +414,81 @@ def _check_distributed(rec, guard: dict, retain_size, problems: list[str]) -> No
         problems.append("not every guarded noise draw was broadcast from rank 0")
 
 
+def _check_partition(ran: dict, spec, problems: list[str]) -> None:
+    """The recorded block partition against the spec's blocks and the noised dimension: kind
+    known, one non-empty block per spec block, sizes summing to d, a seed exactly for the
+    seeded kinds, and for ``"rotations"`` the rotation's seed and its passed isometry check."""
+    try:
+        blocks = spec.update_rule().blocks
+    except Exception:  # dp_sgd_group and other specs without an update rule
+        blocks = 1
+    part = ran.get("partition")
+    if blocks <= 1:
+        if part is not None:
+            problems.append("a partition is recorded for a method without blocks")
+        return
+    if not isinstance(part, dict):
+        problems.append(f"the spec has {blocks} blocks but no partition is recorded")
+        return
+    kind, seed, sizes = part.get("kind"), part.get("seed"), part.get("sizes")
+    if kind not in PARTITION_KINDS:
+        problems.append(f"unknown partition kind {kind!r}")
+    if part.get("blocks") != blocks or not isinstance(sizes, list) or len(sizes) != blocks:
+        problems.append(f"the partition does not have the spec's {blocks} blocks")
+    elif not all(isinstance(n, int) and n >= 1 for n in sizes):
+        problems.append("the partition has an empty block")
+    else:
+        dim = (ran.get("coverage") or {}).get("dimension")
+        if sum(sizes) != dim:
+            problems.append(f"the partition's block sizes add up to {sum(sizes)}, not d={dim}")
+    seeded = kind in ("random", "rotations")
+    if seeded != (isinstance(seed, int) and seed >= 0):
+        problems.append(f"partition {kind!r} records seed {seed!r}")
+    if kind == "rotations":
+        rot = part.get("rotation") or {}
+        if rot.get("seed") != seed:
+            problems.append("the rotation's seed differs from the partition's")
+        check = ran.get("rotation_check") or {}
+        tol = check.get("tolerance")
+        errs = [check.get(k) for k in ("isometry", "inverse", "inverse_transposed")]
+        if not (
+            isinstance(tol, (int, float))
+            and tol <= ROTATION_TOLERANCE
+            and all(isinstance(e, (int, float)) and 0 <= e <= tol for e in errs)
+        ):
+            problems.append(f"the rotation's isometry check is missing or failed: {check}")
+    elif ran.get("rotation_check") is not None:
+        problems.append(f"a rotation check is recorded for partition {kind!r}")
+
+
+def _check_partition_rebuilt(ran: dict, state: dict, problems: list[str]) -> None:
+    """Rebuild the recorded partition (kind, blocks, seed) from the noised parameters' shapes in
+    the model file and compare it with the record (assignment hash; for rotations the layers
+    and the SHA-256 of the rotation's random draws)."""
+    part = ran.get("partition")
+    if not isinstance(part, dict) or part.get("kind") not in PARTITION_KINDS:
+        return
+    from .blocks import make_partition
+
+    names = (ran.get("coverage") or {}).get("noised_parameters") or []
+    missing = [n for n in names if n not in state]
+    if missing:
+        problems.append(f"the model file lacks noised parameters {missing[:4]}")
+        return
+    layout = [(n, tuple(state[n].shape), int(state[n].numel())) for n in names]
+    try:
+        again = make_partition(
+            layout, int(part["blocks"]), part["kind"], seed=part.get("seed") or 0
+        ).describe()
+    except Exception as exc:
+        problems.append(f"the recorded partition cannot be rebuilt: {exc}")
+        return
+    if canonical_json(again) != canonical_json(part):
+        problems.append(
+            "the recorded partition is not the one its kind, blocks and seed give for this model"
+        )
+
+
 def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     """Re-derive a certificate's guarantee and hashes; return the problems (empty: valid).
 
@@ -418,8 +496,11 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     ran against the planned spec and the steps run; the recorded schedule against the spec's
     update rule; the (ε, δ) and bound kind recomputed by the accountant (a recorded ε below the
     certified one is a problem); the target when the certificate claims it; the noise guard;
-    with ``model_path``, the SHA-256 of the model file (loaded with ``weights_only=True``)
-    against the recorded final model hash; with ``seed_path``, the seed against the commitment.
+    the block partition against the spec's blocks and the dimension (a ``"rotations"``
+    partition: its seed and passed isometry check); with ``model_path``, the SHA-256 of the
+    model file (loaded with ``weights_only=True``) against the recorded final model hash, and
+    the partition rebuilt from the file's parameter shapes against the record; with
+    ``seed_path``, the seed against the commitment.
     """
     problems: list[str] = []
     try:
@@ -483,6 +564,7 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
         problems.append("the noise guard did not pass")
     retain_size = (cert.get("data") or {}).get("retain_size")
     _check_distributed(ran.get("distributed"), guard, retain_size, problems)
+    _check_partition(ran, spec, problems)
     model = cert.get("model") or {}
     if model_path is not None:
         try:
@@ -493,6 +575,8 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
                 problems.append("the model file does not hold a state dict")
             elif state_sha256(state) != model.get("sha256_final"):
                 problems.append("the model file's SHA-256 differs from the certificate's")
+            else:
+                _check_partition_rebuilt(ran, state, problems)
         except Exception as exc:
             problems.append(f"cannot load the model file with weights_only=True: {exc}")
     if seed_path is not None:

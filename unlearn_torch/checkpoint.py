@@ -4,7 +4,8 @@ A checkpoint is a folder with two files:
 
 ``state.pt``
     tensors only, loadable with ``torch.load(..., weights_only=True)``: the flat parameter
-    vector ``x``, the model's buffers, and the guard's previous draw per block;
+    vector ``x`` (and, for a ``partition="rotations"`` run, its state z = Rx, from which x is
+    recomputed), the model's buffers, and the guard's previous draw per block;
 ``state.json``
     the sidecar: schema, plan SHA-256, the next step to run, the seed commitment, the SHA-256
     of the starting model and of the retain ids, and the host-side records so far (projection
@@ -57,7 +58,8 @@ def save_checkpoint(folder, *, tensors: dict, sidecar: dict) -> None:
 
 def load_checkpoint(folder, *, expect: dict) -> tuple[dict, dict]:
     """(tensors, sidecar) of the checkpoint in ``folder``; every key of ``expect`` (plan_sha256,
-    seed_commitment, model_sha256_before, retain_ids_sha256, dim) must match the sidecar."""
+    seed_commitment, model_sha256_before, retain_ids_sha256, dim, partition) must match the
+    sidecar."""
     folder = Path(folder)
     try:
         sidecar = json.loads((folder / "state.json").read_text())
@@ -75,6 +77,7 @@ def load_checkpoint(folder, *, expect: dict) -> tuple[dict, dict]:
         "model_sha256_before": "was written for another starting model",
         "retain_ids_sha256": "was written for another retain set",
         "dim": "was written for a model with another number of noised parameters",
+        "partition": "was written with another block partition",
     }
     for key, why in names.items():
         if key in expect and sidecar.get(key) != expect[key]:

@@ -14,6 +14,7 @@ __all__ = [
     "RunFailedError",
     "NoiseGuardError",
     "NonFiniteError",
+    "RotationError",
     "UncertifiedPlanError",
     "UnsupportedMethodError",
     "FrozenParameterError",
@@ -40,6 +41,11 @@ class NoiseGuardError(RunFailedError):
 
 class NonFiniteError(RunFailedError):
     """A loss, gradient or parameter became NaN or infinite during the noisy phase."""
+
+
+class RotationError(RunFailedError):
+    """The orthogonal map of a ``partition="rotations"`` run failed its isometry check
+    (‖Rv‖ ≠ ‖v‖ or RᵀRv ≠ v beyond float32 tolerance on a probe vector); nothing ran."""
 
 
 class UncertifiedPlanError(InvalidParameterError):

@@ -31,6 +31,14 @@ Operations (docs/theory.md §6, update-rule module docstring), on the active coo
 * ``GradientStep(γ)``: x ← x − γg.
 * ``AddNoise(σ)``, ``GradientNoise(σ)``: a fresh keyed draw (:class:`~unlearn_torch.noise.NoiseSource`)
   checked by the :class:`~unlearn_torch.noise.NoiseGuard`, added to x (resp. g).
+
+**Rotated blocks** (a partition with a :class:`~unlearn_torch.blocks.Rotation` R,
+``partition="rotations"``): the state of the noisy phase is z = Rx (:attr:`Interpreter.z`,
+set from x once, before the prologue); every op of the prologue and of every phase acts on z
+(all of it, or the coordinates of block b), the gradient op maps the loss gradient to R·g, and
+after every op that moved z the parameters are recomputed as x = Rᵀz (never updated in place,
+so rounding cannot drift x away from Rᵀz). The noise of phase b is drawn on block b of z, so the
+noise applied to x is Rᵀ E_b ξ_b ~ N(0, σ² Rᵀ P_b R) (docs/unlearn_torch.md, "Rotated blocks").
 """
 
 from __future__ import annotations
@@ -316,6 +324,11 @@ class Interpreter:
         self.noise = noise
         self.guard = guard
         self.partition = partition
+        self.rotation = None if partition is None else partition.rotation
+        self.z: torch.Tensor | None = None  # the state z = Rx of a rotated-blocks run
+        self.rotation_check = None
+        if self.rotation is not None:  # refuse a map that is not orthogonal before anything runs
+            self.rotation_check = self.rotation.check(flat.x.device)
         self.chunk_size = int(chunk_size)
         self.fork_model_rng = fork_model_rng
         self.gradient_reduce = gradient_reduce  # distributed hook (unlearn_torch.distributed)
@@ -523,6 +536,7 @@ class Interpreter:
         device = self.device
         records = self.records
         bkey = -1 if block is None else block
+        rot = self.rotation
         steps = []
         slot = 0
         # st: [xa, g, loss, dirty, idx]
@@ -561,14 +575,15 @@ class Interpreter:
 
                 def f(st, step, op=op):
                     idx = st[4]
-                    if idx is not None and st[3]:
-                        self.flat.x.index_copy_(0, idx, st[0])
-                        st[3] = False
+                    if st[3] and (idx is not None or rot is not None):
+                        self._write_back(st)
                     if torch.is_grad_enabled():
                         g, loss = self.gradient(op, step)
                     else:
                         with torch.enable_grad():
                             g, loss = self.gradient(op, step)
+                    if rot is not None:  # the gradient in z: ∇_z L(Rᵀz) = R g
+                        g = rot.forward(g)
                     st[1] = g if idx is None else g.index_select(0, idx)
                     st[2] = loss
 
@@ -654,7 +669,22 @@ class Interpreter:
         steps = tuple(steps)
         x_full = self.flat.x
 
-        if block is None:
+        if rot is not None:  # the state is z = Rx; x = Rᵀz after every op that moved z
+
+            def run(step):
+                z = self.rotated_state()
+                if block is None:
+                    st = [z, None, None, False, None]
+                else:
+                    idx = self.partition.index(block, device)
+                    st = [z.index_select(0, idx), None, None, False, idx]
+                for f in steps:
+                    f(st, step)
+                if st[3]:
+                    self._write_back(st)
+                return st[2]
+
+        elif block is None:
 
             def run(step):
                 st = [x_full, None, None, False, None]
@@ -674,6 +704,29 @@ class Interpreter:
                 return st[2]
 
         return run
+
+    def rotated_state(self) -> torch.Tensor:
+        """z = Rx of a rotated-blocks run (computed from x on first use, then the state)."""
+        if self.z is None:
+            self.z = self.rotation.forward(self.flat.x.detach())
+        return self.z
+
+    def set_rotated_state(self, z: torch.Tensor) -> None:
+        """Resume a rotated-blocks run from its state z (x is recomputed as Rᵀz)."""
+        self.z = z.to(device=self.device, dtype=torch.float32).clone()
+        self.flat.x.copy_(self.rotation.inverse(self.z))
+
+    def _write_back(self, st) -> None:
+        """Write the active coordinates st[0] back into the state (z, or x for coordinate
+        blocks); a rotated run then recomputes x = Rᵀz."""
+        idx = st[4]
+        if self.rotation is None:
+            self.flat.x.index_copy_(0, idx, st[0])
+        else:
+            if idx is not None:
+                self.z.index_copy_(0, idx, st[0])
+            self.flat.x.copy_(self.rotation.inverse(self.z))
+        st[3] = False
 
     def _run_ops(self, ops, *, kind: str, step: int, block: int | None, key_prefix: str):
         """Run ``ops`` once (compiled on the fly; the phases of ``run_step`` are compiled once).

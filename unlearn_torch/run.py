@@ -475,7 +475,10 @@ def unlearn(
         below the accountant's) anyway; the certificate says so.
     eval_data : held-out ``(X, y)`` or Dataset: loss and accuracy go into ``run.history``.
     public : names of parameters/buffers that are public (held fixed, never noised).
-    partition, partition_seed : block-wise coordinate partition ("rows", "random", "layers").
+    partition, partition_seed : block-wise coordinate partition ("rows", "random", "layers",
+        or "rotations": blocks of the rotated coordinates z = Rx, R orthogonal per layer and
+        seeded by ``partition_seed``; see :mod:`unlearn_torch.blocks`). The partition is
+        public: ``partition_seed`` is recorded in the certificate (it is not the noise seed).
     delta : δ when ``plan`` is a bare spec (must equal the plan's δ otherwise).
     stop : ``stop(step, run_state) -> bool`` checked before every step; True stops the run.
     guard_false_alarm : family-wise false-alarm rate of the noise guard for an honest run.
@@ -659,6 +662,7 @@ def unlearn(
                 "model_sha256_before": sha_before,
                 "retain_ids_sha256": retain_sha,
                 "dim": flat.dim,
+                "partition": None if part is None else part.describe(),
             },
         )
         if not check_commitment(seed, side.get("seed_commitment", {})):
@@ -672,6 +676,12 @@ def unlearn(
             for k, t in tensors.items():
                 if k.startswith("buffer:"):
                     bufs[k[7:]].copy_(t.to(device))
+        if interp.rotation is not None:  # the state of a rotated run is z, not x
+            if "z" not in tensors:
+                raise CheckpointMismatchError(
+                    "checkpoint", str(checkpoint), "holds no rotated state z for this run"
+                )
+            interp.set_rotated_state(tensors["z"])
         prev = {int(k[5:]): t.to(device) for k, t in tensors.items() if k.startswith("prev:")}
         guard.load_state(side["guard"], prev)
         interp.records.load_state(side["records"])
@@ -693,6 +703,8 @@ def unlearn(
     def state_for_checkpoint(step):
         guard.check()
         tensors = {"x": flat.x}
+        if interp.rotation is not None:
+            tensors["z"] = interp.rotated_state()
         for k, t in work.named_buffers():
             tensors[f"buffer:{k}"] = t
         for b, t in guard.previous_draws().items():
@@ -702,6 +714,7 @@ def unlearn(
             "model_sha256_before": sha_before,
             "retain_ids_sha256": retain_sha,
             "dim": flat.dim,
+            "partition": None if part is None else part.describe(),
             "seed_commitment": commitment,
             "step": step,
             "guard": guard.state(),
@@ -859,6 +872,7 @@ def unlearn(
             else {str(k): val for k, val in sorted(reducer.batch_sizes.items())},
             "per_example_gradients": summary["per_example_gradients"],
             "partition": None if part is None else part.describe(),
+            "rotation_check": interp.rotation_check,
             "coverage": {
                 "noised_parameters": noised,
                 "public": public_names,

@@ -79,3 +79,27 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def sqrt(x):
     return math.sqrt(x)
+
+
+def rotated_probe_problems(diffs, part, sigma, steps_per_block, *, forward=None, leak_tol=1e-5):
+    """The probe for a ``partition="rotations"`` run: map each x-difference to the rotated
+    coordinates (Δz = RΔx with the partition's R) and check that in phase b (steps
+    b·T_b … (b+1)·T_b − 1) Δz has no component outside block b beyond float32 rounding, and
+    that block b's components pass :func:`probe_problems` at std σ (the noise applied to x is
+    then Rᵀ E_b ξ_b with ξ_b ~ N(0, σ² I): covariance σ² RᵀP_bR). ``forward``: R as a callable
+    (default ``part.rotation.forward``; a test that patches the class passes the bound method it
+    took before)."""
+    forward = forward or part.rotation.forward
+    problems = []
+    per_block: dict[int, list] = {}
+    for t, D in enumerate(diffs):
+        b = t // steps_per_block
+        dz = forward(D)
+        active = part.assignment == b
+        leak = float(dz[~active].abs().max()) if (~active).any() else 0.0
+        if not leak <= leak_tol:
+            problems.append(f"step {t}: component outside block {b} up to {leak:.3g}")
+        per_block.setdefault(b, []).append(dz[active])
+    for b, ds in per_block.items():
+        problems += [f"block {b}: {p}" for p in probe_problems(ds, sigma)]
+    return problems

@@ -272,3 +272,80 @@ def test_replay_reproduces_the_recorded_run_and_detects_a_swap(tmp_path):
     assert any("reproduce" in p for p in problems)
     problems = replay_certificate(cert, mlp(seed=3), (X, y), loss_fn=F.cross_entropy, seed=seed)
     assert any("starting model" in p for p in problems)
+
+
+def test_rotations_certificate_replays_and_a_forged_partition_is_caught(tmp_path):
+    from unlearn_torch import replay_certificate
+
+    X, y = data(n=40)
+    spec = ut.methods.BlockwiseGradientClippingSpec(
+        clip_initial=5.0,
+        clip_gradient=1.0,
+        learning_rate=0.05,
+        blocks=2,
+        steps_per_block=2,
+        noise_std=0.05,
+    )
+    model = mlp(hidden=40)
+    out = tmp_path / "run"
+    kw = dict(loss_fn=F.cross_entropy, seed=12, delta=DELTA, out=out)
+    unlearn(model, (X, y), spec, partition="rotations", partition_seed=9, **kw)
+    cert, model_file = out / "certificate.json", out / "model.pt"
+    assert verify_certificate(cert, model_file) == []
+    seed = json.loads((out / "seed.json").read_text())["seed"]
+    # the auditor's replay rebuilds the rotation from the recorded seed: bit-exact on the CPU
+    assert replay_certificate(cert, model, (X, y), loss_fn=F.cross_entropy, seed=seed) == []
+
+    def forge_seed(c):  # a record that names another rotation than the one that ran
+        c["ran"]["partition"]["seed"] = 10
+        c["ran"]["partition"]["rotation"]["seed"] = 10
+
+    forged = _edit(cert, tmp_path / "forged.json", forge_seed)
+    assert verify_certificate(forged) == []  # consistent on its face ...
+    problems = verify_certificate(forged, model_file)  # ... but not what this model gives
+    assert any("partition" in p for p in problems)
+    problems = replay_certificate(forged, model, (X, y), loss_fn=F.cross_entropy, seed=seed)
+    assert any("reproduce" in p for p in problems)
+
+    def failed_check(c):
+        c["ran"]["rotation_check"]["inverse"] = 0.5
+
+    problems = verify_certificate(_edit(cert, tmp_path / "check.json", failed_check))
+    assert any("isometry check" in p for p in problems)
+
+    def wrong_kind(c):
+        c["ran"]["partition"]["kind"] = "diagonal"
+
+    problems = verify_certificate(_edit(cert, tmp_path / "kind.json", wrong_kind))
+    assert any("kind" in p for p in problems)
+
+    def no_partition(c):
+        c["ran"]["partition"] = None
+
+    problems = verify_certificate(_edit(cert, tmp_path / "none.json", no_partition))
+    assert any("no partition" in p for p in problems)
+
+
+def test_seed_is_secret_file_only_and_the_certificate_holds_a_commitment(certified):
+    import os
+    import stat
+
+    seed = json.loads((certified / "seed.json").read_text())["seed"]
+    cert = json.loads((certified / "certificate.json").read_text())
+
+    def values(obj):
+        if isinstance(obj, dict):
+            for v in obj.values():
+                yield from values(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from values(v)
+        else:
+            yield obj
+
+    # the certificate never holds the noise seed (as a number or a string)
+    assert all(v != seed and v != str(seed) for v in values(cert))
+    commitment = cert["noise"]["seed_commitment"]
+    assert set(commitment) >= {"scheme", "salt", "sha256"}
+    if os.name == "posix":  # the seed file is readable by its owner only
+        assert stat.S_IMODE(os.stat(certified / "seed.json").st_mode) == 0o600

@@ -19,6 +19,7 @@ import torch.distributed as dist  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from unlearn_theory.methods import (  # noqa: E402
+    BlockwiseGradientClippingSpec,
     DPSGDGroupSpec,
     GradientClippingSpec,
     LangevinSpec,
@@ -57,6 +58,16 @@ LANGEVIN = LangevinSpec(  # cyclic batches of 15 (crossing the shard boundary) +
     batch_size=15,
 )
 DPSGD = DPSGDGroupSpec(sample_rate=0.1, steps=3, forget_size=1, noise_multiplier=1.0)
+BLOCKWISE = BlockwiseGradientClippingSpec(
+    clip_initial=5.0,
+    clip_gradient=1.0,
+    learning_rate=0.05,
+    weight_decay=0.5,
+    blocks=2,
+    steps_per_block=2,
+    noise_std=0.05,
+)
+ROTATIONS = {"partition": "rotations", "partition_seed": 4}
 
 
 def _shard(rank):
@@ -93,6 +104,7 @@ def _scenarios(rank):
     empty = (torch.zeros(0, 6), torch.zeros(0, dtype=torch.long))
     return {
         "zero_broadcast": dict(plan=GC, loss_fn=zero_loss),
+        "rotations_zero": dict(plan=BLOCKWISE, loss_fn=zero_loss, **ROTATIONS),
         "gc_broadcast": dict(plan=GC, loss_fn=F.cross_entropy),
         "gc_replicated": dict(
             plan=GC, loss_fn=F.cross_entropy, distributed={"noise": "replicated"}
@@ -174,12 +186,12 @@ def _free_port():
 _REFS: dict = {}
 
 
-def _single(plan, loss_fn):
-    key = (plan.method, loss_fn.__name__)
+def _single(plan, loss_fn, **kw):
+    key = (plan.method, loss_fn.__name__, tuple(sorted(kw.items())))
     if key not in _REFS:
         X, y = data(n=N)
         _REFS[key] = unlearn(
-            mlp(), (X, y), plan, loss_fn=loss_fn, seed=SEED, delta=DELTA, progress=False
+            mlp(), (X, y), plan, loss_fn=loss_fn, seed=SEED, delta=DELTA, progress=False, **kw
         )
     return _REFS[key]
 
@@ -192,6 +204,7 @@ def ranks(tmp_path_factory):
     # the accountants already imported (a spawned rank would import them again, ~4 s each)
     for plan, loss_fn in ((GC, zero_loss), (GC, F.cross_entropy), (LANGEVIN, F.cross_entropy)):
         _single(plan, loss_fn)
+    _single(BLOCKWISE, zero_loss, **ROTATIONS)
     folder = str(tmp_path_factory.mktemp("ddp"))
     mp.start_processes(
         _worker, args=(2, _free_port(), folder), nprocs=2, join=True, start_method="fork"
@@ -220,6 +233,17 @@ def test_broadcast_noise_is_the_single_process_noise_bit_for_bit(ranks):
     # zero gradient: the parameters move by the decay and the keyed noise only
     assert torch.equal(r0["x"], flat_params(ref.model))
     assert torch.equal(r1["x"], r0["x"])
+
+
+def test_rotated_blocks_distributed_equal_the_single_process_run_bit_for_bit(ranks):
+    res, _ = ranks
+    r0, r1 = _ok(res, "rotations_zero")
+    ref = _single(BLOCKWISE, zero_loss, **ROTATIONS)
+    assert torch.equal(r0["x"], flat_params(ref.model))
+    assert torch.equal(r1["x"], r0["x"])
+    assert r0["cert"]["ran"]["partition"] == ref.certificate["ran"]["partition"]
+    assert r0["cert"]["ran"]["partition"]["kind"] == "rotations"
+    assert verify_certificate(r0["paths"]["certificate"], r0["paths"]["model"]) == []
 
 
 @pytest.mark.parametrize("name", ["gc_broadcast", "gc_replicated", "langevin", "gc_group"])

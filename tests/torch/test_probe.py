@@ -21,7 +21,13 @@ from unlearn_theory.methods import (  # noqa: E402
 from unlearn_torch import NoiseGuardError, unlearn  # noqa: E402
 from unlearn_torch.noise import NoiseGuard, NoiseSource, _cosine_bound  # noqa: E402
 
-from .helpers import cosine, flat_params, probe_problems, zero_loss  # noqa: E402
+from .helpers import (  # noqa: E402
+    cosine,
+    flat_params,
+    probe_problems,
+    rotated_probe_problems,
+    zero_loss,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::unlearn_torch.run.LargeNoiseWarning")
 
@@ -181,3 +187,116 @@ def test_probe_blockwise_noise_only_on_the_active_block():
         per_block = [[D[part.assignment == b] for D in diffs[4 * b : 4 * b + 4]] for b in range(3)]
         for b in range(3):
             assert probe_problems(per_block[b], SIGMA) == [], (kind, b)
+
+
+# -- rotated blocks ------------------------------------------------------------------------------
+ROT_SPEC = dict(clip_initial=1e6, clip_gradient=1.0, learning_rate=0.1, blocks=3, noise_std=SIGMA)
+
+
+def _rotations_probe(tmp_path=None, seed=3):
+    """Zero-gradient probe of a partition="rotations" run; layers of 420 coordinates (Hadamard
+    chunks 256+128+32+4) and 63 (dense Haar)."""
+    spec = BlockwiseGradientClippingSpec(steps_per_block=4, **ROT_SPEC)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 20), nn.Linear(20, 3))
+    snaps = []
+
+    def stop(step, interp):
+        snaps.append(interp.flat.x.clone())
+        return False
+
+    run = unlearn(
+        model,
+        (torch.zeros(4, 20), torch.zeros(4)),
+        spec,
+        loss_fn=zero_loss,
+        seed=seed,
+        delta=1e-5,
+        stop=stop,
+        partition="rotations",
+        partition_seed=5,
+        out=tmp_path,
+    )
+    snaps.append(flat_params(run.model))
+    return run, [b - a for a, b in zip(snaps, snaps[1:])]
+
+
+def _true_rotations_partition():
+    from unlearn_torch.blocks import make_partition
+
+    layout = [("0.weight", (20, 20), 400), ("0.bias", (20,), 20)]
+    layout += [("1.weight", (3, 20), 60), ("1.bias", (3,), 3)]
+    return make_partition(layout, 3, "rotations", seed=5)
+
+
+def test_probe_rotated_blocks_noise_lies_in_the_block_subspace(tmp_path):
+    from unlearn_torch import verify_certificate
+
+    part = _true_rotations_partition()
+    run, diffs = _rotations_probe(tmp_path / "out")
+    assert len(diffs) == 12
+    assert rotated_probe_problems(diffs, part, SIGMA, 4) == []
+    # the rotated differences ARE the keyed draws of block b (no other noise, nothing lost)
+    src = NoiseSource(3)
+    for t, D in enumerate(diffs):
+        b = t // 4
+        dz = part.rotation.forward(D)[part.assignment == b]
+        xi = src.draw(dz.numel(), SIGMA, kind="step", step=t, block=b, slot=0)
+        assert torch.allclose(dz, xi, atol=2e-6, rtol=0)
+    # in x the noise is spread over every coordinate of every layer (not a coordinate block)
+    assert all((D != 0).float().mean() > 0.99 for D in diffs)
+    rec = run.certificate["ran"]["partition"]
+    assert rec["kind"] == "rotations" and rec["seed"] == 5
+    assert rec == part.describe()
+    assert run.certificate["ran"]["rotation_check"]["inverse"] < 1e-6
+    out = tmp_path / "out"
+    assert verify_certificate(out / "certificate.json", out / "model.pt") == []
+
+
+def _identity_rotation(monkeypatch):
+    """Noise in the wrong subspace: the run forgets to rotate (R = I is orthogonal, so the
+    isometry check passes, and the draws are fine, so the noise guard passes)."""
+    from unlearn_torch.blocks import Rotation
+
+    monkeypatch.setattr(Rotation, "forward", lambda self, v: v.clone())
+    monkeypatch.setattr(Rotation, "inverse", lambda self, v: v.clone())
+
+
+def _skewed_rotation(monkeypatch):
+    """A non-orthogonal map A = Q + 0.1·G on the dense layer (the run maps back with Aᵀ, which
+    is not A⁻¹), and the Hadamard layer's signs scaled by 1.2 (RᵀR = 1.44·I there)."""
+    from unlearn_torch.blocks import Rotation
+
+    orig = Rotation.__init__
+
+    def skewed(self, layout, seed):
+        orig(self, layout, seed)
+        gen = torch.Generator().manual_seed(1)
+        for g in self.groups:
+            if g["kind"] == "dense":
+                g["q"] = g["q"] + 0.1 * torch.randn(g["q"].shape, generator=gen)
+            else:
+                g["signs"] = g["signs"] * 1.2
+
+    monkeypatch.setattr(Rotation, "__init__", skewed)
+
+
+@pytest.mark.parametrize("fault", [_identity_rotation, _skewed_rotation])
+def test_rotated_fault_caught_by_probe(monkeypatch, fault):
+    part = _true_rotations_partition()  # built before the fault
+    true_forward = part.rotation.forward  # bound before the class is patched
+    fault(monkeypatch)
+    from unlearn_torch.blocks import Rotation
+
+    monkeypatch.setattr(Rotation, "check", lambda self, device: None)  # runtime check silenced
+    _, diffs = _rotations_probe()
+    assert rotated_probe_problems(diffs, part, SIGMA, 4, forward=true_forward) != []
+
+
+def test_non_orthogonal_rotation_caught_before_the_run(monkeypatch, tmp_path):
+    from unlearn_torch import RotationError
+
+    _skewed_rotation(monkeypatch)
+    with pytest.raises(RotationError, match="not orthogonal"):
+        _rotations_probe(tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -499,3 +499,63 @@ def test_progress_bar_and_checkpoint_every(tmp_path, capsys):
         == (run.certificate["model"]["sha256_after_noisy"])
     )
     assert "unlearn[gradient_clipping]" in capsys.readouterr().err
+
+
+def test_rotations_resume_equals_uninterrupted_bit_for_bit(tmp_path):
+    X, y = data(n=40)
+    spec = SPECS["blockwise_gradient_clipping"]  # 2 blocks of 3 steps
+    kw = dict(loss_fn=F.cross_entropy, seed=77, delta=DELTA, partition="rotations")
+    kw["partition_seed"] = 4
+
+    def model():  # layers of 280 (Hadamard 256+16+8) and 123 (dense) coordinates
+        return mlp(hidden=40)
+
+    full = unlearn(model(), (X, y), spec, **kw)
+    assert full.certificate["ran"]["partition"]["kind"] == "rotations"
+    ck = tmp_path / "ck"
+    part = unlearn(model(), (X, y), spec, checkpoint=ck, stop=lambda step, _: step == 4, **kw)
+    assert part.status == "stopped"
+    tensors = torch.load(ck / "state.pt", weights_only=True)
+    assert {"x", "z"} <= set(tensors)  # the state z = Rx travels with x
+    # another partition (kind or seed) cannot resume this checkpoint
+    for other in ({"partition": "rows"}, {"partition_seed": 5}):
+        with pytest.raises(CheckpointMismatchError, match="partition"):
+            unlearn(model(), (X, y), spec, checkpoint=ck, **dict(kw, **other))
+    resumed = unlearn(model(), (X, y), spec, checkpoint=ck, **kw)
+    assert resumed.status == "completed"
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert (
+        resumed.certificate["model"]["sha256_after_noisy"]
+        == (full.certificate["model"]["sha256_after_noisy"])
+    )
+    # rotations are not rows: the same seeds give another model
+    rows = unlearn(model(), (X, y), spec, **dict(kw, partition="rows"))
+    assert not torch.equal(flat_params(rows.model), flat_params(full.model))
+
+
+def test_a_failed_run_leaves_an_earlier_output_folder_untouched(tmp_path):
+    X, y = data(n=40)
+    out = tmp_path / "out"
+    unlearn(
+        mlp(),
+        (X, y),
+        SPECS["gradient_clipping"],
+        loss_fn=F.cross_entropy,
+        seed=1,
+        delta=DELTA,
+        out=out,
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def flaky(o, t):
+        calls.append(1)
+        loss = F.cross_entropy(o, t)
+        return loss * math.nan if len(calls) == 3 else loss
+
+    with pytest.raises(NonFiniteError):
+        unlearn(
+            mlp(), (X, y), SPECS["gradient_clipping"], loss_fn=flaky, seed=2, delta=DELTA, out=out
+        )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
