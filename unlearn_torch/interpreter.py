@@ -684,7 +684,7 @@ class Interpreter:
                     self._write_back(st)
                 return st[2]
 
-        elif block is None:
+        elif block is None or self.partition is None:  # one block: block 0 is all of x
 
             def run(step):
                 st = [x_full, None, None, False, None]

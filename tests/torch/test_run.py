@@ -30,6 +30,7 @@ from unlearn_torch import (  # noqa: E402
     UncertifiedPlanError,
     UnsupportedBufferError,
     UnsupportedMethodError,
+    replay_certificate,
     retrain,
     unlearn,
     verify_certificate,
@@ -559,3 +560,21 @@ def test_a_failed_run_leaves_an_earlier_output_folder_untouched(tmp_path):
             mlp(), (X, y), SPECS["gradient_clipping"], loss_fn=flaky, seed=2, delta=DELTA, out=out
         )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_blockwise_with_one_block_runs_on_all_of_x(tmp_path):
+    """blocks=1: the one block is the whole parameter vector (no partition is built); every
+    coordinate moves, the certificate verifies and the run replays bit for bit."""
+    X, y = data(n=40)
+    spec = dataclasses.replace(SPECS["blockwise_gradient_clipping"], blocks=1, steps_per_block=4)
+    model = mlp()
+    run = unlearn(model, (X, y), spec, loss_fn=F.cross_entropy, seed=7, delta=DELTA, out=tmp_path)
+    assert run.status == "completed" and run.certificate["ran"]["steps_run"] == 4
+    moved = flat_params(run.model) - flat_params(model)
+    assert bool((moved != 0).all())  # noise reached every coordinate
+    assert verify_certificate(tmp_path / "certificate.json", tmp_path / "model.pt") == []
+    seed = json.loads((tmp_path / "seed.json").read_text())["seed"]
+    problems = replay_certificate(
+        tmp_path / "certificate.json", mlp(), (X, y), loss_fn=F.cross_entropy, seed=seed
+    )
+    assert problems == []
