@@ -12,7 +12,10 @@ Serialisation is JSON (``to_json`` / ``from_json``), never pickle. ``from_json``
 schema version, the field set, the types and the ranges, and raises
 :class:`~unlearn_theory.errors.InvalidParameterError` naming the offending field. Schema 2 adds
 the ``spec`` object; a schema-1 file is upgraded on load by rebuilding the spec from its method,
-inputs, noise_std and steps (or refused with a message saying how to re-plan).
+inputs, noise_std and steps (or refused with a message saying how to re-plan). Schema 3 adds
+``versions`` (the library, Python, numpy, scipy and mpmath versions that computed the plan), so a
+plan file says what computed its certificate; a schema-1 or -2 file is upgraded with only the
+library version it recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .methods import MethodSpec, get_method, spec_from_dict
 
 __all__ = ["UnlearningPlan", "SCHEMA_VERSION", "BOUND_KINDS"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: the bound kinds a plan may report: those that certify (bounds.certifies)
 BOUND_KINDS = tuple(kind.value for kind in BoundKind if certifies(kind))
 _ACCOUNTING = ("tight", "paper")
@@ -37,6 +40,23 @@ _ACCOUNTING = ("tight", "paper")
 
 def _library_version() -> str:
     return __version__
+
+
+def _environment_versions() -> dict:
+    """The versions of the code that computes a certificate: this library and its numerics."""
+    import platform
+
+    import mpmath
+    import numpy
+    import scipy
+
+    return {
+        "unlearn": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "mpmath": mpmath.__version__,
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,6 +131,7 @@ class UnlearningPlan:
     schema_version: int = SCHEMA_VERSION
     library_version: str = field(default_factory=_library_version)
     spec: MethodSpec | None = None
+    versions: dict = field(default_factory=_environment_versions)
 
     def __post_init__(self):
         # Normalise the free-form fields to their JSON form (lists, plain floats, "inf"), so that
@@ -182,14 +203,23 @@ class UnlearningPlan:
         if missing:
             raise InvalidParameterError("plan", sorted(missing), "missing fields in plan JSON")
         kwargs = dict(data)
-        if data["schema_version"] == 1:
-            kwargs = _upgrade_schema_1(kwargs)
-        elif data["schema_version"] != SCHEMA_VERSION:
+        if data["schema_version"] not in (1, 2, SCHEMA_VERSION):
             raise InvalidParameterError(
                 "schema_version",
                 data["schema_version"],
-                f"unsupported plan schema (this library reads versions 1 and {SCHEMA_VERSION})",
+                f"unsupported plan schema (this library reads versions 1 to {SCHEMA_VERSION})",
             )
+        if data["schema_version"] == 1:
+            kwargs = _upgrade_schema_1(kwargs)
+        if kwargs["schema_version"] == 2:  # schema 2 -> 3: only the library version is known
+            if "versions" in kwargs:
+                raise InvalidParameterError(
+                    "versions", kwargs["versions"], "is a schema-3 field in a schema-2 plan"
+                )
+            kwargs["versions"] = {"unlearn": str(kwargs["library_version"])}
+            kwargs["schema_version"] = SCHEMA_VERSION
+        elif "versions" not in kwargs:
+            raise InvalidParameterError("plan", ["versions"], "missing fields in plan JSON")
         for name in ("epsilon", "paper_epsilon", "paper_noise_std"):
             if kwargs.get(name) == "inf":
                 kwargs[name] = math.inf
@@ -245,7 +275,7 @@ def _upgrade_schema_1(data: dict) -> dict:
             "**inputs) and save the new plan",
         ) from None
     data["spec"] = spec
-    data["schema_version"] = SCHEMA_VERSION
+    data["schema_version"] = 2
     return data
 
 
@@ -320,6 +350,12 @@ def _validate_fields(d: dict) -> None:
         f"must be {SCHEMA_VERSION}",
     )
     need(isinstance(d["library_version"], str), "library_version", "must be a string")
+    need(
+        isinstance(d["versions"], dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in d["versions"].items()),
+        "versions",
+        "must be a JSON object of strings (package -> version)",
+    )
     spec = d["spec"]
     need(spec is None or isinstance(spec, MethodSpec), "spec", "must be a method spec or null")
     need(

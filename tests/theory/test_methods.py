@@ -268,23 +268,54 @@ def test_certified_epsilon_is_a_bound():
 
 
 # ---------------------------------------------------------------------------------------------
-# plan files: schema 2 carries the spec; schema 1 is upgraded or refused clearly
+# plan files: schema 2 carries the spec, schema 3 the versions; older files are upgraded or
+# refused clearly
 
 
 def test_schema_1_plans_are_upgraded_or_refused():
     p = plan("blockwise_gradient_clipping", epsilon=1.0, delta=1e-5, blocks=4, **INTERIOR)
     data = json.loads(p.to_json())
-    assert data["schema_version"] == 2 and data["spec"]["method"] == p.method
+    assert data["schema_version"] == 3 and data["spec"]["method"] == p.method
     old = dict(data, schema_version=1)
-    del old["spec"]
+    del old["spec"], old["versions"]
     upgraded = UnlearningPlan.from_dict(old)
-    assert upgraded.spec == p.spec and upgraded.schema_version == 2
+    assert upgraded.spec == p.spec and upgraded.schema_version == 3
+    assert upgraded.versions == {"unlearn": data["library_version"]}
     assert certify(upgraded.spec, delta=upgraded.delta).epsilon == p.epsilon
     broken = dict(old, inputs={"clip_initial": 1.0})
     with pytest.raises(InvalidParameterError, match="schema 1"):
         UnlearningPlan.from_dict(broken)
     with pytest.raises(InvalidParameterError, match="schema"):
-        UnlearningPlan.from_dict(dict(data, schema_version=3))
+        UnlearningPlan.from_dict(dict(data, schema_version=4))
+
+
+def test_schema_3_plans_record_the_versions_that_computed_them():
+    import platform
+
+    import mpmath
+    import numpy
+    import scipy
+
+    p = plan("output_perturbation", epsilon=1.0, delta=1e-5, clip_initial=1.0)
+    data = json.loads(p.to_json())
+    assert data["versions"] == {
+        "unlearn": data["library_version"],
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "mpmath": mpmath.__version__,
+    }
+    two = {k: v for k, v in data.items() if k != "versions"}
+    two["schema_version"] = 2  # a schema-2 file: upgraded, knowing only the library version
+    q = UnlearningPlan.from_dict(two)
+    assert q.schema_version == 3 and q.versions == {"unlearn": data["library_version"]}
+    assert q.spec == p.spec and q.epsilon == p.epsilon
+    with pytest.raises(InvalidParameterError, match="versions"):
+        UnlearningPlan.from_dict({k: v for k, v in data.items() if k != "versions"})
+    with pytest.raises(InvalidParameterError, match="versions"):
+        UnlearningPlan.from_dict(dict(data, versions={"numpy": 2}))
+    with pytest.raises(InvalidParameterError, match="versions"):
+        UnlearningPlan.from_dict(dict(two, versions={}))
 
 
 # ---------------------------------------------------------------------------------------------
