@@ -578,7 +578,7 @@ _PROBLEM_FIELDS = ("clip_initial", "clip_gradient", "learning_rate", "weight_dec
 def _route_details(bound) -> dict:
     """The certificate details of :func:`iteration.certified_epsilon`'s result (route, both
     routes' ε where computed, μ, the coefficient)."""
-    keep = ("coefficient", "route", "analysis", "mu", "renyi_epsilon", "gaussian_dp_epsilon")
+    keep = ("coefficient", "route", "analysis", "mu", "renyi_epsilon", "gaussian_dp_epsilon", "order")
     return {k: bound.details[k] for k in keep if k in bound.details}
 
 register_method(GradientClipping())
