@@ -734,8 +734,10 @@ def gaussian_dp_mu(coefficient) -> float:
     The last iterates are μ-GDP in both directions (docs/gdp_amplification_by_iteration.md,
     Theorem 1): the cost Σ_t a_t²/(2σ_t²) of a feasible shift allocation is μ²/2.
     """
+    if isinstance(coefficient, float) and coefficient == math.inf:
+        return math.inf  # an infinite coefficient certifies nothing: μ = +inf
     a = v.check_nonnegative("coefficient", coefficient)
-    if a == 0.0 or math.isinf(a):
+    if a == 0.0:
         return a
     return math.sqrt(2.0 * a) * (1.0 + 4.5e-16)
 
@@ -779,8 +781,9 @@ def certified_epsilon(coefficient, *, delta, analysis="best") -> Bound:
     candidates = []  # ties go to the Gaussian-DP route (listed first)
     if analysis in ("best", "gaussian_dp"):
         try:
-            g = gaussian_dp_epsilon(a, delta=d)
-        except NumericalPrecisionError:
+            with np.errstate(over="ignore", under="ignore"):
+                g = gaussian_dp_epsilon(a, delta=d)
+        except (NumericalPrecisionError, OverflowError):
             if analysis == "gaussian_dp":
                 raise
         else:

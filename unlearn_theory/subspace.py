@@ -181,9 +181,7 @@ def blockwise_noise_std(
         b = iteration.constant_B(steps=1, **p)
         m = gaussian.mu(epsilon=epsilon, delta=delta)
         return math.sqrt(k) * b / m * (1.0 + 1e-12)
-    budget = per_block_coefficient_budget(
-        epsilon=epsilon, delta=delta, blocks=k, analysis=analysis
-    )
+    budget = per_block_coefficient_budget(epsilon=epsilon, delta=delta, blocks=k, analysis=analysis)
     return iteration.noise_std_for_coefficient(budget, steps=T, **p)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 import warnings
+from dataclasses import replace
 
 import mpmath as mp
 import pytest

@@ -379,9 +379,7 @@ class GradientClipping(MethodAccountant):
         if schedule.steps == 1 and schedule.noise_std[0] > 0:
             distance = 2.0 * schedule.clip_initial * schedule.contraction[0] + schedule.shift[0]
             return self._certify_gaussian(spec, delta, distance, float(schedule.noise_std[0]))
-        bound = iteration.certified_epsilon(
-            allocation.coefficient, delta=delta, analysis=analysis
-        )
+        bound = iteration.certified_epsilon(allocation.coefficient, delta=delta, analysis=analysis)
         return self.certified(
             spec,
             bound.value,
@@ -578,7 +576,16 @@ _PROBLEM_FIELDS = ("clip_initial", "clip_gradient", "learning_rate", "weight_dec
 def _route_details(bound) -> dict:
     """The certificate details of :func:`iteration.certified_epsilon`'s result (route, both
     routes' ε where computed, μ, the coefficient)."""
-    keep = ("coefficient", "route", "analysis", "mu", "renyi_epsilon", "gaussian_dp_epsilon", "order")
+    keep = (
+        "coefficient",
+        "route",
+        "analysis",
+        "mu",
+        "renyi_epsilon",
+        "gaussian_dp_epsilon",
+        "order",
+    )
     return {k: bound.details[k] for k in keep if k in bound.details}
+
 
 register_method(GradientClipping())
