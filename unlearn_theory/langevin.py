@@ -962,6 +962,9 @@ class DeletionRecord:
     cumulative_epsilon: float
     total_steps: int
     kind: BoundKind = BoundKind.UPPER
+    #: the route that certified ``epsilon``: "gaussian_dp" (μ = √(2·coefficient), exact
+    #: profile) or "renyi" (the curve α·coefficient, improved conversion)
+    route: str = "renyi"
 
     def __post_init__(self):
         object.__setattr__(self, "kind", BoundKind.parse(self.kind))
@@ -973,7 +976,12 @@ class DeletionRecord:
             self.epsilon,
             self.kind,
             source=f"DeletionOdometer request {self.index} (W-infinity recursion, PABI)",
-            details={"order": self.order, "delta": self.delta, "coefficient": self.coefficient},
+            details={
+                "order": self.order,
+                "delta": self.delta,
+                "coefficient": self.coefficient,
+                "route": self.route,
+            },
         )
 
     @property
@@ -982,7 +990,10 @@ class DeletionRecord:
         return Bound(
             self.cumulative_epsilon,
             self.kind,
-            source=f"DeletionOdometer after {self.index} requests (RDP composition)",
+            source=(
+                f"DeletionOdometer after {self.index} requests "
+                "(composition: sum of coefficients, GDP or RDP)"
+            ),
             details={"delta": self.delta, "coefficient": self.cumulative_coefficient},
         )
 
@@ -997,11 +1008,15 @@ class DeletionOdometer:
 
     where N_s is the number of noisy steps run for request s and Z_B(S) the well-trained
     W∞ gap (Cor. 3.7) of replacing S points. Request s is certified with Z^{(s)} against the
-    stationary law of the process on the current data: D_α ≤ α·a(Z^{(s)}, N_s) [UPPER].
+    stationary law of the process on the current data: D_α ≤ α·a(Z^{(s)}, N_s) [UPPER], and,
+    with ``form="tight"``, μ_s-GDP with μ_s = √(2a_s) (docs/gdp_amplification_by_iteration.md,
+    Theorem 3); each ε is the smaller of the two routes (``analysis`` forces one; the record's
+    ``route`` says which).
 
     Each :meth:`request` picks the fewest steps meeting the per-request (``epsilon``,
     ``delta``) (or certifies the given ``steps``), and reports the cumulative guarantee: the
-    RDP composition Σ_s a_s·α of the per-request curves (Mironov 2017, Prop. 1), converted once.
+    composition of the per-request guarantees, Σ_s a_s·α in RDP (Mironov 2017, Prop. 1) or
+    √(Σ_s μ_s²) = √(2Σ_s a_s) in GDP (Dong, Roth & Su 2019, Cor. 3.3), converted once.
     The declared total budget (``total_epsilon`` on that composition, ``max_total_steps``,
     ``max_requests``) is checked *before* anything changes: a request that would exceed it
     raises :class:`BudgetExceededError` and leaves the odometer untouched.
@@ -1019,13 +1034,19 @@ class DeletionOdometer:
         convention="injected",
         form="tight",
         max_steps=_DEFAULT_MAX_STEPS,
+        analysis="best",
         **problem,
     ):
+        from . import iteration
+
         self.epsilon = v.check_positive("epsilon", epsilon)
         self.delta = v.check_delta(delta)
         self.noise_std = v.check_positive("noise_std", noise_std)
         self.convention = _check_choice("convention", convention, CONVENTIONS)
         self.form = _check_choice("form", form, FORMS)
+        # the published form is reproduced as printed (Rényi); the tight form may also use
+        # Gaussian DP (docs/gdp_amplification_by_iteration.md, Theorem 3)
+        self.analysis = iteration.check_analysis(analysis) if form == "tight" else "renyi"
         self.max_steps = v.check_int("max_steps", max_steps, minimum=1)
         self.total_epsilon = (
             None if total_epsilon is None else v.check_positive("total_epsilon", total_epsilon)
@@ -1070,7 +1091,7 @@ class DeletionOdometer:
     # -- one request ----------------------------------------------------------------------------
     def preview(self, forget_size=1, *, steps=None) -> DeletionRecord:
         """What :meth:`request` would return, without changing the odometer (may raise)."""
-        from . import conversions
+        from . import iteration
 
         S = v.check_int("forget_size", forget_size, minimum=0)
         if S == 0:
@@ -1083,7 +1104,9 @@ class DeletionOdometer:
         z_b = p.distance(None)
         z = min(self._carry + z_b, 2.0 * p.radius)
         lc = p.log_contraction
-        a_max = conversions.max_linear_coefficient(epsilon=self.epsilon, delta=self.delta)
+        a_max = iteration.max_certified_coefficient(
+            epsilon=self.epsilon, delta=self.delta, analysis=self.analysis
+        )
         if steps is None:
             n = self._fewest_steps(z, lc, a_max)
         else:
@@ -1098,10 +1121,10 @@ class DeletionOdometer:
                 "steps", n, f"does not certify the per-request epsilon={self.epsilon:g}"
             )
         if a > 0:
-            b = conversions.linear_epsilon(a, delta=self.delta)
-            eps, order = b.value, b.order
+            b = iteration.certified_epsilon(a, delta=self.delta, analysis=self.analysis)
+            eps, order, route = b.value, b.order, b.details["route"]
         else:
-            eps, order = 0.0, None
+            eps, order, route = 0.0, None, "gaussian_dp" if self.analysis != "renyi" else "renyi"
         total = self.total_steps + n
         if self.max_total_steps is not None and total > self.max_total_steps:
             raise BudgetExceededError(
@@ -1109,7 +1132,11 @@ class DeletionOdometer:
                 f"max_total_steps={self.max_total_steps}"
             )
         cum_a = self.cumulative_coefficient + a
-        cum_eps = float(conversions.linear_epsilon(cum_a, delta=self.delta)) if cum_a > 0 else 0.0
+        cum_eps = (
+            iteration.certified_epsilon(cum_a, delta=self.delta, analysis=self.analysis).value
+            if cum_a > 0
+            else 0.0
+        )
         if self.total_epsilon is not None and cum_eps > self.total_epsilon:
             raise BudgetExceededError(
                 f"request {len(self._records) + 1} would raise the cumulative epsilon to "
@@ -1127,6 +1154,7 @@ class DeletionOdometer:
             cumulative_coefficient=cum_a,
             cumulative_epsilon=cum_eps,
             total_steps=total,
+            route=route,
         )
 
     def request(self, forget_size=1, *, steps=None) -> DeletionRecord:
