@@ -355,6 +355,7 @@ class GradientClipping(MethodAccountant):
             delta=delta,
             accountant="gaussian_profile(T=1, mu=B/noise_std)",
             details={
+                "route": "exact_gaussian",  # one Gaussian step: exact whatever the analysis
                 "mu": mu,
                 "coefficient": mu * mu / 2.0,
                 "flat_alpha_epsilon": iteration.flat_alpha_epsilon(mu * mu / 2.0, delta=delta),
