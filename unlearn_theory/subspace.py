@@ -12,9 +12,10 @@ bound D_α ≤ α·a_b with a_b = B²/(2σ_b² W) conditionally on the earlier p
 composition of Rényi curves over the k phases gives D_α ≤ α·k·a_b. Later fine-tuning is
 post-processing.
 
-Tight planning: give each block a_max/k, a_max the largest coefficient certified at (ε, δ) by
-the improved conversion at the optimal order, i.e. σ_b = B/√(2W·a_max/k) = √k·σ_one-shot, and
-certify the total curve α·k·a_b at the optimal order. T_b = 1 is a Gaussian mechanism per
+Tight planning: give each block a_max/k, a_max the largest coefficient certified at (ε, δ)
+(μ(ε, δ)²/2 on the default Gaussian-DP route below; the improved conversion's a_max with
+``analysis="renyi"``), i.e. σ_b = B/√(2W·a_max/k) = √k·σ_one-shot, and certify the total
+coefficient k·a_b. T_b = 1 is a Gaussian mechanism per
 block; k adaptively composed Gaussian mechanisms with μ_b = B/σ_b are exactly √k·μ_b-GDP (Dong,
 Roth & Su 2019, arXiv 1905.02383), so that case is calibrated and certified with the exact
 profile. The integer T_b that runs is the one certified: σ_b is recomputed for it (the official
