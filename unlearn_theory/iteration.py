@@ -35,6 +35,20 @@ form is NOT justified (it is smaller than the constrained optimum). Steps with �
 Constant parameters (ρ = 1 − γλ, 0 ≤ γλ < 1):
     B = 2C0 ρ^T + 2C1(1 − ρ^T)/λ   (λ = 0: B = 2C0 + 2γC1T),
     W = (1 − ρ^{2T})/(γλ(2 − γλ))   (λ = 0: W = T),    a = B²/(2σ²W).
+
+Gaussian DP from the same shifts (shifted interpolation; proof in
+docs/gdp_amplification_by_iteration.md). The same bookkeeping run in f-DP (Bok, Su & Altschuler
+2024, arXiv 2403.00278, whose shifted interpolated processes this is, extended here to the
+bounded-perturbation maps and the constrained allocation) shows that the pair of last iterates is
+μ-GDP with
+
+    μ = √(Σ_t a_t²/σ_t²) = √(2a)      [UPPER, both directions],
+
+for every feasible allocation, so for the optimal one too. μ-GDP is equivalent to the exact
+Gaussian profile δ(ε; μ) (Dong, Roth & Su 2019, arXiv 1905.02383, Cor. 2.13), which is never
+above the RDP conversion of the curve α·a = α·μ²/2 (that conversion is an upper bound for every
+pair with this curve, the Gaussian pair included). :func:`certified_epsilon` takes the smaller
+of the two and records which route won (``analysis="renyi"`` / ``"gaussian_dp"`` force one).
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _validate as v
-from . import conversions
+from . import conversions, gaussian
 from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
@@ -73,6 +87,13 @@ __all__ = [
     "max_coefficient",
     "mironov_max_coefficient",
     "mironov_linear_epsilon",
+    "ANALYSES",
+    "check_analysis",
+    "gaussian_dp_mu",
+    "gaussian_dp_epsilon",
+    "certified_epsilon",
+    "max_gaussian_dp_coefficient",
+    "max_certified_coefficient",
 ]
 
 # Relative inflation of every certified coefficient: exceeds the accumulated float64 error of
@@ -685,3 +706,121 @@ def mironov_linear_epsilon(coefficient, *, delta) -> float:
     a = v.check_nonnegative("coefficient", coefficient)
     d = v.check_delta(delta)
     return (a + 2.0 * math.sqrt(-a * math.log(d))) * (1.0 + 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian DP from the same shift allocation (docs/gdp_amplification_by_iteration.md)
+
+#: how a shift-allocation coefficient a is turned into (ε, δ): "best" (the smaller certified ε
+#: of the two routes, the route recorded), "gaussian_dp" (μ = √(2a), exact Gaussian profile),
+#: "renyi" (the curve α·a, improved conversion at the optimal order; the published route)
+ANALYSES = ("best", "gaussian_dp", "renyi")
+
+#: source strings of the two routes (they name the route in certificates)
+GAUSSIAN_DP_SOURCE = "shifted_interpolation_gdp+exact_gaussian_profile"
+RENYI_SOURCE = "shifted_renyi+improved_conversion"
+
+
+def check_analysis(analysis) -> str:
+    """Return ``analysis`` if it is one of :data:`ANALYSES`, else InvalidParameterError."""
+    if analysis not in ANALYSES:
+        raise InvalidParameterError("analysis", analysis, f"must be one of {ANALYSES}")
+    return analysis
+
+
+def gaussian_dp_mu(coefficient) -> float:
+    """μ = √(2a) of the shift-allocation coefficient a (rounded up by 2 ulps) [UPPER].
+
+    The last iterates are μ-GDP in both directions (docs/gdp_amplification_by_iteration.md,
+    Theorem 1): the cost Σ_t a_t²/(2σ_t²) of a feasible shift allocation is μ²/2.
+    """
+    if isinstance(coefficient, float) and coefficient == math.inf:
+        return math.inf  # an infinite coefficient certifies nothing: μ = +inf
+    a = v.check_nonnegative("coefficient", coefficient)
+    if a == 0.0:
+        return a
+    return math.sqrt(2.0 * a) * (1.0 + 4.5e-16)
+
+
+def gaussian_dp_epsilon(coefficient, *, delta) -> Bound:
+    """Certified ε (UPPER :class:`Bound`) of the μ-GDP pair with μ = √(2a), at ``delta``.
+
+    Exact Gaussian profile (``gaussian.epsilon``, feasible side) of the μ given by the
+    shifted-interpolation theorem (docs/gdp_amplification_by_iteration.md). ``b.details["mu"]``
+    is μ; ``b.order`` is None (no Rényi order is involved).
+    """
+    d = v.check_delta(delta)
+    mu = gaussian_dp_mu(coefficient)
+    if mu == 0.0:
+        eps = 0.0
+    elif math.isinf(mu):
+        eps = math.inf
+    else:
+        eps = float(gaussian.epsilon(d, mu=mu))
+    return Bound(
+        eps,
+        BoundKind.UPPER,
+        source=GAUSSIAN_DP_SOURCE,
+        details={"order": None, "mu": mu, "delta": d, "coefficient": float(coefficient)},
+    )
+
+
+def certified_epsilon(coefficient, *, delta, analysis="best") -> Bound:
+    """Certified ε (UPPER :class:`Bound`) of a shift-allocation coefficient a, by ``analysis``.
+
+    "renyi": :func:`linear_epsilon` of the curve α·a. "gaussian_dp": :func:`gaussian_dp_epsilon`
+    (μ = √(2a)). "best": the smaller of the two; both are upper bounds on the same pair, so
+    their minimum is one. ``b.source`` names the route used; ``b.details`` holds ``route``
+    ("gaussian_dp" or "renyi"), ``renyi_epsilon``, ``gaussian_dp_epsilon`` (where computed),
+    ``mu``, ``coefficient`` and ``order`` (the Rényi order, None on the Gaussian-DP route).
+    """
+    a = v.check_nonnegative("coefficient", coefficient)
+    d = v.check_delta(delta)
+    check_analysis(analysis)
+    details: dict = {"coefficient": a, "delta": d, "mu": gaussian_dp_mu(a), "analysis": analysis}
+    candidates = []  # ties go to the Gaussian-DP route (listed first)
+    if analysis in ("best", "gaussian_dp"):
+        try:
+            with np.errstate(over="ignore", under="ignore"):
+                g = gaussian_dp_epsilon(a, delta=d)
+        except (NumericalPrecisionError, OverflowError):
+            if analysis == "gaussian_dp":
+                raise
+        else:
+            details["gaussian_dp_epsilon"] = g.value
+            candidates.append((g.value, "gaussian_dp", GAUSSIAN_DP_SOURCE, None))
+    if analysis in ("best", "renyi"):
+        r = linear_epsilon(a, delta=d)
+        details["renyi_epsilon"] = r.value
+        candidates.append((r.value, "renyi", RENYI_SOURCE, r.order))
+    eps, route, source, order = min(candidates, key=lambda c: c[0])
+    details.update(route=route, order=order)
+    return Bound(eps, BoundKind.UPPER, source=source, details=details)
+
+
+def max_gaussian_dp_coefficient(*, epsilon, delta) -> float:
+    """Largest a whose μ = √(2a) certifies (ε, δ) with the exact profile (feasible side):
+    a = μ(ε, δ)²/2, shrunk by a relative 1e-12 so that :func:`gaussian_dp_mu`'s upward rounding
+    stays below μ(ε, δ)."""
+    eps = v.check_positive("epsilon", epsilon)
+    d = v.check_delta(delta)
+    mu = float(gaussian.mu(epsilon=eps, delta=d))
+    a = 0.5 * mu * mu * (1.0 - 1e-12)
+    if not (a > 0.0 and math.isfinite(a)):
+        raise NumericalPrecisionError(f"gaussian.mu returned {mu} for epsilon={eps}, delta={d}")
+    return a
+
+
+def max_certified_coefficient(*, epsilon, delta, analysis="best") -> float:
+    """Largest coefficient a certified at (ε, δ) by ``analysis`` (feasible side).
+
+    "best" is the Gaussian-DP budget μ(ε, δ)²/2, which is never below the Rényi one
+    (:func:`max_coefficient`); the larger of the two is returned.
+    """
+    check_analysis(analysis)
+    if analysis == "renyi":
+        return max_coefficient(epsilon=epsilon, delta=delta)
+    gdp = max_gaussian_dp_coefficient(epsilon=epsilon, delta=delta)
+    if analysis == "gaussian_dp":
+        return gdp
+    return max(gdp, max_coefficient(epsilon=epsilon, delta=delta))

@@ -49,6 +49,22 @@ Two routes, each returning a Rényi *curve* (:class:`RenyiCurve`), never a scala
     converted by :func:`unlearn_theory.conversions.curve_epsilon` over continuous orders.
 
 Every curve here is an UPPER bound on max(D_α(U‖R), D_α(R‖U)) for every α > 1.
+
+Gaussian DP on the PABI route (``form="tight"``; proofs in docs/gdp_amplification_by_iteration.md)
+    The same shift allocation run in f-DP (shifted interpolation; Bok, Su & Altschuler 2024,
+    arXiv 2403.00278) makes the pair μ-GDP with μ = √(2a) in the well-trained regime. With
+    finite training the two legs U→Q (μ₂ = √(2a₂)) and Q→R (μ₁ = √(2a₁)) are chained by the
+    trade-off-function triangle inequality: T(P,Q) ≥ G_{μ₂}, T(Q,R) ≥ G_{μ₁} give
+    T(P,R) ≥ G_{μ₁+μ₂} (no weak triangle inequality, no order doubling). The curve carries that
+    μ (:attr:`RenyiCurve.gaussian_dp_mu`); :meth:`RenyiCurve.epsilon` reports the smaller of the
+    exact Gaussian profile at μ and the Rényi conversion (``analysis`` forces one route).
+
+Reference chain (``details["reference"]``): every certificate here compares the unlearned model
+U with the RETRAINED model R = ν_T(D′) (T epochs on D′ from the same initial law; the stationary
+law of D′ in the well-trained regime), as Chien et al. do. The other common definition compares
+U with the retrained-then-unlearned chain Q = ν_{T+N}(D′) (the same N unlearning steps run from
+R), as Koloskova et al. do; against Q only the U→Q leg counts, and ``details`` also reports that
+leg's μ₂ and its certified ε (``epsilon_vs_retrained_then_unlearned``) for comparison.
 """
 
 from __future__ import annotations
@@ -419,6 +435,11 @@ class RenyiCurve:
     description: str
     linear_coefficient: float | None = None
     details: dict = field(default_factory=dict)
+    #: μ such that the same pair is also μ-GDP in both directions (None where no f-DP proof
+    #: applies: LSI route, published forms)
+    gaussian_dp_mu: float | None = None
+    #: the route's description when the Gaussian-DP bound is reported (default: ``description``)
+    gaussian_dp_description: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "kind", BoundKind.parse(self.kind))
@@ -430,15 +451,68 @@ class RenyiCurve:
             raise NumericalPrecisionError("Rényi curve evaluated to NaN")
         return float(out.reshape(-1)[0]) if np.ndim(orders) == 0 else out
 
-    def epsilon(self, delta, *, conversion="improved") -> Bound:
-        """Certified ε at ``delta``, optimised over continuous orders, as a :class:`Bound`.
+    def epsilon(self, delta, *, conversion="improved", analysis="best") -> Bound:
+        """Certified ε at ``delta`` as a :class:`Bound`.
 
-        Its kind is the curve's (UPPER for every curve built here); ``b.order`` is the order
-        used (None for a zero or infinite linear coefficient).
+        ``analysis="best"``: the smaller of the Rényi conversion (continuous order, ``conversion``)
+        and, where the curve carries :attr:`gaussian_dp_mu`, the exact Gaussian profile at that
+        μ; "renyi" / "gaussian_dp" force one ("gaussian_dp" raises InvalidParameterError naming
+        ``analysis`` when the curve has no Gaussian-DP parameter). Its kind is the curve's (UPPER
+        for every curve built here); ``b.details["route"]`` is the route used, ``b.order`` the
+        Rényi order (None on the Gaussian-DP route or for a zero/infinite coefficient).
         """
-        from . import conversions
+        from . import gaussian, iteration
 
         d = v.check_delta(delta)
+        iteration.check_analysis(analysis)
+        mu = self.gaussian_dp_mu
+        if analysis == "gaussian_dp" and mu is None:
+            raise InvalidParameterError(
+                "analysis", analysis, f"no Gaussian-DP bound for this curve ({self.description})"
+            )
+        gdp = None
+        if mu is not None and analysis != "renyi":
+            try:
+                with np.errstate(over="ignore", under="ignore"):
+                    eps_g = (
+                        0.0
+                        if mu == 0.0
+                        else math.inf
+                        if math.isinf(mu)
+                        else gaussian.epsilon(d, mu=mu)
+                    )
+                gdp = float(eps_g)
+            except (NumericalPrecisionError, OverflowError):
+                if analysis == "gaussian_dp":
+                    raise
+        renyi = None if analysis == "gaussian_dp" else self._renyi_epsilon(d, conversion)
+        if gdp is not None and (renyi is None or gdp <= renyi.value):
+            return Bound(
+                gdp,
+                self.kind,
+                source=(
+                    f"{self.gaussian_dp_description or self.description}; "
+                    "Gaussian DP (shifted interpolation), exact Gaussian profile"
+                ),
+                details={
+                    "order": None,
+                    "delta": d,
+                    "route": "gaussian_dp",
+                    "mu": mu,
+                    "gaussian_dp_epsilon": gdp,
+                    "renyi_epsilon": None if renyi is None else renyi.value,
+                },
+            )
+        return Bound(
+            renyi.value,
+            renyi.kind,
+            source=renyi.source,
+            details=dict(renyi.details, route="renyi", gaussian_dp_epsilon=gdp),
+        )
+
+    def _renyi_epsilon(self, d, conversion) -> Bound:
+        from . import conversions
+
         with np.errstate(over="ignore"):
             if self.linear_coefficient is not None:
                 a = self.linear_coefficient
@@ -456,6 +530,24 @@ class RenyiCurve:
             source=f"{self.description}; {conversion} RDP conversion",
             details={"order": order, "conversion": conversion, "delta": d},
         )
+
+
+#: the reference chain each route compares the unlearned model with (module docstring)
+_REFERENCE_STATIONARY = (
+    "retrained model: the stationary law of training on D' (well-trained regime; equal to the "
+    "retrained-then-unlearned chain there)"
+)
+_REFERENCE_RETRAINED = (
+    "retrained model nu_T(D') (T epochs on D' from the same initial law), NOT the "
+    "retrained-then-unlearned chain nu_{T+N}(D')"
+)
+
+
+def _gdp_mu(coefficient: float) -> float:
+    """μ = √(2a) of a PABI coefficient (rounded up; 0 and +inf kept)."""
+    from . import iteration
+
+    return iteration.gaussian_dp_mu(coefficient)
 
 
 def _check_choice(name, value, allowed):
@@ -478,7 +570,13 @@ def _pabi_curve(p: LangevinProblem, steps: int, log_var: float, training_epochs,
             kind="upper",
             description=desc,
             linear_coefficient=a,
-            details={"distance": z, "coefficient": a, "contraction": math.exp(lc)},
+            details={
+                "distance": z,
+                "coefficient": a,
+                "contraction": math.exp(lc),
+                "reference": _REFERENCE_STATIONARY,
+            },
+            gaussian_dp_mu=_gdp_mu(a) if form == "tight" else None,
         )
     T = v.check_int("training_epochs", training_epochs, minimum=0)
     if not math.isfinite(p.radius):
@@ -501,6 +599,16 @@ def _pabi_curve(p: LangevinProblem, steps: int, log_var: float, training_epochs,
             return np.maximum(np.nan_to_num(d1, nan=np.inf), np.nan_to_num(d2, nan=np.inf))
 
         desc = "PABI + weak triangle inequality, finite training (derived tight form of Thm 3.2)"
+        mu_u, mu_t = _gdp_mu(a2), _gdp_mu(a1)
+        gdp_mu = (mu_u + mu_t) * (1.0 + 4.5e-16)  # trade-off triangle inequality, rounded up
+        details_gdp = {
+            "gaussian_dp_mu_unlearning_leg": mu_u,
+            "gaussian_dp_mu_training_leg": mu_t,
+        }
+        desc_gdp = (
+            "PABI legs in Gaussian DP + trade-off triangle inequality, finite training "
+            "(docs/gdp_amplification_by_iteration.md)"
+        )
     else:
         # Z_B = 2R·c^{T·B} + Z_T, in log space (2R may overflow, c^{T·B} underflow)
         log_rc = log_r2 + (n_train * lc if n_train else 0.0)
@@ -514,11 +622,20 @@ def _pabi_curve(p: LangevinProblem, steps: int, log_var: float, training_epochs,
             return (al - 0.5) / (al - 1.0) * 2.0 * al * (a1 + a2)
 
         desc = "Chien et al. 2024, arXiv 2403.17105, Thm 3.2 (published form)"
+        gdp_mu, details_gdp, desc_gdp = None, {}, None
     return RenyiCurve(
         fn,
         kind="upper",
         description=desc,
-        details={"distance": z_t, "coefficient_training": a1, "coefficient_unlearning": a2},
+        details={
+            "distance": z_t,
+            "coefficient_training": a1,
+            "coefficient_unlearning": a2,
+            "reference": _REFERENCE_RETRAINED,
+            **details_gdp,
+        },
+        gaussian_dp_mu=gdp_mu,
+        gaussian_dp_description=desc_gdp,
     )
 
 
@@ -634,17 +751,19 @@ def unlearning_rdp(orders, **kwargs) -> np.ndarray:
     return unlearning_curve(**kwargs)(orders)
 
 
-def certified_epsilon(*, delta, conversion="improved", **kwargs) -> Bound:
-    """The certified ε (UPPER :class:`Bound`, ``b.order`` the order) of
-    :func:`unlearning_curve` at ``delta``."""
-    return unlearning_curve(**kwargs).epsilon(delta, conversion=conversion)
+def certified_epsilon(*, delta, conversion="improved", analysis="best", **kwargs) -> Bound:
+    """The certified ε (UPPER :class:`Bound`, ``b.order`` the order, ``b.details["route"]``
+    the route) of :func:`unlearning_curve` at ``delta`` (see :meth:`RenyiCurve.epsilon`)."""
+    return unlearning_curve(**kwargs).epsilon(delta, conversion=conversion, analysis=analysis)
 
 
-def _epsilon_fn(p, noise_std, training_epochs, route, convention, form, delta, conversion):
+def _epsilon_fn(
+    p, noise_std, training_epochs, route, convention, form, delta, conversion, analysis="best"
+):
     def eps_at(n):
         return (
             _curve(p, n, noise_std, training_epochs, route, convention, form)
-            .epsilon(delta, conversion=conversion)
+            .epsilon(delta, conversion=conversion, analysis=analysis)
             .value
         )
 
@@ -662,6 +781,7 @@ def steps_needed(
     form="tight",
     max_steps=_DEFAULT_MAX_STEPS,
     conversion="improved",
+    analysis="best",
     **problem,
 ) -> int:
     """Fewest unlearning steps N whose certified ε at ``delta`` is ≤ ``epsilon``.
@@ -676,7 +796,7 @@ def steps_needed(
     d = v.check_delta(delta)
     cap = v.check_int("max_steps", max_steps, minimum=1)
     p = LangevinProblem.create(**problem)
-    g = _epsilon_fn(p, noise_std, training_epochs, route, convention, form, d, conversion)
+    g = _epsilon_fn(p, noise_std, training_epochs, route, convention, form, d, conversion, analysis)
     unit = p.batches_per_epoch if route == "pabi" else 1  # whole epochs for the PABI route
     cap_units = cap // unit
     if cap_units < 1:
@@ -723,30 +843,55 @@ def noise_std_for_steps(
     convention="injected",
     form="tight",
     conversion="improved",
+    analysis="best",
     **problem,
 ) -> float:
     """Smallest injected ``noise_std`` whose certified ε after ``steps`` is ≤ ``epsilon``.
 
-    Every curve here scales as 1/noise_std²; linear curves are inverted in closed form from
-    :func:`unlearn_theory.conversions.max_linear_coefficient`, the others by bisection on
-    log noise_std. The result is re-certified and nudged upward until it certifies.
+    Every curve here scales as 1/noise_std² (and every Gaussian-DP μ as 1/noise_std); linear
+    curves are inverted in closed form from
+    :func:`unlearn_theory.conversions.max_linear_coefficient`, a Gaussian-DP μ from
+    :func:`unlearn_theory.gaussian.mu` (the smaller noise of the routes ``analysis`` allows),
+    the others by bisection on log noise_std. The result is re-certified and nudged upward
+    until it certifies.
     """
-    from . import conversions
+    from . import conversions, gaussian, iteration
 
     eps = v.check_positive("epsilon", epsilon)
     d = v.check_delta(delta)
     n_steps = v.check_int("steps", steps, minimum=0)
     p = LangevinProblem.create(**problem)
 
+    iteration.check_analysis(analysis)
+
     def cert(s):
         return (
             _curve(p, n_steps, s, training_epochs, route, convention, form)
-            .epsilon(d, conversion=conversion)
+            .epsilon(d, conversion=conversion, analysis=analysis)
             .value
         )
 
     unit = _curve(p, n_steps, 1.0, training_epochs, route, convention, form)
-    if unit.linear_coefficient is not None:
+    mu_unit = unit.gaussian_dp_mu
+    if analysis == "gaussian_dp" and mu_unit is None:
+        raise InvalidParameterError(
+            "analysis", analysis, f"no Gaussian-DP bound for this curve ({unit.description})"
+        )
+    s_gdp = None
+    if mu_unit is not None and analysis != "renyi" and 0.0 < mu_unit < math.inf:
+        # μ(s) = μ_unit/s: the least noise on the Gaussian-DP route is μ_unit/μ(ε, δ)
+        try:
+            with np.errstate(over="ignore", under="ignore"):
+                s_gdp = mu_unit / float(gaussian.mu(epsilon=eps, delta=d))
+        except (NumericalPrecisionError, OverflowError, ZeroDivisionError):
+            s_gdp = None  # far outside float range: the Rényi route decides (or raises)
+        if s_gdp is not None and not 0.0 < s_gdp < math.inf:
+            s_gdp = None
+        if s_gdp is None and analysis == "gaussian_dp":
+            raise NumericalPrecisionError("the calibrated noise_std is outside the float64 range")
+    if s_gdp is not None and analysis == "gaussian_dp":
+        s = s_gdp
+    elif unit.linear_coefficient is not None:
         a1 = unit.linear_coefficient
         if a1 == 0.0:  # every positive noise certifies: a tiny one whose square is normal
             return math.sqrt(float(np.finfo(np.float64).tiny))
@@ -759,6 +904,8 @@ def noise_std_for_steps(
         if log_s > _LOG_MAX:
             raise NumericalPrecisionError("the calibrated noise_std exceeds the float64 range")
         s = max(math.exp(log_s), _smallest_positive_noise())
+        if s_gdp is not None:
+            s = min(s, s_gdp)
     else:
         lo, hi = 1e-6, 1.0
         while cert(hi) > eps:
@@ -815,6 +962,9 @@ class DeletionRecord:
     cumulative_epsilon: float
     total_steps: int
     kind: BoundKind = BoundKind.UPPER
+    #: the route that certified ``epsilon``: "gaussian_dp" (μ = √(2·coefficient), exact
+    #: profile) or "renyi" (the curve α·coefficient, improved conversion)
+    route: str = "renyi"
 
     def __post_init__(self):
         object.__setattr__(self, "kind", BoundKind.parse(self.kind))
@@ -826,7 +976,12 @@ class DeletionRecord:
             self.epsilon,
             self.kind,
             source=f"DeletionOdometer request {self.index} (W-infinity recursion, PABI)",
-            details={"order": self.order, "delta": self.delta, "coefficient": self.coefficient},
+            details={
+                "order": self.order,
+                "delta": self.delta,
+                "coefficient": self.coefficient,
+                "route": self.route,
+            },
         )
 
     @property
@@ -835,7 +990,10 @@ class DeletionRecord:
         return Bound(
             self.cumulative_epsilon,
             self.kind,
-            source=f"DeletionOdometer after {self.index} requests (RDP composition)",
+            source=(
+                f"DeletionOdometer after {self.index} requests "
+                "(composition: sum of coefficients, GDP or RDP)"
+            ),
             details={"delta": self.delta, "coefficient": self.cumulative_coefficient},
         )
 
@@ -850,11 +1008,15 @@ class DeletionOdometer:
 
     where N_s is the number of noisy steps run for request s and Z_B(S) the well-trained
     W∞ gap (Cor. 3.7) of replacing S points. Request s is certified with Z^{(s)} against the
-    stationary law of the process on the current data: D_α ≤ α·a(Z^{(s)}, N_s) [UPPER].
+    stationary law of the process on the current data: D_α ≤ α·a(Z^{(s)}, N_s) [UPPER], and,
+    with ``form="tight"``, μ_s-GDP with μ_s = √(2a_s) (docs/gdp_amplification_by_iteration.md,
+    Theorem 3); each ε is the smaller of the two routes (``analysis`` forces one; the record's
+    ``route`` says which).
 
     Each :meth:`request` picks the fewest steps meeting the per-request (``epsilon``,
     ``delta``) (or certifies the given ``steps``), and reports the cumulative guarantee: the
-    RDP composition Σ_s a_s·α of the per-request curves (Mironov 2017, Prop. 1), converted once.
+    composition of the per-request guarantees, Σ_s a_s·α in RDP (Mironov 2017, Prop. 1) or
+    √(Σ_s μ_s²) = √(2Σ_s a_s) in GDP (Dong, Roth & Su 2019, Cor. 3.3), converted once.
     The declared total budget (``total_epsilon`` on that composition, ``max_total_steps``,
     ``max_requests``) is checked *before* anything changes: a request that would exceed it
     raises :class:`BudgetExceededError` and leaves the odometer untouched.
@@ -872,13 +1034,19 @@ class DeletionOdometer:
         convention="injected",
         form="tight",
         max_steps=_DEFAULT_MAX_STEPS,
+        analysis="best",
         **problem,
     ):
+        from . import iteration
+
         self.epsilon = v.check_positive("epsilon", epsilon)
         self.delta = v.check_delta(delta)
         self.noise_std = v.check_positive("noise_std", noise_std)
         self.convention = _check_choice("convention", convention, CONVENTIONS)
         self.form = _check_choice("form", form, FORMS)
+        # the published form is reproduced as printed (Rényi); the tight form may also use
+        # Gaussian DP (docs/gdp_amplification_by_iteration.md, Theorem 3)
+        self.analysis = iteration.check_analysis(analysis) if form == "tight" else "renyi"
         self.max_steps = v.check_int("max_steps", max_steps, minimum=1)
         self.total_epsilon = (
             None if total_epsilon is None else v.check_positive("total_epsilon", total_epsilon)
@@ -923,7 +1091,7 @@ class DeletionOdometer:
     # -- one request ----------------------------------------------------------------------------
     def preview(self, forget_size=1, *, steps=None) -> DeletionRecord:
         """What :meth:`request` would return, without changing the odometer (may raise)."""
-        from . import conversions
+        from . import iteration
 
         S = v.check_int("forget_size", forget_size, minimum=0)
         if S == 0:
@@ -936,7 +1104,9 @@ class DeletionOdometer:
         z_b = p.distance(None)
         z = min(self._carry + z_b, 2.0 * p.radius)
         lc = p.log_contraction
-        a_max = conversions.max_linear_coefficient(epsilon=self.epsilon, delta=self.delta)
+        a_max = iteration.max_certified_coefficient(
+            epsilon=self.epsilon, delta=self.delta, analysis=self.analysis
+        )
         if steps is None:
             n = self._fewest_steps(z, lc, a_max)
         else:
@@ -951,10 +1121,10 @@ class DeletionOdometer:
                 "steps", n, f"does not certify the per-request epsilon={self.epsilon:g}"
             )
         if a > 0:
-            b = conversions.linear_epsilon(a, delta=self.delta)
-            eps, order = b.value, b.order
+            b = iteration.certified_epsilon(a, delta=self.delta, analysis=self.analysis)
+            eps, order, route = b.value, b.order, b.details["route"]
         else:
-            eps, order = 0.0, None
+            eps, order, route = 0.0, None, "gaussian_dp" if self.analysis != "renyi" else "renyi"
         total = self.total_steps + n
         if self.max_total_steps is not None and total > self.max_total_steps:
             raise BudgetExceededError(
@@ -962,7 +1132,11 @@ class DeletionOdometer:
                 f"max_total_steps={self.max_total_steps}"
             )
         cum_a = self.cumulative_coefficient + a
-        cum_eps = float(conversions.linear_epsilon(cum_a, delta=self.delta)) if cum_a > 0 else 0.0
+        cum_eps = (
+            iteration.certified_epsilon(cum_a, delta=self.delta, analysis=self.analysis).value
+            if cum_a > 0
+            else 0.0
+        )
         if self.total_epsilon is not None and cum_eps > self.total_epsilon:
             raise BudgetExceededError(
                 f"request {len(self._records) + 1} would raise the cumulative epsilon to "
@@ -980,6 +1154,7 @@ class DeletionOdometer:
             cumulative_coefficient=cum_a,
             cumulative_epsilon=cum_eps,
             total_steps=total,
+            route=route,
         )
 
     def request(self, forget_size=1, *, steps=None) -> DeletionRecord:

@@ -12,9 +12,10 @@ bound D_α ≤ α·a_b with a_b = B²/(2σ_b² W) conditionally on the earlier p
 composition of Rényi curves over the k phases gives D_α ≤ α·k·a_b. Later fine-tuning is
 post-processing.
 
-Tight planning: give each block a_max/k, a_max the largest coefficient certified at (ε, δ) by
-the improved conversion at the optimal order, i.e. σ_b = B/√(2W·a_max/k) = √k·σ_one-shot, and
-certify the total curve α·k·a_b at the optimal order. T_b = 1 is a Gaussian mechanism per
+Tight planning: give each block a_max/k, a_max the largest coefficient certified at (ε, δ)
+(μ(ε, δ)²/2 on the default Gaussian-DP route below; the improved conversion's a_max with
+``analysis="renyi"``), i.e. σ_b = B/√(2W·a_max/k) = √k·σ_one-shot, and certify the total
+coefficient k·a_b. T_b = 1 is a Gaussian mechanism per
 block; k adaptively composed Gaussian mechanisms with μ_b = B/σ_b are exactly √k·μ_b-GDP (Dong,
 Roth & Su 2019, arXiv 1905.02383), so that case is calibrated and certified with the exact
 profile. The integer T_b that runs is the one certified: σ_b is recomputed for it (the official
@@ -33,6 +34,16 @@ per-block formula with C0 replaced by C0/√k: up to k times less total coeffici
 initial-distance term dominates, no gain when the shift term does. The closed-form allocation
 keeps every intermediate shift Z_t ≥ 0 for any starting distance (the docs prove it), so it is
 valid for every d_i ∈ [0, 2C0].
+
+Gaussian DP (``analysis``; proof in docs/gdp_amplification_by_iteration.md). The same
+argument in f-DP: each phase is conditionally μ_i-GDP with μ_i² = 2·(its coefficient), uniformly
+in the earlier phases' outputs, and adaptive f-DP composition (Dong, Roth & Su 2019, arXiv
+1905.02383, Thm 3.2, Cor. 3.3) gives μ = √(2·total coefficient) for both allocations (the
+Cauchy–Schwarz step is the same sum). The certificate is the smaller of the exact Gaussian
+profile at that μ and the Rényi conversion of α·total coefficient (``analysis="best"``, the
+default; the route is named in the source); ``"renyi"`` and ``"gaussian_dp"`` force one. On the
+worst case of the saturating orthogonal-block toy the laws are Gaussian with exactly this μ, so
+the joint Gaussian-DP certificate is EXACT there for every T_b.
 
 Noise cadence: the accountant assumes fresh N(0, σ_b² I) noise at *every* step of every phase.
 The official code alternates gradient-only and noise-only steps (noise every M-th step, σ
@@ -133,10 +144,14 @@ def _block_params(p: dict, k: int, allocation: str) -> dict:
     return dict(p, clip_initial=p["clip_initial"] / math.sqrt(k) * (1.0 + 4.5e-16))
 
 
-def per_block_coefficient_budget(*, epsilon, delta, blocks) -> float:
-    """a_max(ε, δ)/k: each of the k blocks may spend this coefficient."""
+def per_block_coefficient_budget(*, epsilon, delta, blocks, analysis="best") -> float:
+    """a_max(ε, δ)/k: each of the k blocks may spend this coefficient.
+
+    a_max is :func:`iteration.max_certified_coefficient` under ``analysis``: μ(ε, δ)²/2 for
+    "best" and "gaussian_dp", the Rényi a_max (improved conversion) for "renyi".
+    """
     k = v.check_int("blocks", blocks, minimum=1)
-    return iteration.max_coefficient(epsilon=epsilon, delta=delta) / k
+    return iteration.max_certified_coefficient(epsilon=epsilon, delta=delta, analysis=analysis) / k
 
 
 def blockwise_noise_std(
@@ -150,11 +165,13 @@ def blockwise_noise_std(
     learning_rate,
     weight_decay=0.0,
     allocation="per_block",
+    analysis="best",
 ) -> float:
     """σ_b certifying (ε, δ) in total with T_b = ``steps_per_block`` steps per block.
 
-    T_b = 1: σ_b = √k·B/μ(ε, δ) (exact Gaussian composition); T_b ≥ 2: σ_b = B/√(2W·a_max/k).
-    Rounded up (feasible side). ``allocation="joint"``: B computed with C0/√k (module docstring).
+    T_b = 1: σ_b = √k·B/μ(ε, δ) (exact Gaussian composition); T_b ≥ 2: σ_b = B/√(2W·a_max/k),
+    a_max = μ(ε, δ)²/2 under the default ``analysis="best"`` (Gaussian DP), the Rényi a_max
+    under "renyi". Rounded up (feasible side). ``allocation="joint"``: B computed with C0/√k.
     """
     k = v.check_int("blocks", blocks, minimum=1)
     T = v.check_int("steps_per_block", steps_per_block, minimum=1)
@@ -165,7 +182,7 @@ def blockwise_noise_std(
         b = iteration.constant_B(steps=1, **p)
         m = gaussian.mu(epsilon=epsilon, delta=delta)
         return math.sqrt(k) * b / m * (1.0 + 1e-12)
-    budget = per_block_coefficient_budget(epsilon=epsilon, delta=delta, blocks=k)
+    budget = per_block_coefficient_budget(epsilon=epsilon, delta=delta, blocks=k, analysis=analysis)
     return iteration.noise_std_for_coefficient(budget, steps=T, **p)
 
 
@@ -205,13 +222,16 @@ def blockwise_epsilon(
     learning_rate,
     weight_decay=0.0,
     allocation="per_block",
+    analysis="best",
 ) -> Bound:
     """Certified total ε at ``delta``: an UPPER :class:`Bound` (``b.source``: the accountant,
-    ``b.order``: the Rényi order, None on the Gaussian-profile route).
+    ``b.order``: the Rényi order, None on the Gaussian-profile routes).
 
     T_b = 1: exact profile of the composed Gaussian blocks (μ = √k·B/σ_b, with C0/√k under
-    "joint": sup over Σ d_i² ≤ 4C0² of √(Σ_i (d_iρ + 2γC1)²)/σ_b); otherwise the linear curve
-    of :func:`blockwise_coefficient` converted at the optimal order (improved conversion).
+    "joint": sup over Σ d_i² ≤ 4C0² of √(Σ_i (d_iρ + 2γC1)²)/σ_b). Otherwise the total
+    coefficient a of :func:`blockwise_coefficient` through :func:`iteration.certified_epsilon`:
+    the smaller of the exact profile at μ = √(2a) (Gaussian DP) and the curve α·a converted at
+    the optimal order (``analysis`` forces one; ``b.details["route"]`` says which).
     """
     d = v.check_delta(delta)
     s = v.check_positive("noise_std", noise_std)
@@ -237,12 +257,13 @@ def blockwise_epsilon(
         blockwise_coefficient(noise_std=s, blocks=k, steps_per_block=T, allocation=allocation, **p),
         "the block schedule",
     )
-    b = iteration.linear_epsilon(coef, delta=d)
+    b = iteration.certified_epsilon(coef, delta=d, analysis=analysis)
+    head, tail = b.source.split("+", 1)
     return Bound(
         b.value,
         BoundKind.UPPER,
-        source=f"shifted_renyi(blockwise{tag})+improved_conversion",
-        details={"order": b.order, "coefficient": coef, "delta": d},
+        source=f"{head}(blockwise{tag})+{tail}",
+        details=dict(b.details, coefficient=coef, delta=d),
     )
 
 
@@ -258,6 +279,7 @@ def blockwise_schedule(
     steps_per_block=None,
     max_steps_per_block=10_000,
     allocation="per_block",
+    analysis="best",
 ) -> BlockwiseSchedule:
     """Least-noise certified block-wise schedule; T_b chosen among the integer candidates
     (⌊T*⌋, ⌈T*⌉, 1, plateau/cap) with σ_b recomputed for each, unless ``steps_per_block`` given.
@@ -269,6 +291,7 @@ def blockwise_schedule(
     k = v.check_int("blocks", blocks, minimum=1)
     p = _params(clip_initial, clip_gradient, learning_rate, weight_decay)
     a = dict(blocks=k, allocation=check_allocation(allocation))
+    analysis = iteration.check_analysis(analysis)
     if steps_per_block is None:
         cands = iteration.candidate_steps(
             max_steps=max_steps_per_block, **_block_params(p, k, allocation)
@@ -277,12 +300,16 @@ def blockwise_schedule(
         cands = [v.check_int("steps_per_block", steps_per_block, minimum=1)]
     best = None
     for T in cands:
-        s = blockwise_noise_std(epsilon=eps, delta=d, steps_per_block=T, **a, **p)
+        s = blockwise_noise_std(
+            epsilon=eps, delta=d, steps_per_block=T, analysis=analysis, **a, **p
+        )
         if best is None or s < best[1] * (1 - 1e-12):
             best = (T, s)
     T, s = best
     for _ in range(64):
-        cert = blockwise_epsilon(delta=d, noise_std=s, steps_per_block=T, **a, **p)
+        cert = blockwise_epsilon(
+            delta=d, noise_std=s, steps_per_block=T, analysis=analysis, **a, **p
+        )
         e_cert, acct = cert.value, cert.source
         if e_cert <= eps:
             break

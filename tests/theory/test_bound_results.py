@@ -113,13 +113,15 @@ CASES = {
         "linear_epsilon",
     ),
     "langevin.certified_epsilon": (
-        lambda: langevin.certified_epsilon(delta=1e-5, **LANG),
+        lambda: langevin.certified_epsilon(delta=1e-5, analysis="renyi", **LANG),
         0.0004546795499959827,
         8596.17348505754,
         "PABI",
     ),
     "subspace.blockwise_epsilon(rdp)": (
-        lambda: subspace.blockwise_epsilon(delta=1e-5, steps_per_block=5, **BLOCKS),
+        lambda: subspace.blockwise_epsilon(
+            delta=1e-5, steps_per_block=5, analysis="renyi", **BLOCKS
+        ),
         25.43277197096173,
         2.175049052405788,
         "shifted_renyi(blockwise)+improved_conversion",
@@ -241,8 +243,10 @@ def test_pld_result_bound():
 def test_renyi_curve_epsilon_keeps_the_curve_kind():
     c = langevin.unlearning_curve(**LANG)
     assert c.kind is BoundKind.UPPER
-    b = c.epsilon(1e-5)
+    b = c.epsilon(1e-5, analysis="renyi")
     assert b.kind is BoundKind.UPPER and b.order > 1
+    g = c.epsilon(1e-5)  # the Gaussian-DP route wins: no order, the route named
+    assert g.kind is BoundKind.UPPER and g.order is None and g.details["route"] == "gaussian_dp"
     est = langevin.RenyiCurve(c.function, kind="estimate", description="x")
     assert est.kind is BoundKind.ESTIMATE and not est.epsilon(1e-5).certifies
 

@@ -15,7 +15,7 @@ from unlearn_theory import certify, iteration
 from unlearn_theory import iteration as it
 from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 
-from .test_gaussian import DPS, _ratio
+from .test_gaussian import DPS, _ratio, mp_eps
 from .test_planning import EDGE, GC
 
 P = dict(clip_initial=20.0, clip_gradient=10.0, learning_rate=0.01, weight_decay=50.0)
@@ -515,3 +515,189 @@ def test_contraction_rounding_near_gamma_lambda_one():
     )
     assert iteration.constrained_coefficient(sch).coefficient >= sched_exact
     assert const >= const_exact
+
+
+# ---------------------------------------------------------------------------------------------
+# Gaussian DP from the same shift allocation (docs/gdp_amplification_by_iteration.md)
+
+
+def _gc_cert(toy, delta, analysis="best"):
+    return certify("gradient_clipping", delta=delta, analysis=analysis, **toy.certify_kwargs())
+
+
+@pytest.mark.parametrize(
+    "T, lr, wd, c0, c1, s, delta",
+    [
+        (10, 1e-3, 500.0, 1.0, 100.0, 1.3, 1e-5),  # the CIFAR-10 configuration
+        (5, 0.01, 50.0, 20.0, 10.0, 5.0, 1e-5),
+        (40, 0.05, 2.0, 1.0, 0.5, 0.2, 1e-8),
+        (3, 0.1, 0.0, 2.0, 1.0, 1.0, 1e-3),
+    ],
+)
+def test_gaussian_dp_route_is_exact_on_the_saturating_chain(T, lr, wd, c0, c1, s, delta):
+    """Worst case of the bounded-perturbation maps (opposite saturating clipped gradients from
+    ±C0): both laws are Gaussian with μ = B/(σ√W), which the Gaussian-DP route reproduces, so
+    the certified ε is the exact one (mpmath oracle, both directions); the Rényi route is several
+    percent above it."""
+    from verification.toys import GradientClippingChain
+
+    toy = GradientClippingChain(
+        noise_std=s, steps=T, clip_initial=c0, clip_gradient=c1, learning_rate=lr, weight_decay=wd
+    )
+    best, renyi = _gc_cert(toy, delta), _gc_cert(toy, delta, "renyi")
+    assert best.details["route"] == "gaussian_dp" and best.accountant == it.GAUSSIAN_DP_SOURCE
+    assert best.details["mu"] == pytest.approx(toy.mu, rel=1e-12)
+    exact = mp_eps(delta, toy.mu)
+    assert best.epsilon >= exact  # never below the exact value
+    assert _ratio(best.epsilon, exact) <= 1 + 1e-9  # and equal to it on the worst case
+    for direction in ("PQ", "QP"):
+        assert float(toy.delta(best.epsilon, direction=direction)) <= delta * (1 + 1e-9)
+    assert renyi.epsilon > best.epsilon * 1.03
+
+
+def test_gaussian_dp_reproduces_bok_su_altschuler_noisy_gd():
+    """Noisy GD with c-contractive steps, per-step sensitivity s and noise σ from equal starts
+    (C0 = 0): the shift allocation gives μ = μ₁·√((1+c)/(1−c)·(1−c^T)/(1+c^T)), μ₁ = s/σ, the
+    exact f-DP of Bok, Su & Altschuler 2024 (arXiv 2403.00278) for strongly convex noisy GD."""
+    for T, lr, wd in [(1, 0.1, 1.0), (7, 0.1, 1.0), (50, 0.01, 20.0), (300, 0.5, 0.1)]:
+        c1, sigma = 3.0, 0.7
+        a = it.constant_coefficient(
+            steps=T,
+            noise_std=sigma,
+            clip_initial=0.0,
+            clip_gradient=c1,
+            learning_rate=lr,
+            weight_decay=wd,
+        )
+        with mp.workdps(DPS):
+            c = 1 - mp.mpf(lr) * mp.mpf(wd)
+            mu1 = 2 * mp.mpf(lr) * c1 / sigma
+            want = mu1 * mp.sqrt((1 + c) / (1 - c) * (1 - c**T) / (1 + c**T))
+        got = it.gaussian_dp_mu(a)
+        assert got >= want and _ratio(got, want) <= 1 + 1e-11
+
+
+def test_gaussian_dp_route_is_exact_on_time_varying_pure_weight_decay():
+    """Zero gradients, time-varying schedule: exact μ = 2C0∏ρ_t/√(Σ w_t²σ_t²); the Gaussian-DP
+    certificate of the schedule equals the exact ε (mpmath) to 1e-9 and is never below it."""
+    rng = np.random.default_rng(np.random.SeedSequence(20261204))
+    for _ in range(8):
+        T = int(rng.integers(2, 12))
+        lr = 10 ** rng.uniform(-2, -0.5, T)
+        gl = rng.uniform(0, 0.8, T)
+        sig = 10 ** rng.uniform(-0.5, 0.5, T)
+        c0 = float(10 ** rng.uniform(-1, 0))
+        spec = dict(
+            clip_initial=c0,
+            clip_gradient=tuple([0.0] * T),
+            learning_rate=tuple(lr.tolist()),
+            weight_decay=tuple((gl / lr).tolist()),
+            noise_std=tuple(sig.tolist()),
+            steps=T,
+        )
+        r = certify("gradient_clipping", delta=1e-6, **spec)
+        with mp.workdps(DPS):
+            rho = [1 - mp.mpf(x) * (mp.mpf(g) / mp.mpf(x)) for x, g in zip(lr, gl)]
+            w = [mp.fprod(rho[t + 1 :]) for t in range(T)]
+            mu = (
+                2
+                * mp.mpf(c0)
+                * mp.fprod(rho)
+                / mp.sqrt(mp.fsum((w[t] * mp.mpf(sig[t])) ** 2 for t in range(T)))
+            )
+        exact = mp_eps(1e-6, mu)
+        assert r.details["route"] == "gaussian_dp" and "schedule" in r.accountant
+        assert r.epsilon >= exact and _ratio(r.epsilon, exact) <= 1 + 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    T=st.integers(1, 60),
+    lr=st.floats(1e-3, 0.3),
+    gl=st.floats(0.0, 0.9),
+    c0=st.floats(0.05, 20.0),
+    c1=st.floats(0.0, 20.0),
+    s=st.floats(0.05, 20.0),
+    log_delta=st.floats(-14.0, -2.0),
+    field=st.sampled_from(["saturating", "zero", "quadratic"]),
+)
+def test_gaussian_dp_route_never_above_renyi_never_below_exact(
+    T, lr, gl, c0, c1, s, log_delta, field
+):
+    """The certificate is the minimum of the routes (never above the shifted-Rényi one) and
+    never below the exact ε of the worst-case / zero / quadratic toys, in both directions."""
+    from verification.toys import GradientClippingChain
+
+    delta = 10.0**log_delta
+    wd = gl / lr
+    curvature = 0.5 * (1 - gl) / lr  # |1 − γ(λ + h)| ≤ ρ for the quadratic field
+    toy = GradientClippingChain(
+        noise_std=s,
+        steps=T,
+        clip_initial=c0,
+        clip_gradient=c1,
+        learning_rate=lr,
+        weight_decay=wd,
+        field=field,
+        curvature=curvature,
+    )
+    best, renyi = _gc_cert(toy, delta), _gc_cert(toy, delta, "renyi")
+    gdp = _gc_cert(toy, delta, "gaussian_dp")
+    assert best.epsilon <= renyi.epsilon and best.epsilon <= gdp.epsilon
+    assert best.epsilon == min(renyi.epsilon, gdp.epsilon)
+    if toy.mu > 0:
+        assert best.epsilon >= mp_eps(delta, toy.mu)
+        for direction in ("PQ", "QP"):
+            assert float(toy.delta(best.epsilon, direction=direction)) <= delta * (1 + 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    eps=st.floats(0.05, 20.0),
+    log_delta=st.floats(-12.0, -2.0),
+    setting=st.sampled_from(["cifar", "arch", "interior", "lambda0"]),
+)
+def test_gaussian_dp_plans_certify_and_never_need_more_noise(eps, log_delta, setting):
+    """Plans at (ε, δ): the certificate never overshoots the target, the Gaussian-DP budget
+    μ(ε, δ)²/2 is at least the Rényi one, and the planned noise is at most the Rényi plan's."""
+    from unlearn_theory import plan
+
+    kw = {
+        "cifar": dict(
+            clip_initial=1.0, clip_gradient=100.0, learning_rate=1e-3, weight_decay=500.0
+        ),
+        "arch": dict(P),
+        "interior": dict(
+            clip_initial=1.0, clip_gradient=10.0, learning_rate=1e-3, weight_decay=5.0
+        ),
+        "lambda0": dict(clip_initial=1.0, clip_gradient=10.0, learning_rate=1e-3, weight_decay=0.0),
+    }[setting]
+    delta = 10.0**log_delta
+    p = plan("gradient_clipping", epsilon=eps, delta=delta, max_steps=2000, **kw)
+    assert p.epsilon <= eps
+    a_gdp = it.max_gaussian_dp_coefficient(epsilon=eps, delta=delta)
+    assert a_gdp >= it.max_coefficient(epsilon=eps, delta=delta)
+    assert float(it.gaussian_dp_epsilon(a_gdp, delta=delta)) <= eps
+    if p.steps > 1:
+        renyi_noise = it.noise_std_for_coefficient(
+            it.max_coefficient(epsilon=eps, delta=delta), steps=p.steps, **kw
+        )
+        assert p.noise_std <= renyi_noise
+
+
+def test_analysis_option_is_validated_and_routes_are_recorded():
+    spec = dict(P, noise_std=5.0, steps=11)
+    with pytest.raises(InvalidParameterError, match="analysis"):
+        certify("gradient_clipping", delta=1e-5, analysis="gdp", **spec)
+    with pytest.raises(InvalidParameterError, match="analysis"):
+        it.certified_epsilon(0.1, delta=1e-5, analysis="exact")
+    r = certify("gradient_clipping", delta=1e-5, analysis="renyi", **spec)
+    assert r.details["route"] == "renyi" and r.order > 1 and "gaussian_dp_epsilon" not in r.details
+    g = certify("gradient_clipping", delta=1e-5, analysis="gaussian_dp", **spec)
+    assert g.details["route"] == "gaussian_dp" and g.order is None
+    b = certify("gradient_clipping", delta=1e-5, **spec)
+    assert b.epsilon == g.epsilon < r.epsilon
+    assert b.details["renyi_epsilon"] == r.epsilon
+    # a = 0 and a = +inf
+    assert it.certified_epsilon(0.0, delta=1e-5).value == 0.0
+    assert it.gaussian_dp_mu(math.inf) == math.inf

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from unlearn_theory import certify, gaussian, iteration, subspace
 from unlearn_theory.errors import InvalidParameterError
 
-from .test_gaussian import DPS, mp_eps
+from .test_gaussian import DPS, _ratio, mp_eps
 
 P = dict(clip_initial=1.0, clip_gradient=10.0, learning_rate=0.001, weight_decay=5.0)
 
@@ -137,13 +137,27 @@ def test_joint_allocation_is_exact_on_the_worst_case_toy(k, tb):
     )
     assert a >= t.mu**2 / 2
     assert a == pytest.approx(t.mu**2 / 2, rel=1e-12)
-    if tb == 1:  # one Gaussian per block: the certified ε is the exact ε
-        e = float(
-            subspace.blockwise_epsilon(
-                delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=1, allocation="joint", **kw
-            )
+    # Gaussian DP (T_b = 1: composed Gaussians; T_b ≥ 2: the shifted-interpolation route):
+    # the certified ε is the exact ε of the worst case, both directions, for every T_b
+    b = subspace.blockwise_epsilon(
+        delta=1e-5, noise_std=0.9, blocks=k, steps_per_block=tb, allocation="joint", **kw
+    )
+    exact = mp_eps(1e-5, t.mu)
+    assert float(b) >= exact and _ratio(float(b), exact) <= 1 + 1e-9
+    for direction in ("PQ", "QP"):
+        assert float(t.delta(float(b), direction=direction)) <= 1e-5 * (1 + 1e-9)
+    if tb > 1:
+        assert b.details["route"] == "gaussian_dp" and "blockwise, joint" in b.source
+        renyi = subspace.blockwise_epsilon(
+            delta=1e-5,
+            noise_std=0.9,
+            blocks=k,
+            steps_per_block=tb,
+            allocation="joint",
+            analysis="renyi",
+            **kw,
         )
-        assert e >= t.epsilon(1e-5) and e == pytest.approx(t.epsilon(1e-5), rel=1e-9)
+        assert float(renyi) > float(b) * 1.03
 
 
 @settings(max_examples=60, deadline=None)
@@ -176,6 +190,15 @@ def test_joint_allocation_dominates_every_split_and_is_below_per_block(
     e_joint = float(subspace.blockwise_epsilon(delta=d, allocation="joint", **common))
     e_per = float(subspace.blockwise_epsilon(delta=d, **common))
     assert t.epsilon(d) <= e_joint * (1 + 1e-9) and e_joint <= e_per * (1 + 1e-9)
+    # the certificate is the minimum of the routes: never above the shifted-Rényi one
+    for allocation in ("joint", "per_block"):
+        e_best = subspace.blockwise_epsilon(delta=d, allocation=allocation, **common)
+        e_renyi = subspace.blockwise_epsilon(
+            delta=d, allocation=allocation, analysis="renyi", **common
+        )
+        assert float(e_best) <= float(e_renyi)
+        if t.mu > 0:
+            assert float(e_best) >= mp_eps(d, t.mu)
 
 
 @pytest.mark.parametrize("k", [2, 4, 16])

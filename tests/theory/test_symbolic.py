@@ -139,11 +139,15 @@ def test_mironov_budget_and_order(eps, delta):
     assert 1 + res.x == pytest.approx(q, rel=1e-5)
 
 
+@pytest.mark.parametrize("analysis", ["renyi", "best"])
 @pytest.mark.parametrize("k,T", [(1, 5), (4, 20), (10, 300)])
-def test_blockwise_variance_matches_subspace(k, T):
-    a = iteration.max_coefficient(epsilon=1.0, delta=1e-5)
+def test_blockwise_variance_matches_subspace(k, T, analysis):
+    # the budget a is the route's: the Rényi a_max, or μ(ε, δ)²/2 (Gaussian DP, the default)
+    a = iteration.max_certified_coefficient(epsilon=1.0, delta=1e-5, analysis=analysis)
     want = _ev("blockwise_variance", blocks=k, steps=T, coefficient=a, **GC)
-    got = subspace.blockwise_noise_std(epsilon=1.0, delta=1e-5, blocks=k, steps_per_block=T, **GC)
+    got = subspace.blockwise_noise_std(
+        epsilon=1.0, delta=1e-5, blocks=k, steps_per_block=T, analysis=analysis, **GC
+    )
     assert got**2 == pytest.approx(want, rel=1e-9)
     assert got**2 >= want
 

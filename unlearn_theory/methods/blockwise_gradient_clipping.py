@@ -112,8 +112,9 @@ def _steps_per_block(blocks, steps, steps_per_block):
 class BlockwiseGradientClipping(MethodAccountant):
     """Block-wise gradient clipping (Dolgova & Stich 2026, arXiv 2601.05134).
 
-    Tight accounting: each block's gradient-clipping curve, composed over the blocks
-    (:func:`unlearn_theory.subspace.blockwise_epsilon`), with the published per-block allocation
+    Tight accounting: each block's gradient-clipping bound, composed over the blocks
+    (:func:`unlearn_theory.subspace.blockwise_epsilon`): the better of Gaussian DP (exact
+    profile) and the Rényi curve, ``certify(..., analysis="renyi")`` forcing the latter; with the published per-block allocation
     of the initial distance or the proved joint one (docs/blockwise_joint_allocation.md). Paper
     accounting: the authors' code (σ for the real T*, run with ⌊T*⌋ steps per block),
     re-certified. ``steps`` (total) is accepted in place of ``steps_per_block``.
@@ -122,6 +123,7 @@ class BlockwiseGradientClipping(MethodAccountant):
     name = "blockwise_gradient_clipping"
     spec_class = BlockwiseGradientClippingSpec
     plan_parameters = frozenset({"steps", "max_steps"})
+    certify_options = frozenset({"analysis"})
     description = "gradient clipping run one orthogonal block at a time (Dolgova & Stich 2026)"
     auto_priority = 3
     auto_required = ("clip_initial", "clip_gradient", "learning_rate", "blocks")
@@ -137,9 +139,10 @@ class BlockwiseGradientClipping(MethodAccountant):
     def certify_parameters(self):
         return super().certify_parameters | {"steps"}
 
-    def certify_spec(self, spec, *, delta):
+    def certify_spec(self, spec, *, delta, analysis="best"):
         bound = subspace.blockwise_epsilon(
             delta=delta,
+            analysis=analysis,
             noise_std=spec.noise_std,
             blocks=spec.blocks,
             steps_per_block=spec.steps_per_block,
@@ -160,6 +163,11 @@ class BlockwiseGradientClipping(MethodAccountant):
                 "steps_per_block": spec.steps_per_block,
                 "blocks": spec.blocks,
                 "allocation": spec.allocation,
+                **{
+                    k: bound.details[k]
+                    for k in ("route", "mu", "renyi_epsilon", "gaussian_dp_epsilon")
+                    if k in bound.details
+                },
             },
         )
 

@@ -285,10 +285,14 @@ def problem_parameters(params, method: str = "gradient_clipping") -> dict:
 class GradientClipping(MethodAccountant):
     """Noisy fine-tuning with clipped gradients (Koloskova et al. 2025, arXiv 2506.06985).
 
-    Tight accounting (docs/theory.md §6.3): the shifted-Rényi curve α ↦ α·a, a = B²/(2σ²W)
-    (exact constrained allocation for per-step schedules), converted with the improved
-    conversion at the optimal continuous order; T = 1 is exactly a Gaussian mechanism with
-    μ = B/σ and is certified with the exact profile. Paper accounting (docs/theory.md §6.5): the
+    Tight accounting (docs/theory.md §6.3): the shift allocation's coefficient a = B²/(2σ²W)
+    (exact constrained allocation for per-step schedules) certifies two ways, and the smaller ε
+    is reported with its route (``details["route"]``): μ-GDP with μ = √(2a) through the exact
+    Gaussian profile (shifted interpolation, docs/gdp_amplification_by_iteration.md), and the
+    shifted-Rényi curve α ↦ α·a through the improved conversion at the optimal continuous
+    order. ``certify(spec, delta=..., analysis="renyi")`` (or ``"gaussian_dp"``) forces one
+    route. T = 1 is exactly a Gaussian mechanism with μ = B/σ and is certified with the exact
+    profile. Paper accounting (docs/theory.md §6.5): the
     published closed forms with their side conditions enforced, always re-certified by the
     tight accountant.
     """
@@ -296,6 +300,7 @@ class GradientClipping(MethodAccountant):
     name = "gradient_clipping"
     spec_class = GradientClippingSpec
     plan_parameters = frozenset({"max_steps"})
+    certify_options = frozenset({"analysis"})
     description = "project to C0, T noisy steps with clipped gradients and weight decay (PABI)"
     auto_priority = 0
     auto_required = ("clip_initial", "clip_gradient", "learning_rate")
@@ -315,18 +320,24 @@ class GradientClipping(MethodAccountant):
         return GradientClippingSpec(noise_std=noise_std, steps=steps, **problem)
 
     # -- certification ------------------------------------------------------------------------
-    def certify_spec(self, spec, *, delta):
+    def certify_spec(self, spec, *, delta, analysis="best"):
+        iteration.check_analysis(analysis)
         if (
             spec.assume_convex_smooth is not None
         ):  # declared structure (docs/declared_assumptions.md)
             return structure.certify_convex_smooth(
-                self, spec, delta=delta, assumption_free=self._certify_assumption_free
+                self,
+                spec,
+                delta=delta,
+                assumption_free=lambda s, *, delta: self._certify_assumption_free(
+                    s, delta=delta, analysis=analysis
+                ),
             )
-        return self._certify_assumption_free(spec, delta=delta)
+        return self._certify_assumption_free(spec, delta=delta, analysis=analysis)
 
-    def _certify_assumption_free(self, spec, *, delta):
+    def _certify_assumption_free(self, spec, *, delta, analysis="best"):
         if spec.is_schedule:
-            return self._certify_schedule(spec, delta)
+            return self._certify_schedule(spec, delta, analysis)
         problem = {k: getattr(spec, k) for k in _PROBLEM_FIELDS}
         if spec.steps == 1:
             distance = iteration.constant_B(steps=1, **problem)
@@ -335,16 +346,15 @@ class GradientClipping(MethodAccountant):
             iteration.constant_coefficient(steps=spec.steps, noise_std=spec.noise_std, **problem),
             self.name,
         )
-        bound = iteration.linear_epsilon(coefficient, delta=delta)
-        eps, order = bound.value, bound.order
+        bound = iteration.certified_epsilon(coefficient, delta=delta, analysis=analysis)
         return self.certified(
             spec,
-            eps,
+            bound.value,
             delta=delta,
-            accountant="shifted_renyi+improved_conversion",
-            order=order,
+            accountant=bound.source,
+            order=bound.order,
             details={
-                "coefficient": coefficient,
+                **_route_details(bound),
                 "flat_alpha_epsilon": iteration.flat_alpha_epsilon(coefficient, delta=delta),
             },
         )
@@ -364,13 +374,14 @@ class GradientClipping(MethodAccountant):
             delta=delta,
             accountant="gaussian_profile(T=1, mu=B/noise_std)",
             details={
+                "route": "exact_gaussian",  # one Gaussian step: exact whatever the analysis
                 "mu": mu,
                 "coefficient": mu * mu / 2.0,
                 "flat_alpha_epsilon": iteration.flat_alpha_epsilon(mu * mu / 2.0, delta=delta),
             },
         )
 
-    def _certify_schedule(self, spec, delta):
+    def _certify_schedule(self, spec, delta, analysis):
         schedule = iteration.Schedule.from_arrays(
             learning_rate=spec.learning_rate,
             weight_decay=spec.weight_decay,
@@ -388,16 +399,15 @@ class GradientClipping(MethodAccountant):
         if schedule.steps == 1 and schedule.noise_std[0] > 0:
             distance = 2.0 * schedule.clip_initial * schedule.contraction[0] + schedule.shift[0]
             return self._certify_gaussian(spec, delta, distance, float(schedule.noise_std[0]))
-        bound = iteration.linear_epsilon(allocation.coefficient, delta=delta)
-        eps, order = bound.value, bound.order
+        bound = iteration.certified_epsilon(allocation.coefficient, delta=delta, analysis=analysis)
         return self.certified(
             spec,
-            eps,
+            bound.value,
             delta=delta,
-            accountant="shifted_renyi(schedule, exact allocation)+improved_conversion",
-            order=order,
+            accountant=bound.source.replace("+", "(schedule, exact allocation)+", 1),
+            order=bound.order,
             details={
-                "coefficient": allocation.coefficient,
+                **_route_details(bound),
                 "closed_form_coefficient": allocation.closed_form,
                 "closed_form_valid": allocation.closed_form_valid,
                 "active_zero_distance_steps": list(allocation.segments),
@@ -525,7 +535,9 @@ class GradientClipping(MethodAccountant):
                 not_certified_reason="the published closed form's noise (tight re-certification)",
             )
 
-        max_coefficient = iteration.max_coefficient(epsilon=epsilon, delta=delta)
+        # the default certificate is the better of the Gaussian-DP and Rényi routes, whose
+        # budget is the Gaussian-DP one μ(ε, δ)²/2 (never below the Rényi a_max)
+        max_coefficient = iteration.max_certified_coefficient(epsilon=epsilon, delta=delta)
         if "noise_std" in params:
             noise_std = v.check_positive("noise_std", params["noise_std"])
             if steps is None:
@@ -593,5 +605,21 @@ class GradientClipping(MethodAccountant):
 
 
 _PROBLEM_FIELDS = ("clip_initial", "clip_gradient", "learning_rate", "weight_decay")
+
+
+def _route_details(bound) -> dict:
+    """The certificate details of :func:`iteration.certified_epsilon`'s result (route, both
+    routes' ε where computed, μ, the coefficient)."""
+    keep = (
+        "coefficient",
+        "route",
+        "analysis",
+        "mu",
+        "renyi_epsilon",
+        "gaussian_dp_epsilon",
+        "order",
+    )
+    return {k: bound.details[k] for k in keep if k in bound.details}
+
 
 register_method(GradientClipping())

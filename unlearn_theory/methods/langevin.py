@@ -11,9 +11,10 @@ The bounds, the noise convention and the routes are in :mod:`unlearn_theory.lang
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from .. import _validate as v
-from .. import langevin
+from .. import gaussian, langevin
 from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError
 from ..update_rule import AddNoise, Gradient, GradientStep, Phase, ProjectBall, UpdateRule
@@ -24,6 +25,10 @@ from .registry import register_method
 __all__ = ["LangevinSpec", "Langevin", "ROUTES"]
 
 ROUTES = ("pabi", "lsi")
+
+_REFERENCE_LSI = (
+    "retrained model nu_T(D') (LSI route: Langevin Unlearning's comparison with retraining)"
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -121,7 +126,7 @@ class Langevin(MethodAccountant):
     name = "langevin"
     spec_class = LangevinSpec
     plan_parameters = frozenset({"max_steps"})
-    certify_options = frozenset({"convention", "form"})
+    certify_options = frozenset({"convention", "form", "analysis"})
     description = (
         "projected noisy (S)GD under strong convexity and smoothness (Chien et al. 2024, "
         "arXiv 2403.17105 / 2401.10371)"
@@ -135,7 +140,7 @@ class Langevin(MethodAccountant):
         get = source.get if isinstance(source, dict) else lambda k: getattr(source, k)
         return {k: get(k) for k in _PROBLEM_KEYS if get(k) is not None}
 
-    def certify_spec(self, spec, *, delta, convention="injected", form="tight"):
+    def certify_spec(self, spec, *, delta, convention="injected", form="tight", analysis="best"):
         problem = self._problem(spec)
         curve = langevin.unlearning_curve(
             steps=spec.steps,
@@ -146,16 +151,32 @@ class Langevin(MethodAccountant):
             route=spec.route,
             **problem,
         )
-        bound = curve.epsilon(delta)
+        bound = curve.epsilon(delta, analysis=analysis)
         eps, order = bound.value, bound.order
+        details = {}
+        mu_u = curve.details.get("gaussian_dp_mu_unlearning_leg")
+        if mu_u is not None:
+            # the other definition: against the retrained-then-unlearned chain only the
+            # unlearning leg counts (reported, never the certificate)
+            details["epsilon_vs_retrained_then_unlearned"] = (
+                float(gaussian.epsilon(delta, mu=mu_u))
+                if 0.0 < mu_u < math.inf
+                else (0.0 if mu_u == 0.0 else math.inf)
+            )
         return self.certified(
             spec,
             eps,
             delta=delta,
-            accountant=f"langevin[{spec.route}]: {curve.description}",
+            accountant=f"langevin[{spec.route}]: {bound.source}",
             order=order,
             details={
                 "route": spec.route,
+                "analysis_route": bound.details.get("route", "renyi"),
+                "reference": curve.details.get("reference", _REFERENCE_LSI),
+                "renyi_epsilon": bound.details.get("renyi_epsilon"),
+                "gaussian_dp_epsilon": bound.details.get("gaussian_dp_epsilon"),
+                "gaussian_dp_mu": curve.gaussian_dp_mu,
+                **details,
                 "convention": convention,
                 "form": form,
                 "temperature": langevin.temperature_from_noise_std(
