@@ -48,7 +48,7 @@ from scipy import fft as sfft
 from scipy import special
 
 from . import _validate as v
-from ._logspace import log1mexp, log_sub_exp
+from ._logspace import log_sub_exp
 from .bounds import Bound, BoundKind
 from .errors import InvalidParameterError, NumericalPrecisionError
 
@@ -57,11 +57,14 @@ __all__ = ["PrivacyLossDistribution", "PLDResult"]
 _U = 2.0**-53
 _CTD_MARGIN = 1e-6
 _LOG_TAIL_FACTOR = math.log(1e-32)  # per-mechanism truncation tail (each side, per step)
-_LOG_TAIL_COMPOSED = math.log(1e-30)  # composed Chernoff tail target
 _MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
 _MAX_MU = 1e4  # from_gaussian's supported range (0, _MAX_MU]
 _MIN_NOISE_MULTIPLIER, _MAX_NOISE_MULTIPLIER = 1e-2, 1e8  # from_subsampled_gaussian's range
 _MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: seconds per query)
+_LOG_TAU = math.log(1e-13)  # tilted composed mass left outside the FFT window, each side
+_TILT_EXP_CAP = 300.0  # untilting factors e^{λ(ε0 − l)} are formed up to e^300
+_MAX_WINDOW = 1 << 24  # FFT window cap (bins)
+_SNAP = 1  # tilt points lie on a grid of _SNAP·h
 
 
 @dataclass(frozen=True)
@@ -284,10 +287,139 @@ class _SubsampledPair(_Mechanism):
 
 
 def _fft_len(n: int) -> int:
+    """Smallest 5-smooth length >= n (fast for pocketfft's real transforms)."""
     return sfft.next_fast_len(int(n), real=True)
 
 
+def _fft_l2_error(n: int) -> float:
+    """Relative ℓ2 error bound of one float64 FFT of length n: ‖fl(Fx) − Fx‖₂ ≤ η‖Fx‖₂.
+
+    Higham, "Accuracy and Stability of Numerical Algorithms" (2002), Thm 24.2, gives
+    η = log2(n)·(μ + γ₄(√2 + μ)) ≈ 7u·log2(n) for radix 2 with twiddle-factor error μ ≲ u; we
+    use 16u·(log2 n + 1), a margin that also covers pocketfft's radix 3 and 5 passes.
+    """
+    return 16 * _U * (math.log2(max(n, 2)) + 1)
+
+
+class _Composed:
+    """One tilted FFT composition of a direction, and the exact queries on it.
+
+    Holds y, the tilted composed pmf on the window [kb, kb + len(y)) (float64, FFT round-off
+    included), K = log M(λ)^T (the tilt normaliser) and the error budgets:
+
+    * ``e2``: ‖y_computed − y‖₂ ≤ e2 (FFT round-off, see :meth:`_Direction.compose`);
+    * ``rel``: per-entry relative rounding of the tilted inputs and of the untilting, as a log
+      factor on δ;
+    * ``log_extra``: untilted mass not in the window that may sit above ε (the +inf atoms
+      and a Chernoff bound on the composed mass above the window), added to δ;
+    * ``log_alias``: tilted mass outside the window (aliased into it by the circular
+      convolution; only ever ADDS mass, so it matters for the lower end only).
+
+    For ε in the window, with w_j = e^{K − λ l_j}(1 − e^{ε − l_j}) the untilting weights,
+    δ(ε) = Σ_{l_j > ε} y_j w_j + extra, and by Cauchy–Schwarz the round-off changes the sum by
+    at most e2·(Σ_{l_j > ε} e^{2(K − λ l_j)})^{1/2}. Suffix sums give every grid point at once.
+    """
+
+    def __init__(self, *, h, lam, k, kb, y, e2, rel, log_extra, log_alias, eps0, low):
+        self.h, self.lam, self.k, self.kb = h, lam, k, kb
+        self.e2, self.rel, self.log_extra, self.log_alias = e2, rel, log_extra, log_alias
+        self.eps0, self.low = eps0, low
+        loss = (kb + np.arange(y.size)) * h
+        # evaluable range: l > 0 (ε >= 0 always) and λ(ε0 − l) <= 300 (no overflow)
+        lmin = 0.0 if lam <= 0 else max(0.0, eps0 - _TILT_EXP_CAP / lam)
+        j0 = int(np.searchsorted(loss, lmin, side="right"))
+        self.loss = loss[j0:]
+        self.empty = self.loss.size == 0
+        if self.empty:
+            return
+        yy = y[j0:]
+        if not low:
+            yy = np.maximum(yy, 0.0)
+        f = -lam * (self.loss - eps0)
+        ef = np.exp(f)
+        a = yy * ef
+        self.l0 = float(self.loss[0])  # B carries e^{-(l - l0)} (no overflow for large ε)
+        b = a * np.exp(-(self.loss - self.l0))
+        nu = (self.loss.size + 2) * _U  # recursive-summation error of the suffix sums
+        A = np.cumsum(a[::-1])[::-1]
+        B = np.cumsum(b[::-1])[::-1]
+        G = np.cumsum((ef * ef)[::-1])[::-1]
+        E = e2 * np.sqrt(G * (1 + nu))
+        if low:
+            aabs = np.cumsum(np.abs(a)[::-1])[::-1]
+            babs = np.cumsum(np.abs(b)[::-1])[::-1]
+            alias = np.exp(log_alias + f) if math.isfinite(log_alias) else 0.0
+            self.P = A - nu * aabs - 4 * _U * aabs - E - alias
+            self.Bq = B + nu * babs
+            self.scale = k - lam * eps0 - rel
+        else:
+            self.P = A * (1 + nu + 4 * _U) + E
+            self.Bq = B * (1 - nu)
+            self.scale = k - lam * eps0 + rel
+
+    def _eB(self, eps, bq):
+        """e^ε·B (B scaled by e^{l0}), formed in log space: it never exceeds P."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.exp(np.asarray(eps) - self.l0 + np.log(np.maximum(bq, 0.0)))
+
+    def _extra(self) -> float:
+        return -math.inf if self.low else self.log_extra
+
+    def log_delta(self, eps: float) -> float | None:
+        """log δ(ε) (upper, or lower for a low composition); None if ε is below the range."""
+        extra = self._extra()
+        if self.empty:
+            return extra if eps >= 0 else None
+        if eps < self.loss[0] - self.h:
+            return None
+        i = int(np.searchsorted(self.loss, eps, side="right"))  # first l_i > eps
+        if i >= self.loss.size:
+            return extra
+        br = self.P[i] - self._eB(eps, self.Bq[i])
+        if not br > 0:
+            return extra
+        return float(np.logaddexp(self.scale + math.log(br), extra))
+
+    def invert(self, log_target: float) -> tuple[float, bool]:
+        """Smallest ε >= 0 with δ(ε) <= target on this composition (exact, rounded up).
+
+        Returns (ε, below): ``below`` means the answer lies below this composition's range
+        (ε is then a feasible value, not the smallest).
+        """
+        extra = self._extra()
+        if extra >= log_target:
+            return math.inf, False
+        if self.empty:
+            return 0.0, False
+        with np.errstate(over="ignore"):
+            t = math.exp(min(float(log_sub_exp(log_target, extra)) - self.scale, 700.0))
+        loss, h = self.loss, self.h
+        prev = loss - h  # δ at ε = l_{i-1} uses the terms j >= i
+        br = self.P - self._eB(prev, self.Bq)
+        ok = br <= t
+        if ok[0]:
+            eps = float(prev[0])
+            return (0.0, False) if eps <= 0.0 else (eps, True)
+        if not np.any(ok):
+            i = loss.size - 1  # only the atoms remain above l_last: answer in (l_{m-2}, l_{m-1}]
+        else:
+            i = int(np.argmax(ok)) - 1
+        # ε in (l_{i-1}, l_i]: P_i − e^ε Bq_i = t
+        num = self.P[i] - t
+        lo_e, hi_e = float(prev[i]), float(loss[i])
+        if num <= 0 or not self.Bq[i] > 0:
+            eps = lo_e
+        else:
+            eps = min(max(math.log(num) - math.log(self.Bq[i]) + self.l0, lo_e), hi_e)
+        eps = max(eps, 0.0)
+        if self.low:
+            return eps, False
+        return float(np.nextafter(eps, np.inf) + 4 * _U * abs(eps)), False
+
+
 class _Direction:
+    """One ordering (P, Q) of a composition: discretised factors and tilted FFT compositions."""
+
     def __init__(self, factors: list[tuple[_Mechanism, int]], h: float):
         self.h = h
         self.items = []
@@ -307,6 +439,11 @@ class _Direction:
         self.log_inf = special.logsumexp(
             [li + math.log(c) for _, _, li, _, c in self.items if np.isfinite(li)] or [-np.inf]
         )
+        self.k_max = sum(c * (lo + lw.size - 1) for lo, lw, _, _, c in self.items)
+        self.k_min = sum(c * lo for lo, _, _, _, c in self.items)
+        self.max_size = max(lw.size for _, lw, *_ in self.items)
+        self._cache: dict = {}
+        self._mgf0: dict = {}
 
     def _logmgf(self, lam: float, low: bool = False):
         """K(λ) = Σ count·log Σ_l p(l)e^{λl}, tilted mean and variance."""
@@ -325,118 +462,205 @@ class _Direction:
             var += c * float(r @ (loss - m1) ** 2)
         return k, mean, var
 
-    def _tilt_for(self, epsilon: float) -> float:
-        _, m0, _ = self._logmgf(0.0)
-        if epsilon <= m0:
-            return 0.0
-        lo, hi = 0.0, 1.0
-        while self._logmgf(hi)[1] < epsilon and hi < 1e4:
-            lo, hi = hi, 2 * hi
-        for _ in range(40):
-            mid = 0.5 * (lo + hi)
-            if self._logmgf(mid)[1] < epsilon:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo < 1e-3 * hi:
-                break
-        return lo
+    def _logmgf_upper(self, lam: float, low: bool) -> float:
+        """K(λ) for any real λ, with an upward allowance for its float64 rounding [UPPER]."""
+        k = 0.0
+        mag = 0.0
+        for (_, lw, _, lwl, c), loss in zip(self.items, self.losses):
+            w = lwl if low else lw
+            with np.errstate(over="ignore", invalid="ignore"):
+                lm = float(special.logsumexp(w + lam * loss))
+            k += c * lm
+            mag += c * (abs(lm) + abs(lam) * max(abs(loss[0]), abs(loss[-1])) + 1.0)
+        return k + 8 * _U * (mag + math.log2(self.max_size + 2) * self.total) if math.isfinite(
+            k
+        ) else math.inf
 
-    def compose(self, lam: float, bottom: float, low: bool = False):
-        """Untilted composed log-pmf on [bottom, top] (plus constant extra mass, log)."""
+    def _tilt_for(self, epsilon: float, low: bool = False):
+        """λ >= 0 with tilted composed mean ≈ ε (safeguarded Newton; any λ is sound, this one
+        puts the composed pmf's bulk, where FFT round-off is relatively small, near ε).
+        Returns (λ, K(λ), mean, variance)."""
+        if low not in self._mgf0:
+            self._mgf0[low] = self._logmgf(0.0, low)
+        k, m, var = self._mgf0[low]
+        if epsilon <= m:
+            return 0.0, k, m, var
+        lo, hi = 0.0, math.inf
+        lam = min((epsilon - m) / max(var, 1e-300), 1e4)
+        best = (0.0, k, m, var)
+        for _ in range(30):
+            k, m, var = self._logmgf(lam, low)
+            if not (math.isfinite(m) and math.isfinite(var) and math.isfinite(k)):
+                hi = lam
+            else:
+                best = (lam, k, m, var)
+                if abs(m - epsilon) <= 0.25 * math.sqrt(var) + 1e-12:
+                    break
+                if m < epsilon:
+                    lo = lam
+                else:
+                    hi = lam
+            nxt = lam + (epsilon - m) / var if var > 0 and math.isfinite(m) else math.nan
+            if not lo < nxt < hi:
+                nxt = 0.5 * (lo + hi) if math.isfinite(hi) else 2.0 * lam + 1.0
+            if hi - lo < 1e-9 * max(hi, 1.0) or nxt > 1e5:
+                break
+            lam = nxt
+        return best
+
+    @staticmethod
+    def _chernoff(dk, s0: float):
+        """Shifts s > 0 and dk(s) = K(λ ± s) − K(λ), searched geometrically from s0 for the
+        smallest Chernoff edge (dk(s) − log τ)/s (heavy tails want s far below s0)."""
+        pts = [(s0, dk(s0))]
+
+        def edge(p):
+            return (p[1] - _LOG_TAU) / p[0]
+
+        for factor in (0.5, 2.0):
+            s = s0
+            for _ in range(20):
+                s *= factor
+                p = (s, dk(s))
+                pts.append(p)
+                if not edge(p) < min(edge(q) for q in pts[:-1]):
+                    break
+            if len(pts) > 2 and factor == 0.5 and edge(pts[-2]) < edge(pts[0]):
+                break  # improved going down: no need to go up
+        return pts
+
+    def _snap(self, eps: float) -> float:
+        """Tilt points are snapped to a grid of spacing _SNAP·h, so that a query at ε and an
+        inversion that landed on ε use the very same composition (consistent answers)."""
+        step = _SNAP * self.h
+        return max(0.0, round(eps / step) * step)
+
+    def compose(self, eps0: float, low: bool = False) -> _Composed:
+        """Tilted FFT composition with the tilt point at (the snapped) ``eps0``; cached."""
+        eps0 = self._snap(eps0)
+        key = (eps0, low)
+        if key in self._cache:
+            return self._cache[key]
         h = self.h
-        k_lam, mean, var = self._logmgf(lam, low)
-        sd = math.sqrt(max(var, 0.0))
-        # top of the window from a Chernoff bound on the untilted composed finite measure
-        best_top, best_lb = math.inf, None
-        for lp in lam + np.geomspace(max(1e-2, 0.05 * lam), 20 + 2 * lam, 14):
-            kp = self._logmgf(lp, low)[0]
-            top = (kp - _LOG_TAIL_COMPOSED) / lp
-            if top < best_top:
-                best_top, best_lb = top, (kp, lp)
-        k_max = sum(c * (lo + lw.size - 1) for lo, lw, _, _, c in self.items)
-        k_min = sum(c * lo for lo, _, _, _, c in self.items)
-        top = max(best_top, mean + 12 * sd, bottom + h)
-        if math.isfinite(top) and top / h < k_max:
-            kt = math.ceil(top / h) + 1
-            log_tail = best_lb[0] - best_lb[1] * kt * h  # P(S > kt·h) bound
-        else:  # no finite Chernoff window (the log-MGF overflowed): keep the whole support
-            kt = k_max
-        if kt >= k_max:  # the window reaches the top of the composed support: no tail
-            kt, log_tail = k_max, -np.inf
-        low_end = min(bottom, mean - 12 * sd)
-        kb = math.floor(low_end / h) - 1 if math.isfinite(low_end) else k_min
-        kb = min(max(kb, k_min), kt - 1)
+        lam, k_lam, mean_lam, var_lam = self._tilt_for(eps0, low)
+        # window [kb, kt] from Chernoff bounds on the TILTED composed measure: for a shift s,
+        # P_λ(S > t) <= exp(K(λ+s) − K(λ) − s·t) and P_λ(S < b) <= exp(K(λ−s) − K(λ) + s·b);
+        # t and b are solved for mass e^_LOG_TAU at shifts around the Gaussian optimum
+        # √(2·log(1/τ))/sd, then clipped to the composed support
+        s0 = math.sqrt(-2 * _LOG_TAU) / math.sqrt(max(var_lam, 1e-300))
+        ups = self._chernoff(lambda s: self._logmgf_upper(lam + s, low) - k_lam, s0)
+        dns = self._chernoff(lambda s: self._logmgf_upper(lam - s, low) - k_lam, s0)
+        top = min((ku - _LOG_TAU) / s for s, ku in ups)
+        bot = -min((kd - _LOG_TAU) / s for s, kd in dns)
+        kt = math.ceil(top / h) if math.isfinite(top) else self.k_max
+        kt = max(kt, math.floor(eps0 / h) + 2)
+        kb = math.floor(bot / h) - 1 if math.isfinite(bot) else self.k_min
+        kb = min(kb, math.floor(eps0 / h) - 1)
+        kb, kt = max(kb, self.k_min), min(kt, self.k_max)
+        kt = max(kt, kb + 1)
+        if kt - kb > _MAX_WINDOW:  # (aliasing only adds mass; the tail bound below covers it)
+            kt = kb + _MAX_WINDOW
+        if kt >= self.k_max:
+            log_tail, log_alias_top = -math.inf, -math.inf
+        else:
+            t = kt * h  # composed mass strictly above kt: Chernoff at the shifts tried
+            log_tail = min(k_lam + ku - (lam + s) * t for s, ku in ups)
+            log_alias_top = min(ku - s * t for s, ku in ups)
+        if kb <= self.k_min:
+            log_alias_bot = -math.inf
+        else:
+            b = kb * h  # composed mass strictly below kb
+            log_alias_bot = min(kd + s * b for s, kd in dns)
         width = kt - kb + 1
-        n = _fft_len(max(width, max(lw.size for _, lw, *_ in self.items)))
+        n = _fft_len(max(width, self.max_size))
         spec = None
         base = 0
+        k_sum = 0.0
+        norm2 = 0.0
+        rho = 0.0
         for (lo, lw, _, lwl, c), loss in zip(self.items, self.losses):
             w = lwl if low else lw
             lt = w + lam * loss
-            lm = special.logsumexp(lt)
-            f = sfft.rfft(np.exp(lt - lm), n) ** c
+            lm = float(special.logsumexp(lt))
+            d = lt - lm
+            x = np.exp(d)
+            norm2 = max(norm2, math.sqrt(float(x @ x)))
+            wf = w[np.isfinite(w)]
+            # relative error of each tilted entry: exp, and the sums forming its argument
+            amax = float(np.max(np.abs(wf))) + abs(lam) * max(abs(loss[0]), abs(loss[-1]))
+            rho += c * _U * (4.0 + 2.0 * (amax + abs(lm)))
+            f = sfft.rfft(x, n)
+            f = f**c if c > 1 else f
             spec = f if spec is None else spec * f
             base += c * lo
+            k_sum += c * lm
         out = sfft.irfft(spec, n)
-        err = 8 * _U * (self.total + 1) * (math.log2(n) + 1)
         shift = (kb - base) % n
-        out = np.roll(out, -shift)[:width]
-        idx = np.arange(kb, kb + width)
-        with np.errstate(divide="ignore"):
-            if low:
-                body = np.log(np.maximum(out - err, 0.0))
-            else:
-                body = np.log(np.maximum(out, 0.0) + err)
-        logp = k_lam - lam * idx * h + body
-        return idx, logp, log_tail
+        y = np.roll(out, -shift)[:width]
+        eta = _fft_l2_error(n)
+        tot = self.total
+        # ‖Δy‖₂ <= [(T+1)(η + 8u) + 2u·#factors]·max‖x_i‖₂ (forward FFTs, powers, products,
+        # inverse FFT; |X_i| <= 1 and ‖y‖₂ <= min‖x_i‖₂), times a second-order margin;
+        # entries that underflowed to 0 add at most √n·2^-1074 each transform
+        e2 = ((tot + 1) * (eta + 8 * _U) + 2 * _U * len(self.items)) * norm2
+        e2 = e2 * (1 + 4 * tot * eta) + math.sqrt(n) * 1e-300 * (tot + 1)
+        rel = rho + 4 * _U * (abs(k_sum) + abs(lam) * (abs(kb) + width) * h + 4.0)
+        rel = rel * 1.01 + 1e-300
+        comp = _Composed(
+            h=h,
+            lam=lam,
+            k=k_sum,
+            kb=kb,
+            y=y,
+            e2=e2,
+            rel=rel,
+            log_extra=float(np.logaddexp(self.log_inf, log_tail)),
+            log_alias=float(np.logaddexp(log_alias_top, log_alias_bot)),
+            eps0=eps0,
+            low=low,
+        )
+        self._cache[key] = comp
+        return comp
 
-    def arrays(self, epsilon: float, low: bool = False):
-        lam = self._tilt_for(epsilon)
-        idx, logp, log_tail = self.compose(lam, epsilon, low)
-        extra = -np.inf if low else float(np.logaddexp(self.log_inf, log_tail))
-        return idx, logp, extra
+    def log_delta(self, eps: float, low: bool = False) -> float:
+        comp = self.compose(eps, low)
+        out = comp.log_delta(eps)
+        if out is None:  # pragma: no cover - a composition tilted at ε covers ε
+            raise NumericalPrecisionError(f"epsilon={eps} is outside the composed window")
+        return out
 
-
-def _log_delta_from_arrays(idx, logp, extra, h, epsilon):
-    sel = idx * h > epsilon
-    if not np.any(sel):
-        return extra
-    loss = idx[sel] * h
-    terms = logp[sel] + log1mexp(np.minimum(epsilon - loss, 0.0))
-    return float(np.logaddexp(extra, special.logsumexp(terms)))
-
-
-def _epsilon_from_arrays(idx, logp, extra, h, log_target):
-    """Smallest ε with δ(ε) <= target for the discrete PLD (exact inversion)."""
-    if extra >= log_target:
-        return math.inf, False
-    loss = idx * h
-    # suffix sums over l >= j
-    a = np.logaddexp.accumulate(logp[::-1])[::-1]
-    b = np.logaddexp.accumulate((logp - loss)[::-1])[::-1]
-    # δ at ε = loss[j-1] uses terms j..end: extra + A_j - e^{ε} B_j
-    with np.errstate(invalid="ignore"):
-        at_grid = np.logaddexp(extra, log_sub_exp(a, np.minimum(loss - h + b, a)))
-    # at_grid[j] = δ(loss[j] - h) (terms l >= j); non-increasing in j
-    ok = at_grid <= log_target
-    if not np.any(ok):
-        # δ(loss[-1]) = extra < target: the answer lies in (loss[-1] − h, loss[-1]] (a loss
-        # bounded above, e.g. the remove direction of a subsampled Gaussian at small noise,
-        # piles its mass on the last grid point)
-        j = len(loss)
-    else:
-        j = int(np.argmax(ok))
-    if j == 0:
-        # δ(bottom) <= target already: bottom is feasible, the smallest answer may lie below
-        return float(loss[0] - h), True
-    # ε in (loss[j] - 2h, loss[j] - h]: terms l >= j-1 -> extra + A - e^ε B = target
-    i = j - 1
-    top = float(np.logaddexp(extra, a[i]))
-    eps = float(log_sub_exp(top, log_target) - b[i]) if top > log_target else -math.inf
-    eps_hi = float(loss[j] - h) if j < len(loss) else float(loss[i])
-    eps = min(max(eps, float(loss[i] - h)), eps_hi)
-    return float(np.nextafter(eps, np.inf) + 4 * _U * abs(eps)), False
+    def epsilon(self, log_target: float, low: bool, guess: float) -> float:
+        """Smallest ε with δ(ε) <= target. For the upper end, the value returned is certified
+        by the composition tilted at (the snap of) itself, so ``log_delta(ε) <= target``."""
+        eps0 = max(guess, 0.0)
+        best = math.inf
+        for _ in range(12):
+            comp = self.compose(eps0, low)
+            val, below = comp.invert(log_target)
+            if below:
+                best = min(best, val)
+                eps0 = max(0.0, min(eps0, val) - max(0.5, 0.5 * abs(val)))
+                continue
+            if not math.isfinite(val) or low:
+                if low and self._snap(val) != comp.eps0 and math.isfinite(val):
+                    eps0 = val
+                    best = min(best, val)
+                    continue
+                return min(best, val) if low else val
+            if self._snap(val) == comp.eps0:
+                return val  # consistent: log_delta(val) uses this very composition
+            eps0 = val
+        if low:
+            return best
+        # no fixed point (the answer sits on a snapping boundary): step up until consistent
+        val = max(val, best) if math.isfinite(best) else val
+        step = 1e-9 * max(1.0, val)
+        for _ in range(60):
+            if self.log_delta(val) <= log_target:
+                return val
+            val += step
+            step *= 4
+        raise NumericalPrecisionError("could not certify epsilon")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,95 +753,74 @@ class PrivacyLossDistribution:
     def _directions(self, h: float):
         if not self._factors:
             raise InvalidParameterError("pld", self, "is empty: compose at least one mechanism")
-        dirs = []
-        for i in range(2):
-            facs = [(pair[i], c) for pair, c in self._factors]
-            dirs.append(_Direction(facs, h))
-        if all(pair[0] is pair[1] for pair, _ in self._factors):
-            dirs = dirs[:1]  # symmetric pair: one direction suffices
-        return dirs
+        cache = self.__dict__.setdefault("_dirs_cache", {})
+        if h not in cache:
+            dirs = []
+            for i in range(2):
+                facs = [(pair[i], c) for pair, c in self._factors]
+                dirs.append(_Direction(facs, h))
+            if all(pair[0] is pair[1] for pair, _ in self._factors):
+                dirs = dirs[:1]  # symmetric pair: one direction suffices
+            cache.clear()  # keep one grid's discretisation (memory)
+            cache[h] = dirs
+        return cache[h]
 
     # queries ------------------------------------------------------------------------------
-    @staticmethod
-    def _log_delta_upper(dirs, eps: float) -> float:
-        out = -math.inf
-        for d in dirs:
-            idx, logp, extra = d.arrays(eps)
-            out = max(out, _log_delta_from_arrays(idx, logp, extra, d.h, eps))
-        return out
-
     def delta(self, epsilon, *, grid=None) -> PLDResult:
         """δ(ε) = max over both orderings. ``.upper`` is a certified UPPER bound."""
         eps = v.check_epsilon(epsilon)
         h = self._grid(grid)
-        ups, lows = [], []
-        for d in self._directions(h):
-            idx, logp, extra = d.arrays(eps)
-            ups.append(_log_delta_from_arrays(idx, logp, extra, h, eps))
-            idx, logp, extra = d.arrays(eps, low=True)
-            lows.append(_log_delta_from_arrays(idx, logp, extra, h, eps))
-        up = min(1.0, math.exp(max(ups)))
-        if up <= 0.0:
+        dirs = self._directions(h)
+        up = max(d.log_delta(eps) for d in dirs)
+        low = max(d.log_delta(eps, low=True) for d in dirs)
+        up_v = min(1.0, math.exp(up))
+        if up_v <= 0.0:
             raise NumericalPrecisionError(f"delta upper bound underflows float64 at epsilon={eps}")
-        return PLDResult(upper=up, lower=min(up, math.exp(max(lows))), query="delta", grid=h)
-
-    def _epsilon_one(self, d: _Direction, log_target: float, low: bool, guess: float):
-        """Tilt at the current guess, invert exactly, re-tilt at the answer; every value found
-        with δ(value) <= target (under any tilt) is certified, so the minimum of them is."""
-        best = math.inf
-        eps = guess
-        for _ in range(8):
-            idx, logp, extra = d.arrays(max(eps, 0.0), low)
-            val, below = _epsilon_from_arrays(idx, logp, extra, d.h, log_target)
-            best = min(best, val)
-            if best <= 0.0:
-                return 0.0
-            if below:  # the answer lies below this window: move the tilt point down
-                eps = min(eps, val) - max(0.5, 0.5 * abs(val))
-                continue
-            if not math.isfinite(val):
-                break
-            if abs(val - eps) < 0.05 * max(1.0, abs(val)):
-                break
-            eps = val
-        return max(best, 0.0)
+        return PLDResult(upper=up_v, lower=min(up_v, math.exp(low)), query="delta", grid=h)
 
     def epsilon(self, delta, *, grid=None, lower: bool = True) -> PLDResult:
         """Smallest ε with δ(ε) <= delta in both orderings (feasible side).
 
-        ``.upper`` is a certified UPPER bound on the true ε(δ); ``lower=False`` skips the
-        optimistic companion (then ``.lower`` is -inf) and halves the cost.
+        ``.upper`` is a certified UPPER bound on the true ε(δ), and
+        ``pld.delta(pld.epsilon(d).upper).upper <= d``; ``lower=False`` skips the optimistic
+        companion (then ``.lower`` is -inf) and saves about a third of the cost.
         """
         dl = v.check_delta(delta)
         h = self._grid(grid)
         lt = math.log(dl)
-        ups, lows = [], []
-        for d in self._directions(h):
+        dirs = self._directions(h)
+        guesses = []
+        for d in dirs:
             _, m, var = d._logmgf(0.0)
             guess = m + math.sqrt(var) * math.sqrt(2 * -lt)
             # (the moment guess can lie far above the composed support when the loss is
             # heavy-tailed, e.g. small noise multipliers: tilting there overflows the log-MGF)
-            top = d.h * sum(c * (lo + lw.size - 1) for lo, lw, _, _, c in d.items)
-            guess = min(guess, top)
-            ups.append(self._epsilon_one(d, lt, False, guess))
-            if lower:
-                lows.append(self._epsilon_one(d, lt, True, ups[-1]))
-        if not lower:
-            lows = [-math.inf]
-        up = max(ups)
+            guesses.append(min(guess, d.h * d.k_max))
+        # the direction with the larger guess first; the others are first tried at its answer
+        order = sorted(range(len(dirs)), key=lambda i: -guesses[i])
+        up = -math.inf
+        for i in order:
+            d = dirs[i]
+            if math.isfinite(up) and d.log_delta(up) <= lt:
+                continue  # this ordering already certifies the current answer
+            val = d.epsilon(lt, False, guesses[i] if not math.isfinite(up) else up)
+            if val > up:
+                up = val
         if not math.isfinite(up):
             raise NumericalPrecisionError(
                 f"delta={dl} is below the accountant's truncated tail mass; no finite epsilon"
             )
-        # Re-check on the delta() path (its own tilt): step up until it certifies too, so that
-        # pld.delta(pld.epsilon(d).upper).upper <= d holds when re-evaluated.
-        dirs = self._directions(h)
-        step = 1e-8 * max(1.0, up)
-        for _ in range(60):
-            if self._log_delta_upper(dirs, up) <= lt:
-                break
-            up += step
-            step *= 4
-        else:
-            raise NumericalPrecisionError(f"could not certify epsilon for delta={dl}")
+        # every ordering must certify the answer on the delta() path (its own composition)
+        for d in dirs:
+            step = 1e-9 * max(1.0, up)
+            for _ in range(60):
+                if d.log_delta(up) <= lt:
+                    break
+                up += step
+                step *= 4
+            else:  # pragma: no cover
+                raise NumericalPrecisionError(f"could not certify epsilon for delta={dl}")
+        lows = [-math.inf]
+        if lower:
+            lows = [d.epsilon(lt, True, up) for d in dirs]
         return PLDResult(upper=up, lower=min(up, max(lows)), query="epsilon", grid=h)
