@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import _validate as v
-from . import renyi
+from . import gaussian, renyi
 from .bounds import Bound, BoundKind
 from .errors import NumericalPrecisionError
 from .pld import PrivacyLossDistribution
@@ -80,10 +80,42 @@ def _pld_result(q: float, z: float, steps: int, delta: float, grid=None):
     return pld.epsilon(delta, grid=grid, lower=False)
 
 
+def _full_batch_mu(z: float, steps: int) -> float:
+    """√T/z rounded upward (two correctly rounded operations: two ulps up cover them)."""
+    return math.nextafter(math.nextafter(math.sqrt(steps) / z, math.inf), math.inf)
+
+
+def _full_batch_bound(z: float, steps: int, delta: float) -> Bound:
+    """sample_rate = 1: T Gaussian steps are exactly one Gaussian with μ = √T/z (Dong, Roth &
+    Su 2019, arXiv 1905.02383, Cor. 3.3); ε from the exact Gaussian profile (Balle & Wang 2018,
+    arXiv 1805.06530, Thm 8), μ rounded up and ε rounded to the feasible side."""
+    mu = _full_batch_mu(z, steps)
+    eps = float(gaussian.epsilon(delta, mu=mu))
+    return Bound(
+        eps,
+        BoundKind.UPPER,
+        source="dp_sgd_epsilon: exact Gaussian composition (sample_rate = 1), add/remove",
+        details={
+            "route": "gaussian",
+            "mu": mu,
+            "pld_epsilon": None,
+            "pld_grid": None,
+            "rdp_epsilon": None,
+            "order": None,
+            "noise_multiplier": z,
+            "sample_rate": 1.0,
+            "steps": steps,
+            "delta": delta,
+        },
+    )
+
+
 def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) -> Bound:
     """Certified UPPER bound on ε(δ) of ``steps`` Poisson-subsampled Gaussian steps.
 
-    min(PLD upper bound, RDP bound); see the module docstring. Returns an UPPER
+    min(PLD upper bound, RDP bound); see the module docstring. At ``sample_rate=1`` the
+    composition is one Gaussian with μ = √T/z and the exact closed form is used (route
+    ``"gaussian"``; the PLD and RDP details are then None). Returns an UPPER
     :class:`~unlearn_theory.bounds.Bound` (``float(b)`` is ε); ``b.source`` names the winning
     route, ``b.details`` holds ``pld_epsilon``, ``pld_grid``, ``rdp_epsilon`` and ``order``
     (the RDP order, None when the PLD route won). Validity: add/remove adjacency, Poisson
@@ -95,6 +127,8 @@ def dp_sgd_epsilon(*, noise_multiplier, sample_rate, steps, delta, grid=None) ->
     q = v.check_sample_rate(sample_rate)
     steps = v.check_int("steps", steps, minimum=1)
     delta = v.check_delta(delta)
+    if q == 1.0:
+        return _full_batch_bound(z, steps, delta)
     rdp_b = _rdp_bound(q, z, steps, delta)
     rdp = math.inf if rdp_b is None else float(rdp_b)
     rdp = rdp if math.isfinite(rdp) and rdp >= 0 else math.inf
@@ -138,36 +172,47 @@ def dp_sgd_noise_multiplier(
 ) -> float:
     """Smallest (to relative tolerance ``rtol``) noise multiplier z with
     ``dp_sgd_epsilon(z) <= epsilon`` -- conservative: the returned z was evaluated and is feasible.
+
+    Method: the RDP bound (cheap, looser) brackets z from above; Brent's method then solves
+    log δ_PLD(ε; z) = log δ in log z (a δ query costs one composition per ordering, an ε query
+    three); the root, stepped up by rtol/4, is accepted once ``dp_sgd_epsilon`` itself certifies
+    it (stepping up by rtol/4 until it does). The answer lies within about rtol/2 (relative)
+    above the least feasible z. At ``sample_rate=1``: √T/μ(ε, δ) with the exact Gaussian μ.
     """
     eps = v.check_positive("epsilon", epsilon)
     delta = v.check_delta(delta)
     q = v.check_sample_rate(sample_rate)
     steps = v.check_int("steps", steps, minimum=1)
     rtol = v.check_in_range("rtol", rtol, 0.0, 1.0)
+    log_delta = math.log(delta)
+
+    def feasible(z):
+        try:
+            return (
+                float(dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta))
+                <= eps
+            )
+        except NumericalPrecisionError:
+            return False
+
+    def climb(z, cap=math.inf):  # step up by rtol/4 until dp_sgd_epsilon certifies z
+        for _ in range(40):
+            if feasible(z):
+                return z
+            z = min(z * (1.0 + rtol / 4.0), cap)
+        return None
+
+    if q == 1.0:
+        mu = float(gaussian.mu(epsilon=eps, delta=delta))
+        if not mu > 0:
+            raise NumericalPrecisionError(f"no finite noise certifies epsilon={eps}, delta={delta}")
+        z = climb(math.nextafter(math.sqrt(steps) / mu, math.inf) * (1 + 4 * 2.0**-53))
+        if z is None:  # pragma: no cover - the exact μ is feasible up to rounding
+            raise NumericalPrecisionError("could not certify the full-batch noise multiplier")
+        return z
 
     def ok_rdp(z):
         return _rdp_epsilon(q, z, steps, delta) <= eps
-
-    def f(z, coarse=True):  # certified ε(z) − target (min of PLD and RDP), decreasing in z
-        # the search runs on a 4x coarser (still pessimistic) grid; the answer is re-checked
-        # at the default grid, so the returned z is feasible for dp_sgd_epsilon as called
-        grid = None
-        try:
-            if coarse:
-                pld = PrivacyLossDistribution.from_subsampled_gaussian(
-                    sample_rate=q, noise_multiplier=z
-                ).self_compose(steps)
-                grid = min(1.0, 4.0 * pld._default_grid())
-            return (
-                float(
-                    dp_sgd_epsilon(
-                        noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid
-                    )
-                )
-                - eps
-            )
-        except NumericalPrecisionError:
-            return math.inf
 
     # 1. the cheap RDP bound gives a feasible upper bracket (dp_sgd_epsilon <= RDP)
     hi = 1.0
@@ -189,26 +234,35 @@ def dp_sgd_noise_multiplier(
         hi, lo = (mid, lo) if ok_rdp(mid) else (hi, mid)
     z_rdp = hi  # RDP-feasible, hence feasible for dp_sgd_epsilon (min(PLD, RDP) <= RDP)
 
-    def land(z):  # re-check z at the default grid; fall back to the RDP answer if it fails
-        return z if f(z, coarse=False) <= 0 else z_rdp
+    def g(log_z):  # PLD log δ(ε; z) − log δ: decreasing in z; +inf where the PLD cannot answer
+        try:
+            pld = PrivacyLossDistribution.from_subsampled_gaussian(
+                sample_rate=q, noise_multiplier=math.exp(log_z)
+            ).self_compose(steps)
+            return min(pld._log_delta_upper(eps), 0.0) - log_delta
+        except NumericalPrecisionError:
+            return math.inf
 
     # 2. the tight bound needs less noise: bracket its root below the RDP answer
-    f_hi = f(hi)
-    if f_hi > 0:  # pragma: no cover - min(PLD, RDP) <= RDP
-        raise NumericalPrecisionError("RDP-feasible noise multiplier is not feasible")
-    lo = hi * 0.9
-    while f(lo) <= 0:
-        hi, lo = lo, lo * 0.9
+    g_hi = g(math.log(hi))
+    if not g_hi <= 0:  # the PLD cannot certify here: the RDP answer stands
+        return z_rdp
+    lo = hi * 0.93
+    g_lo = g(math.log(lo))
+    while g_lo <= 0:
+        hi, g_hi, lo = lo, g_lo, lo * 0.93
         if lo < _MIN_SEARCHED:
-            return land(hi)
-    # 3. Brent on the (monotone) certified ε, then land on the feasible side
-    try:
-        root = brentq(f, lo, hi, xtol=rtol * hi / 4.0, maxiter=60)
-    except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
-        return land(hi)
-    z = min(root * (1.0 + rtol / 2.0), hi)
-    for _ in range(8):  # final check at the default grid; step up by rtol if needed
-        if f(z, coarse=False) <= 0:
-            return z
-        z = min(z * (1.0 + rtol), hi)
-    return land(hi)
+            return climb(hi, z_rdp) or z_rdp
+        g_lo = g(math.log(lo))
+    # 3. Brent in log z, then land on the feasible side of dp_sgd_epsilon itself
+    if math.isfinite(g_lo):
+        try:
+            root = math.exp(
+                brentq(g, math.log(lo), math.log(hi), xtol=rtol / 8.0, rtol=1e-12, maxiter=60)
+            )
+        except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
+            root = hi
+    else:
+        root = hi
+    z = min(root * (1.0 + rtol / 4.0), hi)
+    return climb(z, z_rdp) or z_rdp

@@ -14,8 +14,8 @@ Method (what makes ``.upper`` an UPPER bound):
   pair dominates the true pair (its profile is the chord interpolation, in e^ε, of the convex
   true profile). Doroshenko, Ghazi, Kamath, Kumar & Manurangsi 2022, "Connect the dots: tighter
   discrete approximations of privacy loss distributions", arXiv 2207.04380, Thm 3.2 (2nd
-  numbering). Float round-off of the split is covered by moving an extra 1e-6 of each bin's
-  mass to the upper endpoint (always pessimistic).
+  numbering). Float round-off of the split is covered by moving an extra 1e-9 + 256u/h of
+  each bin's mass to the upper endpoint (always pessimistic).
 * **Pessimistic truncation.** Per mechanism, loss mass above the window goes to the +inf atom,
   mass below it to the lowest grid point.
 * **Tilted FFT composition.** The composed pmf is computed by rfft/power/irfft of the
@@ -55,7 +55,11 @@ from .errors import InvalidParameterError, NumericalPrecisionError
 __all__ = ["PrivacyLossDistribution", "PLDResult"]
 
 _U = 2.0**-53
-_CTD_MARGIN = 1e-6
+# share of each bin's mass moved to its upper endpoint on top of the connect-the-dots split, to
+# cover the float64 error of that split: the bin masses a, b come from Φ-differences whose
+# relative error grows like u/(bin width); the split c = a − e^ε·b cancels by a factor ~h
+_CTD_MARGIN_ABS = 1e-9
+_CTD_MARGIN_PER_GRID = 256 * 2.0**-53
 _LOG_TAIL_FACTOR = math.log(1e-32)  # per-mechanism truncation tail (each side, per step)
 _MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
 _MAX_MU = 1e4  # from_gaussian's supported range (0, _MAX_MU]
@@ -64,6 +68,7 @@ _MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: secon
 _LOG_TAU = math.log(1e-13)  # tilted composed mass left outside the FFT window, each side
 _TILT_EXP_CAP = 300.0  # untilting factors e^{λ(ε0 − l)} are formed up to e^300
 _MAX_WINDOW = 1 << 24  # FFT window cap (bins)
+_DECIMATE = 16  # bins per block of the decimated log-MGF (tilt and window choices)
 _SNAP = 1  # tilt points lie on a grid of _SNAP·h
 
 
@@ -122,16 +127,28 @@ class PLDResult:
 # log-space normal interval masses
 
 
+def _log1mexp(x):
+    """log(1 − e^x) for x <= 0 (Mächler 2012), each branch evaluated on its own entries only."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    near = x > -math.log(2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[near] = np.log(-np.expm1(x[near]))
+        far = ~near
+        out[far] = np.log1p(-np.exp(x[far]))
+    return out
+
+
 def _log_norm_interval(z1, z2):
-    """log(Φ(z2) - Φ(z1)) for z1 <= z2 (±inf allowed), accurate in both tails."""
-    z1 = np.asarray(z1, dtype=np.float64)
-    z2 = np.asarray(z2, dtype=np.float64)
+    """log(Φ(z2) - Φ(z1)) for z1 <= z2 (±inf allowed), accurate in both tails: on the right
+    as log(Φ(−z1) − Φ(−z2)), on the left as log(Φ(z2) − Φ(z1))."""
+    z1, z2 = np.broadcast_arrays(np.asarray(z1, dtype=np.float64), np.asarray(z2, np.float64))
     right = z1 > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = log_sub_exp(special.log_ndtr(-z1), special.log_ndtr(-z2))
-        b = log_sub_exp(special.log_ndtr(z2), special.log_ndtr(z1))
-    out = np.where(right, a, b)
-    return np.where(z2 <= z1, -np.inf, out)
+    big = special.log_ndtr(np.where(right, -z1, z2))
+    small = special.log_ndtr(np.where(right, -z2, z1))
+    with np.errstate(invalid="ignore"):
+        out = big + _log1mexp(np.minimum(small - big, 0.0))
+    return np.where((z2 <= z1) | np.isnan(out), -np.inf, out)
 
 
 def _log_mixture_interval(components, scale, x1, x2):
@@ -182,7 +199,8 @@ class _Mechanism:
         # c_j = ∫_bin (1 - e^{ε_j - L}) dP = a_j - e^{ε_j} b_j >= 0
         lc = np.where(lb + ej < la, log_sub_exp(la, np.minimum(lb + ej, la)), -np.inf)
         lfac = h - math.log(math.expm1(h))
-        lup = np.logaddexp(lc + lfac, la + math.log(_CTD_MARGIN))
+        margin = _CTD_MARGIN_ABS + _CTD_MARGIN_PER_GRID / h
+        lup = np.logaddexp(lc + lfac, la + math.log(min(margin, 1.0)))
         lup = np.minimum(lup, la)
         llow = log_sub_exp(la, lup)
         n = eps.size
@@ -286,6 +304,20 @@ class _SubsampledPair(_Mechanism):
 # composition engine for one direction
 
 
+_FLUSH = math.exp(-700.0)
+
+
+def _exp_flush(x):
+    """e^x, with arguments below -700 flushed to an exact 0 (subnormal arithmetic is ~100x
+    slower; callers account for the flushed mass, at most e^-700 per entry)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.exp(np.where(x < -700.0, -np.inf, x))
+
+
+# (no BLAS calls (@, dot) on the hot paths: a threaded BLAS on a loaded machine costs tens of
+# milliseconds per call; plain numpy reductions cost microseconds)
+
+
 def _fft_len(n: int) -> int:
     """Smallest 5-smooth length >= n (fast for pocketfft's real transforms)."""
     return sfft.next_fast_len(int(n), real=True)
@@ -336,10 +368,10 @@ class _Composed:
         if not low:
             yy = np.maximum(yy, 0.0)
         f = -lam * (self.loss - eps0)
-        ef = np.exp(f)
+        ef = _exp_flush(f)  # flushed (< e^-700) terms are added back below as a bound
         a = yy * ef
         self.l0 = float(self.loss[0])  # B carries e^{-(l - l0)} (no overflow for large ε)
-        b = a * np.exp(-(self.loss - self.l0))
+        b = a * _exp_flush(-(self.loss - self.l0))  # (smaller B: larger upper δ)
         nu = (self.loss.size + 2) * _U  # recursive-summation error of the suffix sums
         A = np.cumsum(a[::-1])[::-1]
         B = np.cumsum(b[::-1])[::-1]
@@ -353,7 +385,7 @@ class _Composed:
             self.Bq = B + nu * babs
             self.scale = k - lam * eps0 - rel
         else:
-            self.P = A * (1 + nu + 4 * _U) + E
+            self.P = A * (1 + nu + 4 * _U) + E + 2 * self.loss.size * _FLUSH * (1 + e2)
             self.Bq = B * (1 - nu)
             self.scale = k - lam * eps0 + rel
 
@@ -444,6 +476,7 @@ class _Direction:
         self.max_size = max(lw.size for _, lw, *_ in self.items)
         self._cache: dict = {}
         self._mgf0: dict = {}
+        self._dec: dict = {}
 
     def _logmgf(self, lam: float, low: bool = False):
         """K(λ) = Σ count·log Σ_l p(l)e^{λl}, tilted mean and variance."""
@@ -452,14 +485,14 @@ class _Direction:
             w = lwl if low else lw
             lt = w + lam * loss
             mx = float(np.max(lt))
-            e = np.exp(lt - mx)
+            e = _exp_flush(lt - mx)
             tot = float(e.sum())
             lm = mx + math.log(tot)
             r = e / tot
-            m1 = float(r @ loss)
+            m1 = float(np.sum(r * loss))
             k += c * lm
             mean += c * m1
-            var += c * float(r @ (loss - m1) ** 2)
+            var += c * float(np.sum(r * (loss - m1) ** 2))
         return k, mean, var
 
     def _logmgf_upper(self, lam: float, low: bool) -> float:
@@ -469,19 +502,69 @@ class _Direction:
         for (_, lw, _, lwl, c), loss in zip(self.items, self.losses):
             w = lwl if low else lw
             with np.errstate(over="ignore", invalid="ignore"):
-                lm = float(special.logsumexp(w + lam * loss))
+                lt = w + lam * loss
+                mx = float(np.max(lt))
+                # flushed entries (< e^-700 of the largest) are added back as their bound
+                lm = (
+                    mx + math.log(float(np.sum(_exp_flush(lt - mx))) + lt.size * _FLUSH)
+                    if math.isfinite(mx)
+                    else mx
+                )
             k += c * lm
             mag += c * (abs(lm) + abs(lam) * max(abs(loss[0]), abs(loss[-1])) + 1.0)
-        return k + 8 * _U * (mag + math.log2(self.max_size + 2) * self.total) if math.isfinite(
-            k
-        ) else math.inf
+        if not math.isfinite(k):
+            return math.inf
+        return k + 8 * _U * (mag + math.log2(self.max_size + 2) * self.total)
+
+    def _decimated(self, low: bool):
+        """Per factor: blocks of _DECIMATE bins as (log mass, mean loss, loss variance) at λ=0.
+        For tilt choices and window sizes only (the bounds that certify use the full arrays)."""
+        if low not in self._dec:
+            out = []
+            for lo, lw, _, lwl, c in self.items:
+                w = lwl if low else lw
+                dec = _DECIMATE if w.size >= 8 * _DECIMATE else 1
+                nb = -(-w.size // dec)
+                pad = np.full(nb * dec, -np.inf)
+                pad[: w.size] = w
+                lpad = (lo + np.arange(nb * dec)) * self.h
+                mx = float(np.max(w))
+                e = _exp_flush(pad - mx).reshape(nb, dec)
+                lp = lpad.reshape(nb, dec)
+                tot = e.sum(axis=1)
+                safe = np.where(tot > 0, tot, 1.0)
+                mean = np.where(tot > 0, (e * lp).sum(axis=1) / safe, lp.mean(axis=1))
+                var = np.where(tot > 0, (e * (lp - mean[:, None]) ** 2).sum(axis=1) / safe, 0.0)
+                with np.errstate(divide="ignore"):
+                    bm = np.log(tot) + mx
+                out.append((bm, mean, var, c))
+            self._dec[low] = out
+        return self._dec[low]
+
+    def _logmgf_fast(self, lam: float, low: bool):
+        """Approximate K(λ), tilted mean and variance from the decimated factors (second-order
+        cumulant expansion within each block)."""
+        k = mean = var = 0.0
+        for bm, bmean, bvar, c in self._decimated(low):
+            with np.errstate(over="ignore", invalid="ignore"):
+                lt = bm + lam * bmean + 0.5 * lam * lam * bvar
+                mx = float(np.max(lt))
+                e = _exp_flush(lt - mx)
+            tot = float(e.sum())
+            centre = bmean + lam * bvar
+            m1 = float(np.sum(e * centre)) / tot
+            m2 = float(np.sum(e * ((centre - m1) ** 2 + bvar))) / tot
+            k += c * (mx + math.log(tot))
+            mean += c * m1
+            var += c * m2
+        return k, mean, var
 
     def _tilt_for(self, epsilon: float, low: bool = False):
         """λ >= 0 with tilted composed mean ≈ ε (safeguarded Newton; any λ is sound, this one
         puts the composed pmf's bulk, where FFT round-off is relatively small, near ε).
         Returns (λ, K(λ), mean, variance)."""
         if low not in self._mgf0:
-            self._mgf0[low] = self._logmgf(0.0, low)
+            self._mgf0[low] = self._logmgf_fast(0.0, low)
         k, m, var = self._mgf0[low]
         if epsilon <= m:
             return 0.0, k, m, var
@@ -489,7 +572,7 @@ class _Direction:
         lam = min((epsilon - m) / max(var, 1e-300), 1e4)
         best = (0.0, k, m, var)
         for _ in range(30):
-            k, m, var = self._logmgf(lam, low)
+            k, m, var = self._logmgf_fast(lam, low)
             if not (math.isfinite(m) and math.isfinite(var) and math.isfinite(k)):
                 hi = lam
             else:
@@ -509,25 +592,26 @@ class _Direction:
         return best
 
     @staticmethod
-    def _chernoff(dk, s0: float):
-        """Shifts s > 0 and dk(s) = K(λ ± s) − K(λ), searched geometrically from s0 for the
-        smallest Chernoff edge (dk(s) − log τ)/s (heavy tails want s far below s0)."""
-        pts = [(s0, dk(s0))]
+    def _chernoff(dk, s0: float) -> float:
+        """The shift s > 0 with the smallest Chernoff edge (dk(s) − log τ)/s, searched
+        geometrically from s0 (heavy tails want s far below the Gaussian optimum s0)."""
 
-        def edge(p):
-            return (p[1] - _LOG_TAU) / p[0]
+        def edge(s):
+            v = dk(s)
+            return (v - _LOG_TAU) / s if math.isfinite(v) else math.inf
 
+        best_s, best = s0, edge(s0)
         for factor in (0.5, 2.0):
-            s = s0
-            for _ in range(20):
+            s, moved = s0, False
+            for _ in range(30):
                 s *= factor
-                p = (s, dk(s))
-                pts.append(p)
-                if not edge(p) < min(edge(q) for q in pts[:-1]):
+                e = edge(s)
+                if not e < best:
                     break
-            if len(pts) > 2 and factor == 0.5 and edge(pts[-2]) < edge(pts[0]):
-                break  # improved going down: no need to go up
-        return pts
+                best_s, best, moved = s, e, True
+            if moved:
+                break
+        return best_s
 
     def _snap(self, eps: float) -> float:
         """Tilt points are snapped to a grid of spacing _SNAP·h, so that a query at ε and an
@@ -542,14 +626,27 @@ class _Direction:
         if key in self._cache:
             return self._cache[key]
         h = self.h
-        lam, k_lam, mean_lam, var_lam = self._tilt_for(eps0, low)
+        lam, _, _, var_lam = self._tilt_for(eps0, low)
+        k_lam = self._logmgf_upper(lam, low)  # (its allowance is irrelevant: a normaliser)
         # window [kb, kt] from Chernoff bounds on the TILTED composed measure: for a shift s,
-        # P_λ(S > t) <= exp(K(λ+s) − K(λ) − s·t) and P_λ(S < b) <= exp(K(λ−s) − K(λ) + s·b);
-        # t and b are solved for mass e^_LOG_TAU at shifts around the Gaussian optimum
-        # √(2·log(1/τ))/sd, then clipped to the composed support
+        # P_λ(S > t) <= exp(K(λ+s) − K(λ) − s·t) and P_λ(S < b) <= exp(K(λ−s) − K(λ) + s·b).
+        # The shift is searched on the decimated log-MGF from the Gaussian optimum
+        # √(2·log(1/τ))/sd; t and b are then solved exactly (full arrays) for mass e^_LOG_TAU.
         s0 = math.sqrt(-2 * _LOG_TAU) / math.sqrt(max(var_lam, 1e-300))
-        ups = self._chernoff(lambda s: self._logmgf_upper(lam + s, low) - k_lam, s0)
-        dns = self._chernoff(lambda s: self._logmgf_upper(lam - s, low) - k_lam, s0)
+        k_fast = self._logmgf_fast(lam, low)[0]
+        s_up = self._chernoff(lambda s: self._logmgf_fast(lam + s, low)[0] - k_fast, s0)
+        s_dn = self._chernoff(lambda s: self._logmgf_fast(lam - s, low)[0] - k_fast, s0)
+        ups = [(s_up, self._logmgf_upper(lam + s_up, low) - k_lam)]
+        dns = [(s_dn, self._logmgf_upper(lam - s_dn, low) - k_lam)]
+        for pts, sign in ((ups, 1.0), (dns, -1.0)):
+            # the decimated search misjudged the tail: search on the full arrays
+            s1, v1 = pts[0]
+            fast = self._logmgf_fast(lam + sign * s1, low)[0] - k_fast
+            if not (v1 - _LOG_TAU) <= 1.5 * (fast - _LOG_TAU) + 1.0:
+                s2 = self._chernoff(
+                    lambda s, sg=sign: self._logmgf_upper(lam + sg * s, low) - k_lam, s1
+                )
+                pts.append((s2, self._logmgf_upper(lam + sign * s2, low) - k_lam))
         top = min((ku - _LOG_TAU) / s for s, ku in ups)
         bot = -min((kd - _LOG_TAU) / s for s, kd in dns)
         kt = math.ceil(top / h) if math.isfinite(top) else self.k_max
@@ -583,8 +680,8 @@ class _Direction:
             lt = w + lam * loss
             lm = float(special.logsumexp(lt))
             d = lt - lm
-            x = np.exp(d)
-            norm2 = max(norm2, math.sqrt(float(x @ x)))
+            x = _exp_flush(d)  # flushed entries: absolute error <= e^-700 each (in e2)
+            norm2 = max(norm2, math.sqrt(float(np.sum(x * x))))
             wf = w[np.isfinite(w)]
             # relative error of each tilted entry: exp, and the sums forming its argument
             amax = float(np.max(np.abs(wf))) + abs(lam) * max(abs(loss[0]), abs(loss[-1]))
@@ -603,7 +700,7 @@ class _Direction:
         # inverse FFT; |X_i| <= 1 and ‖y‖₂ <= min‖x_i‖₂), times a second-order margin;
         # entries that underflowed to 0 add at most √n·2^-1074 each transform
         e2 = ((tot + 1) * (eta + 8 * _U) + 2 * _U * len(self.items)) * norm2
-        e2 = e2 * (1 + 4 * tot * eta) + math.sqrt(n) * 1e-300 * (tot + 1)
+        e2 = e2 * (1 + 4 * tot * eta) + math.sqrt(n) * (_FLUSH + 1e-300) * (tot + 1)
         rel = rho + 4 * _U * (abs(k_sum) + abs(lam) * (abs(kb) + width) * h + 4.0)
         rel = rel * 1.01 + 1e-300
         comp = _Composed(
@@ -673,7 +770,8 @@ class PrivacyLossDistribution:
     Build with :meth:`from_gaussian` or :meth:`from_subsampled_gaussian`, combine with
     :meth:`compose` / :meth:`self_compose`, query with :meth:`delta` / :meth:`epsilon`. The
     grid (discretisation interval ``h``) is chosen at query time from the composed spread
-    (``h = min(0.05, 5e-5·max(1, sd(ΣL)))`` by default) unless ``grid=`` is given. Immutable.
+    (``h = min(0.05, 8e-5·max(1, sd(ΣL)/16))`` by default) unless ``grid=`` is given.
+    Immutable (discretisations and compositions are cached per grid).
     """
 
     def __init__(self, _factors: tuple = ()):
@@ -739,8 +837,10 @@ class PrivacyLossDistribution:
 
     # grid --------------------------------------------------------------------------------
     def _default_grid(self) -> float:
+        # 8e-5 (finer than dp-accounting's default 1e-4, so never looser on DP-SGD problems),
+        # coarsened only for compositions spread so wide (sd > 16) that the window explodes
         var = sum(c * pair[0].stats()[1] for pair, c in self._factors)
-        return min(0.05, 5e-5 * max(1.0, math.sqrt(var)))
+        return min(0.05, 8e-5 * max(1.0, math.sqrt(var) / 16.0))
 
     def _grid(self, grid) -> float:
         if grid is None:
@@ -766,6 +866,11 @@ class PrivacyLossDistribution:
         return cache[h]
 
     # queries ------------------------------------------------------------------------------
+    def _log_delta_upper(self, eps: float, grid=None) -> float:
+        """log of :meth:`delta`'s ``.upper`` without the lower end (internal; calibration)."""
+        h = self._grid(grid)
+        return max(d.log_delta(eps) for d in self._directions(h))
+
     def delta(self, epsilon, *, grid=None) -> PLDResult:
         """δ(ε) = max over both orderings. ``.upper`` is a certified UPPER bound."""
         eps = v.check_epsilon(epsilon)
@@ -791,7 +896,7 @@ class PrivacyLossDistribution:
         dirs = self._directions(h)
         guesses = []
         for d in dirs:
-            _, m, var = d._logmgf(0.0)
+            _, m, var = d._logmgf_fast(0.0, False)
             guess = m + math.sqrt(var) * math.sqrt(2 * -lt)
             # (the moment guess can lie far above the composed support when the loss is
             # heavy-tailed, e.g. small noise multipliers: tilting there overflows the log-MGF)
