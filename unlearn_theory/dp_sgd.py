@@ -40,6 +40,8 @@ __all__ = [
 
 #: the one Rényi order grid of the DP-SGD accountant (a dense continuous range of orders)
 RDP_ORDERS = 1.0 + np.geomspace(1e-2, 1023.0, 160)
+#: fractional orders added (exact MTZ series) between the neighbours of the best order, per round
+_SERIES_POINTS = 9
 #: noise multipliers below this are not searched by dp_sgd_noise_multiplier (the PLD accountant's
 #: supported range starts there; a feasible z found at the floor is returned as is)
 _MIN_SEARCHED = 1e-2
@@ -58,12 +60,84 @@ def rdp_curve(*, sample_rate: float, noise_multiplier: float, steps: int) -> np.
 
 
 def _rdp_bound(q: float, z: float, steps: int, delta: float) -> Bound | None:
-    """RDP route (UPPER), or None where it cannot answer (an overflowing curve)."""
+    """RDP route (UPPER), or None where it cannot answer (an overflowing curve).
+
+    The curve at :data:`RDP_ORDERS` uses the chord between integer orders at fractional
+    orders (fast, an upper bound by convexity of log A_α, but up to a few percent above the
+    exact value). Around the best order found, fractional orders are then evaluated with the
+    exact MTZ series (``fractional="series"``, the smaller of the two upper bounds kept) on a
+    finer local grid, and the conversion is redone (up to four rounds, while the best order
+    moves; a coarse series scan below order 2 first). Every value used is an UPPER bound, so the result is one.
+    """
     try:
         rdp = rdp_curve(sample_rate=q, noise_multiplier=z, steps=steps)
-        return renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
+        b = renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
     except NumericalPrecisionError:  # pragma: no cover - the curve is +inf, never NaN
         return None
+    if q >= 1.0 or b.order is None or not math.isfinite(float(b)):
+        return b
+    orders, curve = RDP_ORDERS.copy(), np.asarray(rdp, dtype=np.float64).copy()
+    # below order 2 the chord from log A_1 = 0 is loosest: a coarse series scan there first
+    low = np.flatnonzero(orders < 2.0)[::8]
+    try:
+        curve[low] = np.minimum(
+            curve[low],
+            steps
+            * np.asarray(
+                renyi.subsampled_gaussian(
+                    orders[low], sample_rate=q, noise_multiplier=z, fractional="series"
+                ),
+                dtype=np.float64,
+            ),
+        )
+        b = min(b, renyi.to_dp(orders, curve, delta=delta), key=float)
+    except NumericalPrecisionError:
+        pass
+    for _ in range(4):  # refine around the best order until it stays put
+        i = int(np.argmin(np.abs(orders - b.order)))
+        lo, hi = orders[max(i - 1, 0)], orders[min(i + 1, orders.size - 1)]
+        local = np.linspace(lo, hi, _SERIES_POINTS)
+        local = local[(local != np.floor(local)) & ~np.isin(local, orders)]
+        try:
+            exact = steps * np.asarray(
+                renyi.subsampled_gaussian(
+                    local, sample_rate=q, noise_multiplier=z, fractional="series"
+                ),
+                dtype=np.float64,
+            )
+            chord = steps * np.asarray(
+                renyi.subsampled_gaussian(local, sample_rate=q, noise_multiplier=z),
+                dtype=np.float64,
+            )
+        except NumericalPrecisionError:  # the series did not converge: keep what we have
+            break
+        # (the grid's own fractional orders near the optimum get the series value too)
+        near = np.arange(max(i - 1, 0), min(i + 2, orders.size))
+        near = near[orders[near] != np.floor(orders[near])]
+        try:
+            curve[near] = np.minimum(
+                curve[near],
+                steps
+                * np.asarray(
+                    renyi.subsampled_gaussian(
+                        orders[near], sample_rate=q, noise_multiplier=z, fractional="series"
+                    ),
+                    dtype=np.float64,
+                ),
+            )
+        except NumericalPrecisionError:
+            pass
+        orders = np.concatenate([orders, local])
+        curve = np.concatenate([curve, np.minimum(exact, chord)])
+        srt = np.argsort(orders)
+        orders, curve = orders[srt], curve[srt]
+        b2 = renyi.to_dp(orders, curve, delta=delta)
+        moved = b2.order != b.order
+        if float(b2) <= float(b):
+            b = b2
+        if not moved:
+            break
+    return b
 
 
 def _rdp_epsilon(q: float, z: float, steps: int, delta: float) -> float:
