@@ -69,7 +69,6 @@ _LOG_TAU = math.log(1e-13)  # tilted composed mass left outside the FFT window, 
 _TILT_EXP_CAP = 300.0  # untilting factors e^{λ(ε0 − l)} are formed up to e^300
 _MAX_WINDOW = 1 << 24  # FFT window cap (bins)
 _DECIMATE = 16  # bins per block of the decimated log-MGF (tilt and window choices)
-_SNAP = 1  # tilt points lie on a grid of _SNAP·h
 
 
 @dataclass(frozen=True)
@@ -352,15 +351,16 @@ class _Composed:
     at most e2·(Σ_{l_j > ε} e^{2(K − λ l_j)})^{1/2}. Suffix sums give every grid point at once.
     """
 
-    def __init__(self, *, h, lam, k, kb, y, e2, rel, log_extra, log_alias, eps0, low):
+    def __init__(self, *, h, lam, k, kb, y, e2, rel, log_extra, log_alias, eps0, low, sd):
         self.h, self.lam, self.k, self.kb = h, lam, k, kb
         self.e2, self.rel, self.log_extra, self.log_alias = e2, rel, log_extra, log_alias
         self.eps0, self.low = eps0, low
-        loss = (kb + np.arange(y.size)) * h
-        # evaluable range: l > 0 (ε >= 0 always) and λ(ε0 − l) <= 300 (no overflow)
+        # evaluable range: l > 0 (ε >= 0 always), λ(ε0 − l) <= 300 (no overflow), and within
+        # 6 tilted standard deviations below ε0 (an answer further down re-tilts lower)
         lmin = 0.0 if lam <= 0 else max(0.0, eps0 - _TILT_EXP_CAP / lam)
-        j0 = int(np.searchsorted(loss, lmin, side="right"))
-        self.loss = loss[j0:]
+        lmin = max(lmin, eps0 - 6.0 * sd)
+        j0 = min(max(math.floor(lmin / h) + 1 - kb, 0), y.size)
+        self.loss = (kb + np.arange(j0, y.size)) * h
         self.empty = self.loss.size == 0
         if self.empty:
             return
@@ -368,10 +368,12 @@ class _Composed:
         if not low:
             yy = np.maximum(yy, 0.0)
         f = -lam * (self.loss - eps0)
-        ef = _exp_flush(f)  # flushed (< e^-700) terms are added back below as a bound
+        # flushed (< e^-700) terms are added back below as a bound
+        ef = np.exp(f) if f[-1] > -700.0 else _exp_flush(f)
         a = yy * ef
         self.l0 = float(self.loss[0])  # B carries e^{-(l - l0)} (no overflow for large ε)
-        b = a * _exp_flush(-(self.loss - self.l0))  # (smaller B: larger upper δ)
+        dl = self.loss - self.l0
+        b = a * (np.exp(-dl) if dl[-1] < 700.0 else _exp_flush(-dl))  # (smaller B: larger δ)
         nu = (self.loss.size + 2) * _U  # recursive-summation error of the suffix sums
         A = np.cumsum(a[::-1])[::-1]
         B = np.cumsum(b[::-1])[::-1]
@@ -477,6 +479,7 @@ class _Direction:
         self._cache: dict = {}
         self._mgf0: dict = {}
         self._dec: dict = {}
+        self._snap_step = None
 
     def _logmgf(self, lam: float, low: bool = False):
         """K(λ) = Σ count·log Σ_l p(l)e^{λl}, tilted mean and variance."""
@@ -614,9 +617,14 @@ class _Direction:
         return best_s
 
     def _snap(self, eps: float) -> float:
-        """Tilt points are snapped to a grid of spacing _SNAP·h, so that a query at ε and an
-        inversion that landed on ε use the very same composition (consistent answers)."""
-        step = _SNAP * self.h
+        """Tilt points are snapped to a grid of spacing max(h, sd₀/64) (sd₀: spread of the
+        untilted composed loss), so that a query at ε and an inversion that landed near ε use
+        the very same composition (consistent answers); the tilt then sits within sd₀/128 of
+        ε, which costs no accuracy."""
+        if self._snap_step is None:
+            var0 = self._logmgf_fast(0.0, False)[2]
+            self._snap_step = max(self.h, math.sqrt(max(var0, 0.0)) / 64.0)
+        step = self._snap_step
         return max(0.0, round(eps / step) * step)
 
     def compose(self, eps0: float, low: bool = False) -> _Composed:
@@ -715,6 +723,7 @@ class _Direction:
             log_alias=float(np.logaddexp(log_alias_top, log_alias_bot)),
             eps0=eps0,
             low=low,
+            sd=math.sqrt(max(var_lam, 0.0)),
         )
         self._cache[key] = comp
         return comp
@@ -861,7 +870,8 @@ class PrivacyLossDistribution:
                 dirs.append(_Direction(facs, h))
             if all(pair[0] is pair[1] for pair, _ in self._factors):
                 dirs = dirs[:1]  # symmetric pair: one direction suffices
-            cache.clear()  # keep one grid's discretisation (memory)
+            while len(cache) >= 2:  # keep two grids' discretisations (memory)
+                cache.pop(next(iter(cache)))
             cache[h] = dirs
         return cache[h]
 
@@ -901,6 +911,17 @@ class PrivacyLossDistribution:
             # (the moment guess can lie far above the composed support when the loss is
             # heavy-tailed, e.g. small noise multipliers: tilting there overflows the log-MGF)
             guesses.append(min(guess, d.h * d.k_max))
+        # a 4x coarser composition (cheap) turns the moment guess into one within the
+        # discretisation error, so the fine inversion usually needs one composition only
+        h_c = 4.0 * h
+        if h_c <= 0.05:
+            for i, d_c in enumerate(self._directions(h_c)):
+                try:
+                    val, below = d_c.compose(guesses[i]).invert(lt)
+                except NumericalPrecisionError:  # pragma: no cover - the guess stays
+                    continue
+                if math.isfinite(val) and not below:
+                    guesses[i] = val
         # the direction with the larger guess first; the others are first tried at its answer
         order = sorted(range(len(dirs)), key=lambda i: -guesses[i])
         up = -math.inf
