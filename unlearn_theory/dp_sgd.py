@@ -14,8 +14,13 @@ arXiv 1607.00133); Mironov, Talwar & Zhang 2019 (subsampled-Gaussian RDP, arXiv 
 Doroshenko et al. 2022 (connect-the-dots PLD, arXiv 2207.04380). Shuffled fixed-size batches
 are a different mechanism and are NOT covered.
 
-:func:`dp_sgd_noise_multiplier` calibrates z conservatively: bisection on z, returning the
-upper end of the final bracket, whose epsilon was evaluated and is <= the target (feasible side).
+At sample_rate = 1 the composition is exactly one Gaussian with μ = √T/z and the closed form
+is used. The RDP route evaluates fractional orders by the chord between integer orders (fast,
+an upper bound by convexity) and refines the orders near its optimum with the exact MTZ series.
+
+:func:`dp_sgd_noise_multiplier` calibrates z conservatively: an RDP bracket, Brent's method in
+log z on log δ_PLD(ε; z) − log δ, and a landing step checked with :func:`dp_sgd_epsilon`
+itself, so the returned z is feasible (and within about rtol/2 above the least feasible z).
 """
 
 from __future__ import annotations

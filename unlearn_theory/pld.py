@@ -20,19 +20,27 @@ Method (what makes ``.upper`` an UPPER bound):
   mass below it to the lowest grid point.
 * **Tilted FFT composition.** The composed pmf is computed by rfft/power/irfft of the
   exponentially tilted pmfs ``p_λ(l) ∝ p(l)e^{λl}`` (tilting commutes with convolution), with λ
-  chosen so that the tilted composed mean sits at the queried ε, then untilted in log space
-  (docs/theory.md §4; the saddle-point idea of Alghamdi et al. 2023, arXiv 2208.09595). Each bin of the
-  tilted composed pmf is inflated by an explicit float64 FFT round-off allowance
-  ``8u·(T+1)·(log2 N + 1)`` (u = 2^-53, T = number of composed factors), so negative or
+  chosen so that the tilted composed mean sits near the queried ε, then untilted
+  (docs/theory.md §4; the saddle-point idea of Alghamdi et al. 2023, arXiv 2208.09595).
+* **FFT round-off, in ℓ2.** With x_i the normalised tilted factor pmfs, the computed composed
+  pmf y satisfies ‖Δy‖₂ <= [(T+1)(η + 8u) + 2u·#factors]·max_i‖x_i‖₂, η = 16u(log2 N + 1) the
+  relative ℓ2 error of one length-N FFT (Higham 2002, "Accuracy and Stability of Numerical
+  Algorithms", Thm 24.2, with margin); the δ sum Σ_{l>ε} y_l·w_l (w the untilting weights)
+  then moves by at most ‖Δy‖₂·‖w‖₂ (Cauchy–Schwarz), which is added. Negative or
   under-reported round-off cannot make δ optimistic, down to δ = 1e-12 and below.
-* **No wrap-around loss.** The FFT length covers the window [bottom, top] with bottom <= ε; the
-  composed mass above ``top`` is bounded by a Chernoff bound ``min_λ' exp(K(λ') - λ'·top)``
-  (K the log-mgf of the discretised composed loss) and added to δ; aliased mass is nonnegative
-  and only ever adds to δ.
+* **Window and wrap-around.** The FFT window [kb, kt] is sized by Chernoff bounds on the
+  TILTED composed law (at most 1e-13 of its mass outside, each side; the shift is searched, as
+  heavy-tailed tilted laws want shifts far below the Gaussian one). The composed mass above kt
+  (untilted Chernoff bound) and the +inf atoms are added to δ; mass outside the window aliases
+  into it, which only ever ADDS to the upper end and is bounded and subtracted for the lower.
+* **One composition per query.** A 4× coarser composition supplies the tilt point; tilt
+  points are snapped to cells of sd₀/64, so ``epsilon()`` usually needs one fine composition
+  per ordering and ``delta(epsilon(d).upper)`` reuses it (consistent answers).
 
 ``.lower`` is the optimistic counterpart (every bin's mass rounded DOWN to its lower endpoint,
-truncated tails dropped, FFT allowance subtracted). It is a coarse, uncertified companion: its
-gap to ``.upper`` (the reported error bar) is dominated by the round-down bias ~ T·h/2 in loss.
+truncated tails dropped, FFT round-off and aliased mass subtracted): a LOWER bound on the true
+value up to float64 rounding of its own sums; it does not certify. Its gap to ``.upper`` (the
+error bar) is dominated by the round-down bias ~ T·h/2 in loss.
 
 Validity: the subsampled Gaussian is Poisson sampling with rate q under add/remove adjacency
 (P = (1-q)N(0,z²) + qN(1,z²), Q = N(0,z²)); the Gaussian is N(0,1) vs N(mu,1).
@@ -61,7 +69,7 @@ _U = 2.0**-53
 _CTD_MARGIN_ABS = 1e-9
 _CTD_MARGIN_PER_GRID = 256 * 2.0**-53
 _LOG_TAIL_FACTOR = math.log(1e-32)  # per-mechanism truncation tail (each side, per step)
-_MAX_COMPOSITIONS = 1 << 40  # beyond it the rounding allowance 8u·T·log2(n) per bin is ≳ 1e-3
+_MAX_COMPOSITIONS = 1 << 40  # beyond it the FFT round-off bound (~16u·T·log2 n) is ≳ 1e-3
 _MAX_MU = 1e4  # from_gaussian's supported range (0, _MAX_MU]
 _MIN_NOISE_MULTIPLIER, _MAX_NOISE_MULTIPLIER = 1e-2, 1e8  # from_subsampled_gaussian's range
 _MAX_GRID_POINTS = 1 << 22  # one mechanism's discretised support (beyond: seconds per query)
@@ -461,7 +469,7 @@ class _Direction:
         total = sum(c for _, c in factors)
         if total > _MAX_COMPOSITIONS:
             raise NumericalPrecisionError(
-                f"{total} compositions: the FFT rounding allowance (~{total:.2g} ulps per bin) "
+                f"{total} compositions: the FFT round-off bound (~{total:.2g} ulps) "
                 "leaves no certified information; use the RDP accountant"
             )
         for mech, count in factors:
