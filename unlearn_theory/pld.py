@@ -733,6 +733,8 @@ class _Direction:
             low=low,
             sd=math.sqrt(max(var_lam, 0.0)),
         )
+        while len(self._cache) >= 4:  # bounded memory: the four latest compositions
+            self._cache.pop(next(iter(self._cache)))
         self._cache[key] = comp
         return comp
 
