@@ -3,7 +3,10 @@
 Problems (Poisson-subsampled Gaussian, add/remove):
   * DP-SGD standard case: sample_rate=0.01, noise_multiplier=1, 10^4 steps, delta=1e-5;
   * a weak-step case where the optimal order is far above 63 (Opacus's grid stops there):
-    sample_rate=0.001, noise_multiplier=4, 1000 steps, delta=1e-10.
+    sample_rate=0.001, noise_multiplier=4, 1000 steps, delta=1e-10;
+  * the other five cases of benchmarks/bench_pld.py.
+Rows include dp_sgd_epsilon's own RDP route and our curve on dp-accounting's exact order set
+(same orders, same improved conversion).
 All three convert the RDP curve to (epsilon, delta); all are UPPER bounds. Reference: our PLD
 accountant (tighter than any RDP route), printed beside them. We report epsilon, time, and the
 ratio of each epsilon to ours.
@@ -25,6 +28,11 @@ warnings.filterwarnings("ignore")
 CASES = [
     ("DP-SGD q=0.01 z=1 T=1e4 d=1e-5", 0.01, 1.0, 10_000, 1e-5),
     ("weak q=0.001 z=4 T=1e3 d=1e-10", 0.001, 4.0, 1_000, 1e-10),
+    ("q=0.001 z=0.8 T=1e5 d=1e-6", 0.001, 0.8, 100_000, 1e-6),
+    ("q=0.1 z=2 T=1e3 d=1e-10", 0.1, 2.0, 1_000, 1e-10),
+    ("q=0.004 z=1.1 T=2.5e4 d=1e-5", 0.004, 1.1, 25_000, 1e-5),
+    ("q=0.01 z=1 T=1e6 d=1e-5", 0.01, 1.0, 1_000_000, 1e-5),
+    ("q=0.01 z=1 T=100 d=1e-5", 0.01, 1.0, 100, 1e-5),
 ]
 
 
@@ -64,6 +72,24 @@ def ours_grid(q, z, t, d):
     return float(renyi.to_dp(orders, rdp, delta=d))
 
 
+def ours_dp_sgd_route(q, z, t, d):
+    from unlearn_theory import dp_sgd
+
+    return dp_sgd._rdp_epsilon(q, z, t, d)
+
+
+def ours_on_dpa_orders(q, z, t, d):
+    import dp_accounting
+
+    from unlearn_theory import renyi
+
+    orders = np.array(dp_accounting.rdp.RdpAccountant()._orders, dtype=np.float64)
+    rdp = t * np.asarray(
+        renyi.subsampled_gaussian(orders, sample_rate=q, noise_multiplier=z, fractional="series")
+    )
+    return float(renyi.to_dp(orders, rdp, delta=d))
+
+
 def dpa(q, z, t, d):
     import dp_accounting
 
@@ -96,6 +122,8 @@ def main():
             ("ours RDP, continuous order (interpolated fractional)", ref, t_ref),
             ("ours RDP, continuous order (exact series)", *timed(ours_series, *args, repeat=1)),
             ("ours RDP, 160-order grid + chord", *timed(ours_grid, *args, repeat=1)),
+            ("ours dp_sgd_epsilon's RDP route", *timed(ours_dp_sgd_route, *args, repeat=1)),
+            ("ours on dp-accounting's 156 orders (series)", *timed(ours_on_dpa_orders, *args)),
             ("dp-accounting RdpAccountant", *timed(dpa, *args)),
             ("Opacus RDPAccountant", *timed(opacus, *args)),
             ("ours PLD (dp_sgd_epsilon, reference)", *timed(pld, *args, repeat=1)),

@@ -14,8 +14,13 @@ arXiv 1607.00133); Mironov, Talwar & Zhang 2019 (subsampled-Gaussian RDP, arXiv 
 Doroshenko et al. 2022 (connect-the-dots PLD, arXiv 2207.04380). Shuffled fixed-size batches
 are a different mechanism and are NOT covered.
 
-:func:`dp_sgd_noise_multiplier` calibrates z conservatively: bisection on z, returning the
-upper end of the final bracket, whose epsilon was evaluated and is <= the target (feasible side).
+At sample_rate = 1 the composition is exactly one Gaussian with μ = √T/z and the closed form
+is used. The RDP route evaluates fractional orders by the chord between integer orders (fast,
+an upper bound by convexity) and refines the orders near its optimum with the exact MTZ series.
+
+:func:`dp_sgd_noise_multiplier` calibrates z conservatively: an RDP bracket, Brent's method in
+log z on log δ_PLD(ε; z) − log δ, and a landing step checked with :func:`dp_sgd_epsilon`
+itself, so the returned z is feasible (and within about rtol/2 above the least feasible z).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from . import _validate as v
-from . import renyi
+from . import gaussian, renyi
 from .bounds import Bound, BoundKind
 from .errors import NumericalPrecisionError
 from .pld import PrivacyLossDistribution
@@ -40,6 +45,8 @@ __all__ = [
 
 #: the one Rényi order grid of the DP-SGD accountant (a dense continuous range of orders)
 RDP_ORDERS = 1.0 + np.geomspace(1e-2, 1023.0, 160)
+#: fractional orders added (exact MTZ series) between the neighbours of the best order, per round
+_SERIES_POINTS = 9
 #: noise multipliers below this are not searched by dp_sgd_noise_multiplier (the PLD accountant's
 #: supported range starts there; a feasible z found at the floor is returned as is)
 _MIN_SEARCHED = 1e-2
@@ -58,12 +65,84 @@ def rdp_curve(*, sample_rate: float, noise_multiplier: float, steps: int) -> np.
 
 
 def _rdp_bound(q: float, z: float, steps: int, delta: float) -> Bound | None:
-    """RDP route (UPPER), or None where it cannot answer (an overflowing curve)."""
+    """RDP route (UPPER), or None where it cannot answer (an overflowing curve).
+
+    The curve at :data:`RDP_ORDERS` uses the chord between integer orders at fractional
+    orders (fast, an upper bound by convexity of log A_α, but up to a few percent above the
+    exact value). Around the best order found, fractional orders are then evaluated with the
+    exact MTZ series (``fractional="series"``, the smaller of the two upper bounds kept) on a
+    finer local grid, and the conversion is redone (up to four rounds, while the best order
+    moves; a coarse series scan below order 2 first). Every value used is an UPPER bound, so the result is one.
+    """
     try:
         rdp = rdp_curve(sample_rate=q, noise_multiplier=z, steps=steps)
-        return renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
+        b = renyi.to_dp(RDP_ORDERS, rdp, delta=delta)
     except NumericalPrecisionError:  # pragma: no cover - the curve is +inf, never NaN
         return None
+    if q >= 1.0 or b.order is None or not math.isfinite(float(b)):
+        return b
+    orders, curve = RDP_ORDERS.copy(), np.asarray(rdp, dtype=np.float64).copy()
+    # below order 2 the chord from log A_1 = 0 is loosest: a coarse series scan there first
+    low = np.flatnonzero(orders < 2.0)[::8]
+    try:
+        curve[low] = np.minimum(
+            curve[low],
+            steps
+            * np.asarray(
+                renyi.subsampled_gaussian(
+                    orders[low], sample_rate=q, noise_multiplier=z, fractional="series"
+                ),
+                dtype=np.float64,
+            ),
+        )
+        b = min(b, renyi.to_dp(orders, curve, delta=delta), key=float)
+    except NumericalPrecisionError:
+        pass
+    for _ in range(4):  # refine around the best order until it stays put
+        i = int(np.argmin(np.abs(orders - b.order)))
+        lo, hi = orders[max(i - 1, 0)], orders[min(i + 1, orders.size - 1)]
+        local = np.linspace(lo, hi, _SERIES_POINTS)
+        local = local[(local != np.floor(local)) & ~np.isin(local, orders)]
+        try:
+            exact = steps * np.asarray(
+                renyi.subsampled_gaussian(
+                    local, sample_rate=q, noise_multiplier=z, fractional="series"
+                ),
+                dtype=np.float64,
+            )
+            chord = steps * np.asarray(
+                renyi.subsampled_gaussian(local, sample_rate=q, noise_multiplier=z),
+                dtype=np.float64,
+            )
+        except NumericalPrecisionError:  # the series did not converge: keep what we have
+            break
+        # (the grid's own fractional orders near the optimum get the series value too)
+        near = np.arange(max(i - 1, 0), min(i + 2, orders.size))
+        near = near[orders[near] != np.floor(orders[near])]
+        try:
+            curve[near] = np.minimum(
+                curve[near],
+                steps
+                * np.asarray(
+                    renyi.subsampled_gaussian(
+                        orders[near], sample_rate=q, noise_multiplier=z, fractional="series"
+                    ),
+                    dtype=np.float64,
+                ),
+            )
+        except NumericalPrecisionError:
+            pass
+        orders = np.concatenate([orders, local])
+        curve = np.concatenate([curve, np.minimum(exact, chord)])
+        srt = np.argsort(orders)
+        orders, curve = orders[srt], curve[srt]
+        b2 = renyi.to_dp(orders, curve, delta=delta)
+        moved = b2.order != b.order
+        if float(b2) <= float(b):
+            b = b2
+        if not moved:
+            break
+    return b
 
 
 def _rdp_epsilon(q: float, z: float, steps: int, delta: float) -> float:
@@ -80,6 +159,36 @@ def _pld_result(q: float, z: float, steps: int, delta: float, grid=None):
     return pld.epsilon(delta, grid=grid, lower=False)
 
 
+def _full_batch_mu(z: float, steps: int) -> float:
+    """√T/z rounded upward (two correctly rounded operations: two ulps up cover them)."""
+    return math.nextafter(math.nextafter(math.sqrt(steps) / z, math.inf), math.inf)
+
+
+def _full_batch_bound(z: float, steps: int, delta: float) -> Bound:
+    """sample_rate = 1: T Gaussian steps are exactly one Gaussian with μ = √T/z (Dong, Roth &
+    Su 2019, arXiv 1905.02383, Cor. 3.3); ε from the exact Gaussian profile (Balle & Wang 2018,
+    arXiv 1805.06530, Thm 8), μ rounded up and ε rounded to the feasible side."""
+    mu = _full_batch_mu(z, steps)
+    eps = float(gaussian.epsilon(delta, mu=mu))
+    return Bound(
+        eps,
+        BoundKind.UPPER,
+        source="dp_sgd_epsilon: exact Gaussian composition (sample_rate = 1), add/remove",
+        details={
+            "route": "gaussian",
+            "mu": mu,
+            "pld_epsilon": None,
+            "pld_grid": None,
+            "rdp_epsilon": None,
+            "order": None,
+            "noise_multiplier": z,
+            "sample_rate": 1.0,
+            "steps": steps,
+            "delta": delta,
+        },
+    )
+
+
 def dp_sgd_epsilon(
     *,
     noise_multiplier: float,
@@ -90,7 +199,9 @@ def dp_sgd_epsilon(
 ) -> Bound:
     """Certified UPPER bound on ε(δ) of ``steps`` Poisson-subsampled Gaussian steps.
 
-    min(PLD upper bound, RDP bound); see the module docstring. Returns an UPPER
+    min(PLD upper bound, RDP bound); see the module docstring. At ``sample_rate=1`` the
+    composition is one Gaussian with μ = √T/z and the exact closed form is used (route
+    ``"gaussian"``; the PLD and RDP details are then None). Returns an UPPER
     :class:`~unlearn_theory.bounds.Bound` (``float(b)`` is ε); ``b.source`` names the winning
     route, ``b.details`` holds ``pld_epsilon``, ``pld_grid``, ``rdp_epsilon`` and ``order``
     (the RDP order, None when the PLD route won). Validity: add/remove adjacency, Poisson
@@ -107,6 +218,8 @@ def dp_sgd_epsilon(
     q = v.check_sample_rate(sample_rate)
     steps = v.check_int("steps", steps, minimum=1)
     delta = v.check_delta(delta)
+    if q == 1.0:
+        return _full_batch_bound(z, steps, delta)
     rdp_b = _rdp_bound(q, z, steps, delta)
     rdp = math.inf if rdp_b is None else float(rdp_b)
     rdp = rdp if math.isfinite(rdp) and rdp >= 0 else math.inf
@@ -150,36 +263,47 @@ def dp_sgd_noise_multiplier(
 ) -> float:
     """Smallest (to relative tolerance ``rtol``) noise multiplier z with
     ``dp_sgd_epsilon(z) <= epsilon`` -- conservative: the returned z was evaluated and is feasible.
+
+    Method: the RDP bound (cheap, looser) brackets z from above; Brent's method then solves
+    log δ_PLD(ε; z) = log δ in log z (a δ query costs one composition per ordering, an ε query
+    three); the root, stepped up by rtol/4, is accepted once ``dp_sgd_epsilon`` itself certifies
+    it (stepping up by rtol/4 until it does). The answer lies within about rtol/2 (relative)
+    above the least feasible z. At ``sample_rate=1``: √T/μ(ε, δ) with the exact Gaussian μ.
     """
     eps = v.check_positive("epsilon", epsilon)
     delta = v.check_delta(delta)
     q = v.check_sample_rate(sample_rate)
     steps = v.check_int("steps", steps, minimum=1)
     rtol = v.check_in_range("rtol", rtol, 0.0, 1.0)
+    log_delta = math.log(delta)
+
+    def feasible(z):
+        try:
+            return (
+                float(dp_sgd_epsilon(noise_multiplier=z, sample_rate=q, steps=steps, delta=delta))
+                <= eps
+            )
+        except NumericalPrecisionError:
+            return False
+
+    def climb(z, cap=math.inf):  # step up by rtol/4 until dp_sgd_epsilon certifies z
+        for _ in range(40):
+            if feasible(z):
+                return z
+            z = min(z * (1.0 + rtol / 4.0), cap)
+        return None
+
+    if q == 1.0:
+        mu = float(gaussian.mu(epsilon=eps, delta=delta))
+        if not mu > 0:
+            raise NumericalPrecisionError(f"no finite noise certifies epsilon={eps}, delta={delta}")
+        z = climb(math.nextafter(math.sqrt(steps) / mu, math.inf) * (1 + 4 * 2.0**-53))
+        if z is None:  # pragma: no cover - the exact μ is feasible up to rounding
+            raise NumericalPrecisionError("could not certify the full-batch noise multiplier")
+        return z
 
     def ok_rdp(z):
         return _rdp_epsilon(q, z, steps, delta) <= eps
-
-    def f(z, coarse=True):  # certified ε(z) − target (min of PLD and RDP), decreasing in z
-        # the search runs on a 4x coarser (still pessimistic) grid; the answer is re-checked
-        # at the default grid, so the returned z is feasible for dp_sgd_epsilon as called
-        grid = None
-        try:
-            if coarse:
-                pld = PrivacyLossDistribution.from_subsampled_gaussian(
-                    sample_rate=q, noise_multiplier=z
-                ).self_compose(steps)
-                grid = min(1.0, 4.0 * pld._default_grid())
-            return (
-                float(
-                    dp_sgd_epsilon(
-                        noise_multiplier=z, sample_rate=q, steps=steps, delta=delta, grid=grid
-                    )
-                )
-                - eps
-            )
-        except NumericalPrecisionError:
-            return math.inf
 
     # 1. the cheap RDP bound gives a feasible upper bracket (dp_sgd_epsilon <= RDP)
     hi = 1.0
@@ -201,26 +325,35 @@ def dp_sgd_noise_multiplier(
         hi, lo = (mid, lo) if ok_rdp(mid) else (hi, mid)
     z_rdp = hi  # RDP-feasible, hence feasible for dp_sgd_epsilon (min(PLD, RDP) <= RDP)
 
-    def land(z):  # re-check z at the default grid; fall back to the RDP answer if it fails
-        return z if f(z, coarse=False) <= 0 else z_rdp
+    def g(log_z):  # PLD log δ(ε; z) − log δ: decreasing in z; +inf where the PLD cannot answer
+        try:
+            pld = PrivacyLossDistribution.from_subsampled_gaussian(
+                sample_rate=q, noise_multiplier=math.exp(log_z)
+            ).self_compose(steps)
+            return min(pld._log_delta_upper(eps), 0.0) - log_delta
+        except NumericalPrecisionError:
+            return math.inf
 
     # 2. the tight bound needs less noise: bracket its root below the RDP answer
-    f_hi = f(hi)
-    if f_hi > 0:  # pragma: no cover - min(PLD, RDP) <= RDP
-        raise NumericalPrecisionError("RDP-feasible noise multiplier is not feasible")
-    lo = hi * 0.9
-    while f(lo) <= 0:
-        hi, lo = lo, lo * 0.9
+    g_hi = g(math.log(hi))
+    if not g_hi <= 0:  # the PLD cannot certify here: the RDP answer stands
+        return z_rdp
+    lo = hi * 0.93
+    g_lo = g(math.log(lo))
+    while g_lo <= 0:
+        hi, g_hi, lo = lo, g_lo, lo * 0.93
         if lo < _MIN_SEARCHED:
-            return land(hi)
-    # 3. Brent on the (monotone) certified ε, then land on the feasible side
-    try:
-        root = brentq(f, lo, hi, xtol=rtol * hi / 4.0, maxiter=60)
-    except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
-        return land(hi)
-    z = min(root * (1.0 + rtol / 2.0), hi)
-    for _ in range(8):  # final check at the default grid; step up by rtol if needed
-        if f(z, coarse=False) <= 0:
-            return z
-        z = min(z * (1.0 + rtol), hi)
-    return land(hi)
+            return climb(hi, z_rdp) or z_rdp
+        g_lo = g(math.log(lo))
+    # 3. Brent in log z, then land on the feasible side of dp_sgd_epsilon itself
+    if math.isfinite(g_lo):
+        try:
+            root = math.exp(
+                brentq(g, math.log(lo), math.log(hi), xtol=rtol / 8.0, rtol=1e-12, maxiter=60)
+            )
+        except (ValueError, RuntimeError):  # pragma: no cover - bracket checked above
+            root = hi
+    else:
+        root = hi
+    z = min(root * (1.0 + rtol / 4.0), hi)
+    return climb(z, z_rdp) or z_rdp

@@ -136,7 +136,7 @@ CASES = {
         lambda: dp_sgd.dp_sgd_epsilon(
             noise_multiplier=1.1, sample_rate=0.01, steps=200, delta=1e-5
         ),
-        0.720863500175417,
+        0.7208643898000416,  # PLD at the 8e-5 default grid (dp-accounting: 0.72086533)
         None,
         "dp_sgd_epsilon",
     ),

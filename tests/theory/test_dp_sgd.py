@@ -128,3 +128,42 @@ def test_dp_sgd_group_full_batch_against_exact_gaussian():
         factor = mp.fsum(mp.exp(i * mp.mpf(e1)) for i in range(k))
         assert mp_delta(e1, mu) * factor <= delta
         assert r.epsilon >= mp_eps(delta, k * mu)
+
+
+# ---------------------------------------------------------------------------------------------
+# the RDP route and the full-batch closed form
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    "q, z, steps, delta",
+    [(0.01, 1.0, 10_000, 1e-5), (0.1, 2.0, 1000, 1e-10), (0.01, 1.0, 100, 1e-5)],
+)
+def test_rdp_route_not_looser_than_dp_accounting_rdp(q, z, steps, delta):
+    """The route refines fractional orders with the exact series: no looser than
+    dp-accounting's RDP accountant (which sums the fractional series on its own orders)."""
+    dpa = pytest.importorskip("dp_accounting")
+    from unlearn_theory.dp_sgd import _rdp_epsilon
+
+    acc = dpa.rdp.RdpAccountant()
+    acc.compose(dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(z)), steps)
+    ours = _rdp_epsilon(q, z, steps, delta)
+    assert ours <= acc.get_epsilon(delta)
+    # and it stays an upper bound: never below the (tighter) PLD's lower end
+    from unlearn_theory.pld import PrivacyLossDistribution
+
+    pld = PrivacyLossDistribution.from_subsampled_gaussian(sample_rate=q, noise_multiplier=z)
+    assert ours >= pld.self_compose(steps).epsilon(delta, grid=1e-3).lower
+
+
+def test_full_batch_calibration_is_the_exact_gaussian():
+    """sample_rate = 1: z = √T/μ(ε, δ) up to rounding, feasible, and 1e-6 less noise is not."""
+    eps, delta, steps = 1.0, 1e-6, 50
+    z = dp_sgd_noise_multiplier(epsilon=eps, delta=delta, sample_rate=1.0, steps=steps)
+    exact = math.sqrt(steps) / float(gaussian.mu(epsilon=eps, delta=delta))
+    assert exact <= z <= exact * (1 + 1e-9)
+    kw = dict(sample_rate=1.0, steps=steps, delta=delta)
+    assert float(dp_sgd_epsilon(noise_multiplier=z, **kw)) <= eps
+    assert float(dp_sgd_epsilon(noise_multiplier=z * (1 - 1e-6), **kw)) > eps
+    b = dp_sgd_epsilon(noise_multiplier=z, **kw)
+    assert b.details["route"] == "gaussian" and "exact Gaussian" in b.source
