@@ -39,7 +39,7 @@ from unlearn_theory._validate import (
     check_positive,
     check_sample_rate,
 )
-from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
     "GaussianShift",
@@ -1128,6 +1128,10 @@ class ModelClippingGrid(_Toy):
         )
 
 
+#: most mpmath digits ModelClippingWorstCase uses (delta values down to about 1e-4000)
+_MAX_DPS = 4000
+
+
 def _mp_tail(z):
     """Q(z) = P(N(0,1) > z) in mpmath (erfc: relative precision in the upper tail)."""
     import mpmath as mp
@@ -1249,22 +1253,31 @@ class ModelClippingWorstCase(_Toy):
             return anchors, orient, hs, state
 
     def chain(self):
-        """(anchors, states, E_t) in mpmath at enough digits that every E_t > 0 keeps at least
-        ``precision`` significant digits (cached)."""
+        """(anchors, orientations, E_t, final state) in mpmath at enough digits that every
+        E_t > 0 keeps at least ``precision`` significant digits (cached). Raises
+        NumericalPrecisionError when that would need more than ``_MAX_DPS`` digits (delta_t
+        below about 1e-4000: the recursion itself is clamped far above that)."""
         if "chain" in self._cache:
             return self._cache["chain"]
+        self._cache["chain"] = self._chain_at_least(self.precision)
+        return self._cache["chain"]
+
+    def _chain_at_least(self, dps):
         import mpmath as mp
 
-        dps = self.precision
         for _ in range(8):
             out = self._chain(dps)
             smallest = min((h for h in out[2] if h > 0), default=mp.mpf(1))
-            need = int(-mp.log10(smallest)) + self.precision if smallest > 0 else dps
+            need = int(-mp.log10(smallest)) + self.precision
             if need <= dps:
-                break
+                return out, dps
+            if need > _MAX_DPS:
+                raise NumericalPrecisionError(
+                    f"ModelClippingWorstCase: delta_t below 1e-{need - self.precision} needs more "
+                    f"than {_MAX_DPS} digits"
+                )
             dps = need + 10
-        self._cache["chain"] = (out, dps)
-        return self._cache["chain"]
+        return out, dps
 
     def recursion_log_deltas(self):
         """log E_t (t = 0..T) of the toy at ``target_epsilon`` (floats): the recursion's
@@ -1297,13 +1310,24 @@ class ModelClippingWorstCase(_Toy):
                 c0, s0, g = mp.mpf(self.clip_initial), mp.mpf(self._s0), mp.exp(mp.mpf(eps))
                 x = s0 * s0 * mp.log(g) / (2 * c0)
                 return max(_mp_tail((x - c0) / s0) - g * _mp_tail((x + c0) / s0), mp.mpf(0))
-        (a1, a0), dps = self.final_state()
-        with mp.workdps(dps):
-            g = mp.exp(mp.mpf(eps))
-            c2, s = mp.mpf(self.clip_model), mp.mpf(self.noise_std)
-            if direction == "PQ":
-                return _mp_two_point_hockey(a1, a0, g, c2, s)[0]
-            return _mp_two_point_hockey(a0, a1, g, c2, s)[0]
+        (_, _, _, (a1, a0)), dps = self.chain()
+        for _ in range(4):
+            with mp.workdps(dps):
+                g = mp.exp(mp.mpf(eps))
+                c2, s = mp.mpf(self.clip_model), mp.mpf(self.noise_std)
+                pair = (a1, a0) if direction == "PQ" else (a0, a1)
+                e = _mp_two_point_hockey(pair[0], pair[1], g, c2, s)[0]
+            # the subtraction inside loses -log10(E) digits: redo the chain at more digits
+            need = int(-mp.log10(e)) + self.precision if e > 0 else 0
+            if need <= dps:
+                return e
+            if need > _MAX_DPS:
+                raise NumericalPrecisionError(
+                    f"ModelClippingWorstCase: delta below 1e-{need - self.precision} at "
+                    f"epsilon={eps}"
+                )
+            (_, _, _, (a1, a0)), dps = self._chain_at_least(need + 10)
+        return e
 
     def delta(self, epsilon, direction="PQ"):
         e = np.atleast_1d(np.asarray(epsilon, dtype=float))

@@ -9,11 +9,12 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from unlearn_theory import certify, contraction
+from unlearn_theory.errors import NumericalPrecisionError
 from verification import audit, toys
 
 # ------------------------------------------------------------------------------------------
@@ -85,15 +86,18 @@ def test_model_clipping_recursion_never_below_worst_case(
         clip_model=clip_model,
         initial_noise_std=initial_noise_std,
     )
+    bound_at_target = contraction.model_clipping_log_delta(epsilon=target, **kw)
+    assume(bound_at_target > -2000.0)  # the toy's mpmath chain stays below ~1000 digits
     toy = toys.ModelClippingWorstCase(target_epsilon=target, **kw)
     for e in (eps, target):
         bound = contraction.model_clipping_log_delta(epsilon=e, **kw)
         for d in ("PQ", "QP"):
-            assert toy.log_delta(e, d) <= bound + 1e-12
-    exact = toy.log_delta(target, "PQ")
-    bound = contraction.model_clipping_log_delta(epsilon=target, **kw)
-    if bound > -600:
-        assert exact == pytest.approx(bound, rel=1e-8, abs=1e-8)
+            try:
+                value = toy.log_delta(e, d)
+            except NumericalPrecisionError:  # delta below ~1e-4000 at this epsilon
+                continue
+            assert value <= bound + 1e-12
+    assert toy.log_delta(target, "PQ") == pytest.approx(bound_at_target, rel=1e-8, abs=1e-8)
 
 
 def test_model_clipping_worst_case_sampler_runs_the_method():
