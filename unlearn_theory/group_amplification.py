@@ -40,6 +40,7 @@ from .errors import NumericalPrecisionError
 from .pld import _LOG_TAIL_FACTOR, PrivacyLossDistribution, _log_mixture_interval, _Mechanism
 
 __all__ = [
+    "default_grid",
     "group_mixture_components",
     "group_mixture_pld",
     "group_mixture_epsilon",
@@ -200,14 +201,18 @@ class _GroupMixturePair(_Mechanism):
         return self._stats
 
 
-#: floor of the default discretisation interval of this route (the PLD is pessimistic at any
-#: interval; the floor trades a few 1e-4 in epsilon for a bounded grid)
-_MIN_GRID = 5e-3
+#: default discretisation interval, relative to the standard deviation of the composed loss
+#: (the PLD is pessimistic at any interval; this trades ~1e-4 relative in ε for a small grid)
+_GRID_PER_SD = 2e-3
 
 
-def _default_grid(q: float, z: float, k: int, steps: int) -> float:
-    sd = math.sqrt(steps * _GroupMixturePair(q, z, k, "remove").stats()[1])
-    return min(0.05, max(_MIN_GRID, 5e-5 * sd))
+def default_grid(*, sample_rate, noise_multiplier, forget_size, steps, coarsen=1.0) -> float:
+    """Discretisation interval min(0.05, max(1e-5, 2e-3·coarsen·sd(ΣL))) of this route, with
+    sd(ΣL) the standard deviation of the T-step loss under the mixture (quadrature)."""
+    q, z, k = _check_group(sample_rate, noise_multiplier, forget_size)
+    t = v.check_int("steps", steps, minimum=1)
+    sd = math.sqrt(t * _GroupMixturePair(q, z, k, "remove").stats()[1])
+    return min(0.05, max(1e-5, _GRID_PER_SD * coarsen * sd))
 
 
 def group_mixture_pld(*, sample_rate, noise_multiplier, forget_size) -> PrivacyLossDistribution:
@@ -225,14 +230,18 @@ def group_mixture_epsilon(
 ) -> Bound:
     """Smallest ε certified at δ for the group (add/remove of all k records), T steps [UPPER].
 
-    ``grid``: the PLD's discretisation interval (None: min(0.05, max(5e-3, 5e-5·sd(ΣL))));
+    ``grid``: the PLD's discretisation interval (None: :func:`default_grid`);
     the result is an upper bound at every interval, a finer one is tighter and slower.
     Raises NumericalPrecisionError where the PLD cannot certify a finite value.
     """
     q, z, k = _check_group(sample_rate, noise_multiplier, forget_size)
     t = v.check_int("steps", steps, minimum=1)
     d = v.check_delta(delta)
-    h = _default_grid(q, z, k, t) if grid is None else grid
+    h = (
+        default_grid(sample_rate=q, noise_multiplier=z, forget_size=k, steps=t)
+        if grid is None
+        else grid
+    )
     pld = group_mixture_pld(sample_rate=q, noise_multiplier=z, forget_size=k).self_compose(t)
     res = pld.epsilon(d, grid=h, lower=False)
     return Bound(
@@ -259,7 +268,11 @@ def group_mixture_delta(
     q, z, k = _check_group(sample_rate, noise_multiplier, forget_size)
     t = v.check_int("steps", steps, minimum=1)
     eps = v.check_epsilon(epsilon)
-    h = _default_grid(q, z, k, t) if grid is None else grid
+    h = (
+        default_grid(sample_rate=q, noise_multiplier=z, forget_size=k, steps=t)
+        if grid is None
+        else grid
+    )
     pld = group_mixture_pld(sample_rate=q, noise_multiplier=z, forget_size=k).self_compose(t)
     res = pld.delta(eps, grid=h)
     return Bound(

@@ -212,21 +212,21 @@ class DPSGDGroup(MethodAccountant):
     @staticmethod
     def _mixture_noise_multiplier(*, epsilon, delta, sample_rate, steps, forget_size):
         """Smallest noise multiplier (to ~1e-4 relative: bracket by doubling, then bisection
-        on log z) whose group-mixture ε, computed on a COARSE grid (0.02: pessimistic, so at
-        least the certificate's value), meets ``epsilon``; None if no z in [1e-2, 1e8] does.
+        on log z) whose group-mixture ε, computed on a grid 4 times coarser than the default
+        (pessimistic, so at least the certificate's value), meets ``epsilon``; None if no z in [1e-2, 1e8] does.
         The mixture ε is non-increasing in z (more noise is post-processing). The result is
         re-certified by :meth:`certify_spec` (finer grid, never larger)."""
 
         def ok(log_z):
             try:
-                value = group_amplification.group_mixture_epsilon(
+                kw = dict(
                     sample_rate=sample_rate,
                     noise_multiplier=math.exp(log_z),
                     steps=steps,
                     forget_size=forget_size,
-                    delta=delta,
-                    grid=0.02,
                 )
+                grid = group_amplification.default_grid(**kw, coarsen=4.0)
+                value = group_amplification.group_mixture_epsilon(**kw, delta=delta, grid=grid)
                 return float(value) <= epsilon
             except (NumericalPrecisionError, InvalidParameterError):
                 return False
