@@ -39,7 +39,7 @@ from unlearn_theory._validate import (
     check_positive,
     check_sample_rate,
 )
-from unlearn_theory.errors import InvalidParameterError
+from unlearn_theory.errors import InvalidParameterError, NumericalPrecisionError
 
 __all__ = [
     "GaussianShift",
@@ -53,6 +53,7 @@ __all__ = [
     "RidgeLangevin",
     "GridChain1D",
     "ModelClippingGrid",
+    "ModelClippingWorstCase",
     "ProjectedLangevinGrid",
     "LangevinQuadraticChain",
     "exact_epsilon",
@@ -1112,6 +1113,252 @@ class ModelClippingGrid(_Toy):
         return x
 
     def sample(self, n, rng):
+        return self._world(n, rng, 0), self._world(n, rng, 1)
+
+    def score(self, x):
+        return np.asarray(x, float)
+
+    def certify_kwargs(self):
+        return dict(
+            noise_std=self.noise_std,
+            steps=self.steps,
+            clip_initial=self.clip_initial,
+            clip_model=self.clip_model,
+            initial_noise_std=self.initial_noise_std,
+        )
+
+
+#: most mpmath digits ModelClippingWorstCase uses (delta values down to about 1e-4000)
+_MAX_DPS = 4000
+
+
+def _mp_tail(z):
+    """Q(z) = P(N(0,1) > z) in mpmath (erfc: relative precision in the upper tail)."""
+    import mpmath as mp
+
+    return mp.erfc(z / mp.sqrt(2)) / 2
+
+
+def _mp_two_point_hockey(a, b, gamma, c2, s):
+    """E_gamma(a N(c2, s^2) + (1-a) N(-c2, s^2) || b N(c2, s^2) + (1-b) N(-c2, s^2)) [EXACT].
+
+    Both laws mix the same two Gaussians, so the likelihood ratio
+    (a r + 1 - a)/(b r + 1 - b), r = e^{2 c2 x/s^2}, is monotone in x and {p > gamma q} is a
+    half-line: for a > b it is {x > x*} with r* = (gamma(1-b) - (1-a))/(a - gamma b) (empty when
+    a <= gamma b); a < b is the mirror image (a, b) -> (1 - a, 1 - b). Returns (E, x*, S_upper)
+    with S_upper True when the set is {x > x*}. Works in the current mpmath precision.
+    """
+    import mpmath as mp
+
+    if a < b:
+        e, x, _ = _mp_two_point_hockey(1 - a, 1 - b, gamma, c2, s)
+        return e, -x, False
+    if a - gamma * b <= 0:
+        return mp.mpf(0), mp.inf, True
+    r = (gamma * (1 - b) - (1 - a)) / (a - gamma * b)
+    x = s * s / (2 * c2) * mp.log(r)
+    t1, t2 = _mp_tail((x - c2) / s), _mp_tail((x + c2) / s)
+    e = a * t1 + (1 - a) * t2 - gamma * (b * t1 + (1 - b) * t2)
+    return max(e, mp.mpf(0)), x, True
+
+
+@dataclass(frozen=True)
+class ModelClippingWorstCase(_Toy):
+    """The worst case of the model-clipping recursion (docs/worst_case_toys.md): a two-state
+    chain on which the refined delta-recursion of docs/theory.md §5.3 holds with EQUALITY at
+    ``target_epsilon``, computed in mpmath [EXACT].
+
+    Dynamics (1-D, the method's own update x <- Pi_{C2}(rho x - gamma g_t(x)) + N(0, s^2)):
+    the retain-set gradient at step t is the repel field g_t(x) = -K_t sign(x - a_t), shared by
+    both worlds, with a magnitude K_t = (C2 + rho |a_t|)/gamma large enough that every point
+    right of the anchor a_t lands on +C2 after the projection and every point left of it on
+    -C2. The anchor a_t is the threshold x* where the current laws' density ratio
+    p1/p0 = e^{target_epsilon}: the set {p1 > e^eps p0} (the support of the positive part of the
+    Jordan decomposition in the recursion's proof) goes to +C2, its complement to -C2, so the
+    contraction step E_gamma(mu K || nu K) <= E eta_{gamma'}(K) is attained: the two-point
+    laws N(+-C2, s^2) are 2C2 apart. After the first step both worlds are mixtures
+    a N(C2, s^2) + (1 - a) N(-C2, s^2) (state (a1, a0) in [0,1]^2), whose ratio is monotone in x,
+    so every later threshold set is again a half-line: the chain has two states.
+
+    Starts: +-C0 (point masses; delta_0 = 1) or N(+-C0, s0^2) (``initial_noise_std``), world 1
+    at +C0. ``delta(eps, direction)`` is the exact hockey-stick of the final laws at ANY eps
+    (the anchors stay those built for ``target_epsilon``); at eps = target_epsilon it equals the
+    recursion's delta_T (up to the recursion's own upward rounding). ``precision``: mpmath
+    digits (raised automatically when delta_t needs more).
+    """
+
+    noise_std: float
+    steps: int
+    clip_initial: float
+    clip_model: float
+    target_epsilon: float
+    initial_noise_std: float | None = None
+    learning_rate: float = 1.0
+    weight_decay: float = 0.0
+    precision: int = 50
+
+    def __post_init__(self):
+        check_positive("noise_std", self.noise_std)
+        check_int("steps", self.steps, minimum=0)
+        check_positive("clip_initial", self.clip_initial)
+        check_positive("clip_model", self.clip_model)
+        check_nonnegative("target_epsilon", self.target_epsilon)
+        if self.initial_noise_std is not None:
+            check_nonnegative("initial_noise_std", self.initial_noise_std)
+        check_positive("learning_rate", self.learning_rate)
+        check_nonnegative("weight_decay", self.weight_decay)
+        if self.learning_rate * self.weight_decay >= 1:
+            raise InvalidParameterError("weight_decay", self.weight_decay, "need gamma*lambda < 1")
+        check_int("precision", self.precision, minimum=20)
+        object.__setattr__(self, "_cache", {})
+
+    @property
+    def _s0(self):
+        return self.initial_noise_std or 0.0
+
+    def _chain(self, dps):
+        """At ``dps`` digits: per step t < T the anchor a_t, the orientation o_t (+1: the
+        threshold set {p1 > e^eps p0} is {x > a_t}; -1: {x < a_t}); E_t = E_gamma of the laws
+        before step t (t = 0..T, at the target); the final state (a1, a0), each world's mass
+        sent to +C2 by the last step."""
+        import mpmath as mp
+
+        with mp.workdps(dps):
+            gam = mp.exp(mp.mpf(self.target_epsilon))
+            c0, c2, s = mp.mpf(self.clip_initial), mp.mpf(self.clip_model), mp.mpf(self.noise_std)
+            s0 = mp.mpf(self._s0)
+            anchors, orient, hs = [], [], []
+            state = None
+            for t in range(self.steps + 1):
+                if t == 0 and s0 > 0:  # N(+-C0, s0^2): ratio e^{2 C0 x/s0^2}, increasing
+                    x, upper = s0 * s0 * mp.log(gam) / (2 * c0), True
+                    m1, m0 = _mp_tail((x - c0) / s0), _mp_tail((x + c0) / s0)
+                    e = max(m1 - gam * m0, mp.mpf(0))
+                elif t == 0:  # point masses +-C0: E_gamma = 1; any threshold in (-C0, C0)
+                    x, upper, m1, m0, e = mp.mpf(0), True, mp.mpf(1), mp.mpf(0), mp.mpf(1)
+                else:
+                    e, x, upper = _mp_two_point_hockey(state[0], state[1], gam, c2, s)
+                    if not mp.isfinite(x):  # E = 0: any map keeps it 0
+                        x, upper = mp.mpf(0), True
+                    t1, t2 = _mp_tail((x - c2) / s), _mp_tail((x + c2) / s)
+                    m1 = state[0] * t1 + (1 - state[0]) * t2  # masses of {x > x*}
+                    m0 = state[1] * t1 + (1 - state[1]) * t2
+                    if not upper:
+                        m1, m0 = 1 - m1, 1 - m0
+                hs.append(e)
+                if t < self.steps:
+                    anchors.append(x)
+                    orient.append(1.0 if upper else -1.0)
+                    state = (m1, m0)
+            return anchors, orient, hs, state
+
+    def chain(self):
+        """(anchors, orientations, E_t, final state) in mpmath at enough digits that every
+        E_t > 0 keeps at least ``precision`` significant digits (cached). Raises
+        NumericalPrecisionError when that would need more than ``_MAX_DPS`` digits (delta_t
+        below about 1e-4000: the recursion itself is clamped far above that)."""
+        if "chain" in self._cache:
+            return self._cache["chain"]
+        self._cache["chain"] = self._chain_at_least(self.precision)
+        return self._cache["chain"]
+
+    def _chain_at_least(self, dps):
+        import mpmath as mp
+
+        for _ in range(8):
+            out = self._chain(dps)
+            smallest = min((h for h in out[2] if h > 0), default=mp.mpf(1))
+            need = int(-mp.log10(smallest)) + self.precision
+            if need <= dps:
+                return out, dps
+            if need > _MAX_DPS:
+                raise NumericalPrecisionError(
+                    f"ModelClippingWorstCase: delta_t below 1e-{need - self.precision} needs more "
+                    f"than {_MAX_DPS} digits"
+                )
+            dps = need + 10
+        return out, dps
+
+    def recursion_log_deltas(self):
+        """log E_t (t = 0..T) of the toy at ``target_epsilon`` (floats): the recursion's
+        delta_t without its rounding margin."""
+        import mpmath as mp
+
+        (_, _, hs, _), _ = self.chain()
+        return np.array([float(mp.log(h)) if h > 0 else -math.inf for h in hs])
+
+    def anchors(self):
+        """The repel anchors a_1..a_T (float): the threshold where p1/p0 = e^{target_epsilon}."""
+        (anchors, _, _, _), _ = self.chain()
+        return np.array([float(a) for a in anchors])
+
+    def final_state(self):
+        """(a1, a0): each world's mass on +C2 before the last noise (mpmath); T >= 1."""
+        (_, _, _, state), dps = self.chain()
+        return state, dps
+
+    def delta_mp(self, epsilon, direction="PQ"):
+        """Exact hockey-stick of the final laws at ``epsilon`` as an mpmath number."""
+        import mpmath as mp
+
+        _check_direction(direction)
+        eps = check_nonnegative("epsilon", epsilon)
+        if self.steps == 0:
+            with mp.workdps(self.precision):
+                if self._s0 <= 0:
+                    return mp.mpf(1)
+                c0, s0, g = mp.mpf(self.clip_initial), mp.mpf(self._s0), mp.exp(mp.mpf(eps))
+                x = s0 * s0 * mp.log(g) / (2 * c0)
+                return max(_mp_tail((x - c0) / s0) - g * _mp_tail((x + c0) / s0), mp.mpf(0))
+        (_, _, _, (a1, a0)), dps = self.chain()
+        for _ in range(4):
+            with mp.workdps(dps):
+                g = mp.exp(mp.mpf(eps))
+                c2, s = mp.mpf(self.clip_model), mp.mpf(self.noise_std)
+                pair = (a1, a0) if direction == "PQ" else (a0, a1)
+                e = _mp_two_point_hockey(pair[0], pair[1], g, c2, s)[0]
+            # the subtraction inside loses -log10(E) digits: redo the chain at more digits
+            need = int(-mp.log10(e)) + self.precision if e > 0 else 0
+            if need <= dps:
+                return e
+            if need > _MAX_DPS:
+                raise NumericalPrecisionError(
+                    f"ModelClippingWorstCase: delta below 1e-{need - self.precision} at "
+                    f"epsilon={eps}"
+                )
+            (_, _, _, (a1, a0)), dps = self._chain_at_least(need + 10)
+        return e
+
+    def delta(self, epsilon, direction="PQ"):
+        e = np.atleast_1d(np.asarray(epsilon, dtype=float))
+        out = np.array([float(self.delta_mp(float(x), direction)) for x in e])
+        return out if np.ndim(epsilon) else float(out[0])
+
+    def log_delta(self, epsilon, direction="PQ"):
+        import mpmath as mp
+
+        d = self.delta_mp(epsilon, direction)
+        return float(mp.log(d)) if d > 0 else -math.inf
+
+    def _world(self, n, rng, world):
+        sgn = 1.0 if world == 1 else -1.0
+        x = np.full(n, sgn * self.clip_initial)
+        if self._s0 > 0:
+            x = x + self._s0 * rng.standard_normal(n)
+        rho = 1.0 - self.learning_rate * self.weight_decay
+        c2 = self.clip_model
+        (anchors, orient, _, _), _ = self.chain()
+        for a_mp, o in zip(anchors, orient):
+            a = float(a_mp)
+            mag = (c2 + rho * abs(a)) / self.learning_rate * (1 + 1e-9) + 1.0
+            # repel field: the threshold set (x > a for o = +1, x < a for o = -1) goes to +C2
+            g = -mag * o * np.where(x > a, 1.0, -1.0)
+            x = np.clip(rho * x - self.learning_rate * g, -c2, c2)
+            x = x + self.noise_std * rng.standard_normal(n)
+        return x
+
+    def sample(self, n, rng):
+        """Runs the method's update with the repel fields (not the two-state law)."""
         return self._world(n, rng, 0), self._world(n, rng, 1)
 
     def score(self, x):

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .. import _validate as v
-from .. import dp_sgd, group, renyi
+from .. import dp_sgd, group, group_amplification, renyi
 from ..calibration import calibrate_decreasing
 from ..errors import InvalidParameterError, NumericalPrecisionError
 from ..pld import PrivacyLossDistribution
@@ -114,8 +114,13 @@ class DPSGDGroup(MethodAccountant):
     Per-record accounting of T Poisson-subsampled Gaussian steps (add/remove adjacency) by the
     library's DP-SGD accountant (:mod:`unlearn_theory.dp_sgd`: its RDP grid, RDP curve and PLD);
     group privacy over k = forget_size records by the exact geometric-sum form
-    δ_k = δ'·Σ_{i<k} e^{iε'} (:mod:`unlearn_theory.group`). Tight mode splits the budget exactly
-    (ε' = ε/k, δ' = δ(e^{ε'} − 1)/(e^{kε'} − 1)); paper mode reproduces the authors' split
+    δ_k = δ'·Σ_{i<k} e^{iε'} (:mod:`unlearn_theory.group`) -- the induction route -- and, for
+    k ≥ 2, the group-amplification route (:mod:`unlearn_theory.group_amplification`,
+    docs/group_amplification.md): the whole group as one Poisson-subsampled Gaussian mixture
+    Σ_j Bin(j; k, q) N(j, z²) against N(0, z²) per step, both orderings, pessimistic PLD. The
+    certificate is the minimum of the two routes (``details["route"]``). Tight mode splits the
+    budget exactly (ε' = ε/k, δ' = δ(e^{ε'} − 1)/(e^{kε'} − 1)) or calibrates on the mixture
+    route, whichever needs less noise; paper mode reproduces the authors' split
     δ' = δ·e^{−(k−1)ε'} (which drops a factor 1/k, docs/theory.md §13.4) and re-certifies.
     Shuffled fixed-size batches are NOT certified (Poisson sampling only).
     """
@@ -155,6 +160,7 @@ class DPSGDGroup(MethodAccountant):
             spec.forget_size,
         )
         log_target = math.log(delta)
+        # route 1 (induction): per-record accounting, then group privacy over k records
         rdp = dp_sgd.rdp_curve(sample_rate=q, noise_multiplier=z, steps=steps)
         per_record = _rdp_group_epsilon(rdp, forget_size, log_target)
         route = "rdp"
@@ -178,19 +184,94 @@ class DPSGDGroup(MethodAccountant):
                         break
             except (NumericalPrecisionError, InvalidParameterError):
                 pass
-        if not math.isfinite(per_record):
+        induction = forget_size * per_record if math.isfinite(per_record) else math.inf
+        mixture = self._mixture_epsilon(spec, delta)
+        if not (math.isfinite(induction) or math.isfinite(mixture)):
             raise NumericalPrecisionError("no finite group epsilon is certified")
+        induction_name = f"dp_sgd({route}, Poisson, add/remove)+group_privacy(geometric sum)"
+        if mixture < induction:
+            epsilon = mixture
+            accountant = "dp_sgd_group_mixture(Poisson, add/remove of the whole group, PLD)"
+        else:
+            epsilon, accountant = induction, induction_name
         return self.certified(
             spec,
-            forget_size * per_record,
+            epsilon,
             delta=delta,
-            accountant=f"dp_sgd({route}, Poisson, add/remove)+group_privacy(geometric sum)",
+            accountant=accountant,
             details={
                 "per_record_epsilon": per_record,
                 "noise_multiplier": z,
                 "forget_size": forget_size,
+                "induction_epsilon": induction,
+                "mixture_epsilon": mixture,
+                "route": "mixture" if mixture < induction else "induction",
             },
         )
+
+    @staticmethod
+    def _mixture_noise_multiplier(*, epsilon, delta, sample_rate, steps, forget_size):
+        """Smallest noise multiplier (to ~1e-4 relative: bracket by doubling, then bisection
+        on log z) whose group-mixture ε, computed on a grid 4 times coarser than the default
+        (pessimistic, so at least the certificate's value), meets ``epsilon``; None if no z in [1e-2, 1e8] does.
+        The mixture ε is non-increasing in z (more noise is post-processing). The result is
+        re-certified by :meth:`certify_spec` (finer grid, never larger)."""
+
+        def ok(log_z):
+            try:
+                kw = dict(
+                    sample_rate=sample_rate,
+                    noise_multiplier=math.exp(log_z),
+                    steps=steps,
+                    forget_size=forget_size,
+                )
+                grid = group_amplification.default_grid(**kw, coarsen=4.0)
+                value = group_amplification.group_mixture_epsilon(**kw, delta=delta, grid=grid)
+                return float(value) <= epsilon
+            except (NumericalPrecisionError, InvalidParameterError):
+                return False
+
+        low_limit, high_limit = math.log(1e-2), math.log(1e8)
+        lo = hi = 0.0
+        if ok(hi):
+            while ok(lo - math.log(2.0)):
+                lo -= math.log(2.0)
+                if lo < low_limit:
+                    return math.exp(lo)
+            hi, lo = lo, lo - math.log(2.0)
+        else:
+            while not ok(hi):
+                lo, hi = hi, hi + math.log(2.0)
+                if hi > high_limit:
+                    return None
+        for _ in range(14):
+            mid = 0.5 * (lo + hi)
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid
+        return math.exp(hi)
+
+    @staticmethod
+    def _mixture_epsilon(spec, delta) -> float:
+        """The group-amplification route (docs/group_amplification.md): the whole forget group
+        as one Poisson-subsampled Gaussian mixture per step, composed by the pessimistic PLD.
+        forget_size = 1 is the per-record pair itself (the induction route): not recomputed.
+        +inf where the PLD cannot certify a finite value."""
+        if spec.forget_size < 2:
+            return math.inf
+        try:
+            return float(
+                group_amplification.group_mixture_epsilon(
+                    sample_rate=spec.sample_rate,
+                    noise_multiplier=spec.noise_multiplier,
+                    steps=spec.steps,
+                    forget_size=spec.forget_size,
+                    delta=delta,
+                )
+            )
+        except (NumericalPrecisionError, InvalidParameterError):
+            return math.inf
 
     def plan(self, *, epsilon, delta, accounting, **params):
         if "noise_std" in params or "noise_multiplier" in params:
@@ -217,9 +298,20 @@ class DPSGDGroup(MethodAccountant):
             notes.append(
                 "paper-mode noise not computed in tight mode (cost); use accounting='paper'"
             )
-        z = dp_sgd.dp_sgd_noise_multiplier(
-            epsilon=record_epsilon, delta=record_delta, sample_rate=q, steps=steps
-        )
+        z = None
+        if accounting == "tight" and forget_size >= 2:
+            z = self._mixture_noise_multiplier(
+                epsilon=epsilon, delta=delta, sample_rate=q, steps=steps, forget_size=forget_size
+            )
+            if z is not None:
+                notes.append(
+                    "noise calibrated on the group-amplification route "
+                    "(docs/group_amplification.md); certified by the minimum of both routes"
+                )
+        if z is None:
+            z = dp_sgd.dp_sgd_noise_multiplier(
+                epsilon=record_epsilon, delta=record_delta, sample_rate=q, steps=steps
+            )
 
         def certify_at(noise_multiplier):
             spec = DPSGDGroupSpec(
