@@ -496,11 +496,10 @@ def train_dp_sgd(
         "wall_seconds": {"total": time.perf_counter() - t_start},
     }
     work.train(model.training)
-    cert = C.jsonable(cert)
-    cert["content_sha256"] = C.sha256_json(cert)
+    cert, record = C.split_certificate(cert, history=history)
     paths = {}
     if out is not None:
-        paths = _write_outputs(Path(out), cert, work, seed, commitment, history)
+        paths = _write_outputs(Path(out), cert, work, seed, commitment, history, record)
     return UnlearningRun(
         model=work,
         certificate=cert,
@@ -509,4 +508,5 @@ def train_dp_sgd(
         spec=spec,
         spec_ran=spec,
         paths=paths,
+        record=record,
     )
