@@ -1,32 +1,49 @@
 r"""Certificates: what ran, the guarantee the accountant gives for it, and their verification.
 
-A certificate is a JSON object (schema ``"unlearn-certificate"``, :data:`SCHEMA_VERSION`) written
-atomically (temporary file in the same folder, then :func:`os.replace`). It records
+A run's output is split in two (schema version 2; docs/certificate_promises.md, "What to
+publish"):
 
-* ``plan`` (the plan or spec object as given) and ``plan_sha256`` (SHA-256 of its canonical
-  JSON), ``spec`` (the planned method spec);
-* ``ran``: status ("completed" or "stopped"), steps planned and run, the spec of what ran
-  (``spec`` with the steps actually run; None when what ran is not a run of the method, e.g. a
-  block-wise run stopped before its last block), its update rule (phases are the run-length
-  encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
-  radii), projection norms before and after and the fraction of steps clipped, the partition,
-  batch sizes, coverage (noised and public parameters, buffer policy), dtype and device; for
-  a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
-  sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
-  multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a single-process run, else the world size, backend, noise mode
-  ("broadcast": rank 0 draws and broadcasts; "replicated": every rank draws the same keyed
-  noise), the number of draws broadcast, the retain shard sizes, the gradient reduction and
-  the parameter checksum comparisons (how often, how many, all matched, the final checksum);
-* ``noise``: key scheme, the salted seed commitment and the guard's statistics;
-* ``model``: SHA-256 of the model state before, after the noisy phase and at the end
-  (after optional noiseless fine-tuning on retain data, which is post-processing);
-* ``data``: SHA-256 of the sorted retain and forget ids and their sizes;
-* ``environment``: library, torch, CUDA and Python versions;
-* ``guarantee``: the (ε, δ) that ``unlearn_theory.certify`` gives for the spec that ran, its
-  bound kind and accountant -- ε is an UPPER bound (or exact) on the privacy loss of what ran;
-* ``content_sha256``: SHA-256 of the canonical JSON of every other field (detects accidental
-  edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
-  guarantee instead of trusting it).
+* the PUBLIC certificate (JSON, schema ``"unlearn-certificate"``, :data:`SCHEMA_VERSION`),
+  meant to be published next to the model. It holds only public inputs of the run and
+  functions of the released model:
+
+  - ``plan`` (the plan or spec object as given) and ``plan_sha256`` (SHA-256 of its canonical
+    JSON), ``spec`` (the planned method spec);
+  - ``ran``: status ("completed" or "stopped"), steps planned and run, the spec of what ran
+    (``spec`` with the steps actually run; None when what ran is not a run of the method, e.g.
+    a block-wise run stopped before its last block), its update rule (phases are the run-length
+    encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
+    radii), the partition and rotation check, batch sizes (an unlearning run's: drawn from the
+    retain set), coverage (noised and public parameters, buffer policy), dtype and device; for
+    a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
+    sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
+    multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a
+    single-process run, else the world size, backend, noise mode ("broadcast": rank 0 draws and
+    broadcasts; "replicated": every rank draws the same keyed noise), the number of draws
+    broadcast, the retain shard sizes, the gradient reduction and the parameter checksum
+    comparisons (how often, how many, all matched, the final checksum);
+  - ``noise``: key scheme, the salted seed commitment and the guard's configuration (draws,
+    false-alarm rate, bands) and ``passed``;
+  - ``model``: SHA-256 of the model state after the noisy phase and at the end (after
+    optional noiseless fine-tuning on retain data, which is post-processing);
+  - ``data``: retain (training) and forget sizes;
+  - ``environment``: library, torch, CUDA and Python versions;
+  - ``guarantee``: the (ε, δ) that ``unlearn_theory.certify`` gives for the spec that ran, its
+    bound kind and accountant -- ε is an UPPER bound (or exact) on the privacy loss of what ran;
+  - ``run_record``: a salted SHA-256 commitment to the private run record
+    (:func:`commit_record`);
+  - ``content_sha256``: SHA-256 of the canonical JSON of every other field (detects accidental
+    edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
+    guarantee instead of trusting it).
+
+* the PRIVATE run record (schema ``"unlearn-run-record"``, ``run_record.json``, mode 0600): the
+  fields of :data:`PRIVATE_FIELDS` at their schema-1 paths (starting model's SHA-256,
+  projection and clipping statistics of the iterates, the guard's observed noise statistics,
+  the SHA-256 of the sorted retain and forget ids, timing; a DP-SGD run's Poisson batch sizes),
+  the SHA-256 of the history, the commitment's salt and the certificate's ``content_sha256``.
+
+Schema-1 certificates (everything in one file) still verify. Files are written atomically
+(temporary file in the same folder, then :func:`os.replace`).
 
 This module imports torch only to hash a model file and rebuild its block partition.
 """

@@ -472,8 +472,10 @@ def unlearn(
         a stop.
     forget_ids, retain_ids : ids whose sorted SHA-256 go into the certificate (retain default:
         0..n-1).
-    out : a folder for certificate.json, model.pt (state dict), seed.json and history.json,
-        written only when the run did not fail.
+    out : a folder for certificate.json and model.pt (state dict; public: publish these two),
+        seed.json, run_record.json and history.json (private, mode 0600), written only when
+        the run did not fail. ``run.certificate`` is the public certificate, ``run.record`` the
+        private run record (:func:`unlearn_torch.certificate.split_certificate`).
     allow_uncertified : run a plan whose certified ε exceeds its target (or whose recorded ε is
         below the accountant's) anyway; the certificate says so.
     eval_data : held-out ``(X, y)`` or Dataset: loss and accuracy go into ``run.history``.

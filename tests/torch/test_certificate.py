@@ -509,9 +509,7 @@ def test_schema1_certificate_still_verifies_and_replays(certified, tmp_path):
 
     old, full = _schema1(certified, tmp_path / "old")
     assert "sha256_before" in full["model"] and "clipping" in full["ran"]
-    assert (
-        verify_certificate(old, certified / "model.pt", seed_path=certified / "seed.json") == []
-    )
+    assert verify_certificate(old, certified / "model.pt", seed_path=certified / "seed.json") == []
     problems = verify_certificate(old, record_path=certified / "run_record.json")
     assert any("schema-1" in p for p in problems)
 

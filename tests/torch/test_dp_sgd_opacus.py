@@ -185,7 +185,15 @@ def test_poisson_loader_batch_sizes_are_binomial():
 def test_certificate_verifies_and_equals_certify(trained):
     run, _ = trained
     paths = run.paths
-    assert verify_certificate(paths["certificate"], paths["model"], seed_path=paths["seed"]) == []
+    assert (
+        verify_certificate(
+            paths["certificate"],
+            paths["model"],
+            seed_path=paths["seed"],
+            record_path=paths["run_record"],
+        )
+        == []
+    )
     fresh = ut.certify(SPEC, delta=DELTA)
     assert run.certificate["guarantee"]["epsilon"] == float(fresh)
     assert run.certificate["guarantee"]["delta"] == DELTA
