@@ -443,7 +443,12 @@ def merge_record(cert: dict, record: dict | None) -> dict:
 
 def load_record(path) -> dict:
     """A run record file (``run_record.json``); raises InvalidParameterError naming the path."""
-    rec = _load_json(path)
+    try:
+        rec = _load_json(path)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            "record_path", str(path), "is not a readable JSON object"
+        ) from None
     if rec.get("schema") != RECORD_SCHEMA:
         raise InvalidParameterError(
             "record_path", str(path), f"is not a run record (schema={rec.get('schema')!r})"
