@@ -470,8 +470,8 @@ def unlearn(
     checkpoint : a folder; resumed from when it holds a checkpoint of this plan/seed/model/
         retain set, written every ``checkpoint_every`` steps (default: about 10 per run) and on
         a stop.
-    forget_ids, retain_ids : ids whose sorted SHA-256 go into the certificate (retain default:
-        0..n-1).
+    forget_ids, retain_ids : ids whose sorted SHA-256 go into the private run record (retain
+        default: 0..n-1); the certificate holds their counts.
     out : a folder for certificate.json and model.pt (state dict; public: publish these two),
         seed.json, run_record.json and history.json (private, mode 0600), written only when
         the run did not fail. ``run.certificate`` is the public certificate, ``run.record`` the
