@@ -464,6 +464,18 @@ def test_verify_valid_certificate_exits_0(tmp_path, capsys):
     assert "valid certificate" in out
     code, out, _ = run(["verify", str(cert), "--json"], capsys)
     assert code == 0 and json.loads(out)["valid"] is True
+    record = cert.with_name("run_record.json")  # the private run record, next to it
+    code, out, _ = run(
+        ["verify", str(cert), "--model", str(model), "--record", str(record)], capsys
+    )
+    assert code == 0 and "valid certificate" in out, out
+    rec = json.loads(record.read_text())
+    rec["model"]["sha256_before"] = "0" * 64  # another starting model
+    (tmp_path / "r.json").write_text(json.dumps(rec))
+    code, out, _ = run(["verify", str(cert), "--record", str(tmp_path / "r.json")], capsys)
+    assert code == 1 and "run_record commitment" in out
+    code, _, err = run(["verify", str(cert), "--record", str(tmp_path / "none.json")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "none.json" in err
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -494,11 +494,13 @@ def run_real(out=print, *, out_dir="demo_output", quick: bool = False) -> int:
     out("")
     out(
         f"Wrote {len(part3['rows']) + len(part4['rows'])} certificates (each folder: "
-        f"certificate.json, model.pt, seed.json, history.json), "
+        f"public: certificate.json, model.pt; private: seed.json, run_record.json, "
+        f"history.json), "
         f"{len(part3['plots'])} plots and summary.json to {out_dir}/"
     )
     first = part3["rows"][0]
-    out(f"$ unlearn verify {first['certificate']} --model {first['model']}")
+    record = str(Path(first["certificate"]).with_name("run_record.json"))
+    out(f"$ unlearn verify {first['certificate']} --model {first['model']} --record {record}")
     from types import SimpleNamespace
 
     from .verify import run_verify
@@ -507,7 +509,11 @@ def run_real(out=print, *, out_dir="demo_output", quick: bool = False) -> int:
     with contextlib.redirect_stdout(buf):
         status = run_verify(
             SimpleNamespace(
-                path=first["certificate"], model=first["model"], seed_file=None, json=False
+                path=first["certificate"],
+                model=first["model"],
+                record=record,
+                seed_file=None,
+                json=False,
             )
         )
     for line in buf.getvalue().splitlines():

@@ -1,9 +1,10 @@
-"""``unlearn verify FILE [--model MODEL] [--seed-file SEED] [--json]``.
+"""``unlearn verify FILE [--model MODEL] [--record RECORD] [--seed-file SEED] [--json]``.
 
 FILE is a certificate written by :func:`unlearn_torch.unlearn` or a plan file
 (``UnlearningPlan.to_json``). For a certificate the guarantee is recomputed by the accountant
-from the recorded spec of what ran, and the hashes (content, plan, optionally the model file and
-the seed commitment) are checked; for a plan the plan's spec is certified again. Exit status 0
+from the recorded spec of what ran, and the hashes (content, plan, optionally the model file,
+the private run record's commitment and content, and the seed commitment) are checked; for a
+plan the plan's spec is certified again. Exit status 0
 when the file certifies what it claims, 1 when it does not (each problem on its own line), 2
 when the file cannot be read. Torch is needed only to hash a model file.
 """
@@ -26,6 +27,11 @@ def add_verify_arguments(subparsers):
     )
     p.add_argument("path", metavar="FILE", help="certificate.json or a plan JSON file")
     p.add_argument("--model", default=None, help="model state-dict file (torch.save) to hash")
+    p.add_argument(
+        "--record",
+        default=None,
+        help="the run's private run_record.json: checked against the certificate's commitment",
+    )
     p.add_argument("--seed-file", default=None, help="the run's seed file (auditors only)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
@@ -52,13 +58,23 @@ def run_verify(args) -> int:
     if kind is None:
         print(f"unlearn: error: {path} is not a readable JSON object", file=sys.stderr)
         return 2
+    record = getattr(args, "record", None)
     if kind == "certificate":
+        if record is not None and _kind(Path(record)) is None:
+            print(f"unlearn: error: {record} is not a readable JSON object", file=sys.stderr)
+            return 2
         problems = verify_certificate(
-            path, getattr(args, "model", None), seed_path=getattr(args, "seed_file", None)
+            path,
+            getattr(args, "model", None),
+            seed_path=getattr(args, "seed_file", None),
+            record_path=record,
         )
     else:
-        if getattr(args, "model", None) or getattr(args, "seed_file", None):
-            print("unlearn: error: --model/--seed-file apply to certificates only", file=sys.stderr)
+        if getattr(args, "model", None) or getattr(args, "seed_file", None) or record:
+            print(
+                "unlearn: error: --model/--record/--seed-file apply to certificates only",
+                file=sys.stderr,
+            )
             return 2
         problems = verify_plan(path)
     if getattr(args, "json", False):

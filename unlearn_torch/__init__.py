@@ -13,9 +13,10 @@ plan files)::
     retrain(model_factory, retain, *, loss_fn, epochs, ...) -> RetrainResult
     train_dp_sgd(model, data, plan, *, loss_fn, seed=None, device=None, forget_ids=None,
                  out=None, eval_data=None, ...) -> UnlearningRun   (dp_sgd_group, via Opacus)
-    verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]
+    verify_certificate(path, model_path=None, *, seed_path=None, record_path=None) -> list[str]
     verify_plan(path) -> list[str]
-    replay_certificate(path, model_before, retain, *, loss_fn, seed) -> list[str]
+    replay_certificate(path, model_before, retain, *, loss_fn, seed, record_path=None)
+        -> list[str]
 """
 
 from __future__ import annotations

@@ -218,8 +218,9 @@ def train_dp_sgd(
     Arguments: ``model`` is the starting point (it must not depend on ``data``); ``data`` the
     full training set (retain and forget records), ``(X, y)`` or a Dataset; ``loss_fn(outputs,
     targets)`` the MEAN loss of a batch; ``forget_ids`` (at most forget_size of them, inside
-    ``data_ids``, default 0..n-1) are hashed into the certificate. ``out``: certificate.json,
-    model.pt, seed.json (0600), history.json, written only after a successful run. A model
+    ``data_ids``, default 0..n-1) are hashed into the private run record. ``out``:
+    certificate.json and model.pt (public), seed.json, run_record.json and history.json
+    (private, 0600), written only after a successful run. A model
     Opacus cannot wrap (BatchNorm) raises :class:`OpacusModelError` before anything runs.
     """
     from .distributed import refuse_distributed
@@ -496,11 +497,10 @@ def train_dp_sgd(
         "wall_seconds": {"total": time.perf_counter() - t_start},
     }
     work.train(model.training)
-    cert = C.jsonable(cert)
-    cert["content_sha256"] = C.sha256_json(cert)
+    cert, record = C.split_certificate(cert, history=history)
     paths = {}
     if out is not None:
-        paths = _write_outputs(Path(out), cert, work, seed, commitment, history)
+        paths = _write_outputs(Path(out), cert, work, seed, commitment, history, record)
     return UnlearningRun(
         model=work,
         certificate=cert,
@@ -509,4 +509,5 @@ def train_dp_sgd(
         spec=spec,
         spec_ran=spec,
         paths=paths,
+        record=record,
     )

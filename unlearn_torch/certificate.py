@@ -1,32 +1,49 @@
 r"""Certificates: what ran, the guarantee the accountant gives for it, and their verification.
 
-A certificate is a JSON object (schema ``"unlearn-certificate"``, :data:`SCHEMA_VERSION`) written
-atomically (temporary file in the same folder, then :func:`os.replace`). It records
+A run's output is split in two (schema version 2; docs/certificate_promises.md, "What to
+publish"):
 
-* ``plan`` (the plan or spec object as given) and ``plan_sha256`` (SHA-256 of its canonical
-  JSON), ``spec`` (the planned method spec);
-* ``ran``: status ("completed" or "stopped"), steps planned and run, the spec of what ran
-  (``spec`` with the steps actually run; None when what ran is not a run of the method, e.g. a
-  block-wise run stopped before its last block), its update rule (phases are the run-length
-  encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
-  radii), projection norms before and after and the fraction of steps clipped, the partition,
-  batch sizes, coverage (noised and public parameters, buffer policy), dtype and device; for
-  a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
-  sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
-  multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a single-process run, else the world size, backend, noise mode
-  ("broadcast": rank 0 draws and broadcasts; "replicated": every rank draws the same keyed
-  noise), the number of draws broadcast, the retain shard sizes, the gradient reduction and
-  the parameter checksum comparisons (how often, how many, all matched, the final checksum);
-* ``noise``: key scheme, the salted seed commitment and the guard's statistics;
-* ``model``: SHA-256 of the model state before, after the noisy phase and at the end
-  (after optional noiseless fine-tuning on retain data, which is post-processing);
-* ``data``: SHA-256 of the sorted retain and forget ids and their sizes;
-* ``environment``: library, torch, CUDA and Python versions;
-* ``guarantee``: the (ε, δ) that ``unlearn_theory.certify`` gives for the spec that ran, its
-  bound kind and accountant -- ε is an UPPER bound (or exact) on the privacy loss of what ran;
-* ``content_sha256``: SHA-256 of the canonical JSON of every other field (detects accidental
-  edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
-  guarantee instead of trusting it).
+* the PUBLIC certificate (JSON, schema ``"unlearn-certificate"``, :data:`SCHEMA_VERSION`),
+  meant to be published next to the model. It holds only public inputs of the run and
+  functions of the released model:
+
+  - ``plan`` (the plan or spec object as given) and ``plan_sha256`` (SHA-256 of its canonical
+    JSON), ``spec`` (the planned method spec);
+  - ``ran``: status ("completed" or "stopped"), steps planned and run, the spec of what ran
+    (``spec`` with the steps actually run; None when what ran is not a run of the method, e.g.
+    a block-wise run stopped before its last block), its update rule (phases are the run-length
+    encoding of the per-step ops), a per-quantity run-length encoded ``schedule`` (σ, γ, λ, C1,
+    radii), the partition and rotation check, batch sizes (an unlearning run's: drawn from the
+    retain set), coverage (noised and public parameters, buffer policy), dtype and device; for
+    a ``dp_sgd_group`` run (``unlearn_torch.train_dp_sgd``, through Opacus) ``ran.dp_sgd``: the
+    sampler ("poisson"), sample rate, expected batch size q·n, steps and optimizer steps, noise
+    multiplier, clip (max_grad_norm) and the Opacus version; and ``distributed``: None for a
+    single-process run, else the world size, backend, noise mode ("broadcast": rank 0 draws and
+    broadcasts; "replicated": every rank draws the same keyed noise), the number of draws
+    broadcast, the retain shard sizes, the gradient reduction and the parameter checksum
+    comparisons (how often, how many, all matched, the final checksum);
+  - ``noise``: key scheme, the salted seed commitment and the guard's configuration (draws,
+    false-alarm rate, bands) and ``passed``;
+  - ``model``: SHA-256 of the model state after the noisy phase and at the end (after
+    optional noiseless fine-tuning on retain data, which is post-processing);
+  - ``data``: retain (training) and forget sizes;
+  - ``environment``: library, torch, CUDA and Python versions;
+  - ``guarantee``: the (ε, δ) that ``unlearn_theory.certify`` gives for the spec that ran, its
+    bound kind and accountant -- ε is an UPPER bound (or exact) on the privacy loss of what ran;
+  - ``run_record``: a salted SHA-256 commitment to the private run record
+    (:func:`commit_record`);
+  - ``content_sha256``: SHA-256 of the canonical JSON of every other field (detects accidental
+    edits; an adversary can recompute it, which is why :func:`verify_certificate` re-derives the
+    guarantee instead of trusting it).
+
+* the PRIVATE run record (schema ``"unlearn-run-record"``, ``run_record.json``, mode 0600): the
+  fields of :data:`PRIVATE_FIELDS` at their schema-1 paths (starting model's SHA-256,
+  projection and clipping statistics of the iterates, the guard's observed noise statistics,
+  the SHA-256 of the sorted retain and forget ids, timing; a DP-SGD run's Poisson batch sizes),
+  the SHA-256 of the history, the commitment's salt and the certificate's ``content_sha256``.
+
+Schema-1 certificates (everything in one file) still verify. Files are written atomically
+(temporary file in the same folder, then :func:`os.replace`).
 
 This module imports torch only to hash a model file and rebuild its block partition.
 """
@@ -69,10 +86,44 @@ __all__ = [
     "guarantee_of",
     "verify_certificate",
     "verify_plan",
+    "split_certificate",
+    "merge_record",
+    "commit_record",
+    "load_record",
+    "PRIVATE_FIELDS",
 ]
 
 SCHEMA = "unlearn-certificate"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+RECORD_SCHEMA = "unlearn-run-record"
+RECORD_SCHEMA_VERSION = 1
+RECORD_FILE = "run_record.json"
+RECORD_COMMIT_SCHEME = "sha256(salt || canonical JSON of the record without salt and binding)"
+
+#: Fields of a run's full record that are functions of quantities the guarantee does not
+#: protect (the starting model, intermediate iterates, the raw noise, the data's ids, timing):
+#: they go to the private run record, never into the public certificate. Paths into the
+#: certificate dict; a path absent from a run is skipped.
+PRIVATE_FIELDS = (
+    ("model", "sha256_before"),
+    ("ran", "projections"),
+    ("ran", "clipping"),
+    ("ran", "noise_scale"),
+    ("data", "retain_ids_sha256"),
+    ("data", "forget_ids_sha256"),
+    ("data", "training_ids_sha256"),
+    ("noise", "guard", "q_min"),
+    ("noise", "guard", "q_max"),
+    ("noise", "guard", "max_abs_z"),
+    ("noise", "guard", "max_abs_correlation"),
+    ("noise", "guard", "pooled_q"),
+    ("wall_seconds",),
+)
+#: Private only for a DP-SGD run: its realised Poisson batch sizes count the sampled records
+#: of the full training set (a forget-set member is in a batch or not); an unlearning run's
+#: batches are drawn from the retain set, which both sides of the guarantee share.
+PRIVATE_FIELDS_DP_SGD = (("ran", "batch_sizes"),)
 
 _REL_TOL = 1e-9
 
@@ -298,6 +349,206 @@ def schedule_rle(rule: UpdateRule) -> dict:
     return out
 
 
+# -- public certificate and private run record ------------------------------------------------
+def _private_paths(full: dict) -> tuple:
+    method = (full.get("spec") or {}).get("method")
+    extra = PRIVATE_FIELDS_DP_SGD if method == "dp_sgd_group" else ()
+    return PRIVATE_FIELDS + extra
+
+
+def _pop_path(src: dict, path: tuple):
+    node = src
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return False, None
+    if not isinstance(node, dict) or path[-1] not in node:
+        return False, None
+    return True, node.pop(path[-1])
+
+
+def _put_path(dst: dict, path: tuple, value) -> None:
+    node = dst
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def commit_record(record: dict) -> str:
+    """Salted commitment to a run record: SHA-256 of the salt's bytes followed by the
+    canonical JSON of the record without ``salt`` and ``certificate_sha256`` (the binding to the
+    certificate, which is written after the commitment). The salt (32 random bytes) makes the
+    commitment hiding even when the record's content has little entropy (a hash of the
+    starting model alone could be matched against a list of candidate models)."""
+    try:
+        salt = bytes.fromhex(record["salt"])
+    except (KeyError, TypeError, ValueError):
+        raise InvalidParameterError("record", "salt", "holds no hex salt") from None
+    body = {k: val for k, val in record.items() if k not in ("salt", "certificate_sha256")}
+    return hashlib.sha256(salt + canonical_json(body).encode()).hexdigest()
+
+
+def split_certificate(full: dict, *, history=None, salt: bytes | None = None):
+    """(public certificate, private run record) of a run's full record ``full`` (the
+    certificate's fields with nothing removed, no ``content_sha256``).
+
+    The fields of :data:`PRIVATE_FIELDS` move to the record, at the same paths; the record
+    also holds the SHA-256 of the run's history (the history is private as a whole), a fresh
+    salt and, after the certificate is hashed, ``certificate_sha256`` (the certificate's
+    ``content_sha256``). The certificate holds ``run_record``: the salted commitment to the
+    record (:func:`commit_record`), so that whoever is shown the record can check it is the
+    run's, while the certificate alone reveals nothing of it."""
+    import copy
+    import secrets
+
+    public = copy.deepcopy(jsonable(full))
+    public.pop("content_sha256", None)
+    record = {
+        "schema": RECORD_SCHEMA,
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "note": "PRIVATE: statistics of the starting model, of intermediate iterates and of "
+        "the noise, the data's id hashes and timing; not covered by the guarantee. Keep with "
+        "the seed file.",
+    }
+    for path in _private_paths(public):
+        found, value = _pop_path(public, path)
+        if found:
+            _put_path(record, path, value)
+    record["history_sha256"] = None if history is None else sha256_json(history)
+    record["salt"] = (secrets.token_bytes(32) if salt is None else bytes(salt)).hex()
+    public["schema_version"] = SCHEMA_VERSION
+    public["run_record"] = {
+        "scheme": RECORD_COMMIT_SCHEME,
+        "sha256": commit_record(record),
+        "file": RECORD_FILE,
+    }
+    public["content_sha256"] = sha256_json(public)
+    record["certificate_sha256"] = public["content_sha256"]
+    return public, jsonable(record)
+
+
+def merge_record(cert: dict, record: dict | None) -> dict:
+    """The run's full record: the certificate with the private fields of ``record`` put back
+    at their paths (a copy; ``record`` None: a copy of ``cert``)."""
+    import copy
+
+    full = copy.deepcopy(cert)
+    if record:
+        for path in _private_paths(full):
+            found, value = _pop_path(copy.deepcopy(record), path)
+            if found:
+                _put_path(full, path, value)
+    return full
+
+
+def load_record(path) -> dict:
+    """A run record file (``run_record.json``); raises InvalidParameterError naming the path."""
+    try:
+        rec = _load_json(path)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            "record_path", str(path), "is not a readable JSON object"
+        ) from None
+    if rec.get("schema") != RECORD_SCHEMA:
+        raise InvalidParameterError(
+            "record_path", str(path), f"is not a run record (schema={rec.get('schema')!r})"
+        )
+    return rec
+
+
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _is_sha256(x) -> bool:
+    return isinstance(x, str) and len(x) == 64 and set(x) <= _HEX64
+
+
+def _check_record(cert: dict, record: dict, problems: list[str]) -> None:
+    """The record against the certificate: schema, the salted commitment, the binding to the
+    certificate's content hash, and its content (hash formats, the guard's statistics inside
+    the guard's own bands, fractions in [0, 1], the projections' radii and norms after
+    projection against the recorded schedule)."""
+    if record.get("schema_version") != RECORD_SCHEMA_VERSION:
+        problems.append(f"unsupported run record schema_version {record.get('schema_version')!r}")
+        return
+    commitment = (cert.get("run_record") or {}).get("sha256")
+    try:
+        opened = commit_record(record)
+    except InvalidParameterError:
+        opened = None
+    if opened is None or opened != commitment:
+        problems.append("the run record does not open the certificate's run_record commitment")
+    if record.get("certificate_sha256") != cert.get("content_sha256"):
+        problems.append("the run record is bound to another certificate (certificate_sha256)")
+    if not _is_sha256((record.get("model") or {}).get("sha256_before")):
+        problems.append("the run record holds no SHA-256 of the starting model")
+    rdata = record.get("data") or {}
+    ids_keys = [k for k in ("retain_ids_sha256", "training_ids_sha256") if k in rdata]
+    if not ids_keys or not all(_is_sha256(rdata[k]) for k in ids_keys):
+        problems.append("the run record holds no SHA-256 of the retain (training) ids")
+    forget_size = (cert.get("data") or {}).get("forget_size")
+    fsha = rdata.get("forget_ids_sha256")
+    if (forget_size is None) != (fsha is None) or (fsha is not None and not _is_sha256(fsha)):
+        problems.append("the run record's forget ids hash does not match the forget size")
+    guard_pub = (cert.get("noise") or {}).get("guard") or {}
+    guard = (record.get("noise") or {}).get("guard") or {}
+    bands = list((guard_pub.get("bands") or {}).values())
+    if guard_pub.get("draws") and bands:
+        try:
+            lo = min(float(b["q_low"]) for b in bands)
+            hi = max(float(b["q_high"]) for b in bands)
+            q_min, q_max = float(guard["q_min"]), float(guard["q_max"])
+            pooled = float(guard["pooled_q"])
+            inside = lo <= q_min <= q_max <= hi
+            if not (inside and q_min * (1 - 1e-9) <= pooled <= q_max * (1 + 1e-9)):
+                problems.append("the run record's noise statistics lie outside the guard's bands")
+            cos = [b.get("cosine_bound") for b in bands if b.get("cosine_bound") is not None]
+            corr = guard.get("max_abs_correlation")
+            if corr is not None and cos and float(corr) > max(float(c) for c in cos):
+                problems.append("the run record's noise correlation exceeds the guard's bound")
+        except (KeyError, TypeError, ValueError):
+            problems.append("the run record lacks the noise guard's statistics")
+    ran = record.get("ran") or {}
+    radii = set()
+    for val, _ in ((cert.get("ran") or {}).get("schedule") or {}).get("projection_radius", []):
+        for r in val if isinstance(val, list) else [val]:
+            radii.add(float(_as_float(r)))
+    for key, rec in (ran.get("projections") or {}).items():
+        try:
+            radius = float(_as_float(rec["radius"]))
+            frac = rec.get("fraction_projected")
+            after = (rec.get("norm_after") or {}).get("max")
+            if radii and not any(_close(radius, r) for r in radii):
+                problems.append(f"projection {key}: radius {radius} is not in the schedule")
+            if frac is not None and not 0 <= float(frac) <= 1:
+                problems.append(f"projection {key}: fraction_projected {frac} not in [0, 1]")
+            if after is not None and float(after) > radius * (1 + 1e-4):
+                problems.append(f"projection {key}: a norm after projection exceeds its radius")
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"projection {key}: unreadable record")
+    for key, rec in (ran.get("clipping") or {}).items():
+        frac = rec.get("fraction_clipped") if isinstance(rec, dict) else "?"
+        try:
+            if frac is not None and not 0 <= float(frac) <= 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"clipping {key}: fraction_clipped {frac!r} not in [0, 1]")
+
+
+def _check_no_private(cert: dict, problems: list[str]) -> None:
+    """A public (schema-2) certificate must not carry a private field."""
+    leaked = []
+    for path in _private_paths(cert):
+        found, _ = _pop_path(json.loads(canonical_json(cert)), path)
+        if found:
+            leaked.append(".".join(path))
+    if leaked:
+        problems.append(f"the public certificate carries private fields: {', '.join(leaked)}")
+    rr = cert.get("run_record")
+    if not isinstance(rr, dict) or not _is_sha256(rr.get("sha256")):
+        problems.append("the certificate carries no run_record commitment")
+
+
 # -- verification -----------------------------------------------------------------------------
 def _close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
@@ -489,7 +740,7 @@ def _check_partition_rebuilt(ran: dict, state: dict, problems: list[str]) -> Non
         )
 
 
-def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
+def verify_certificate(path, model_path=None, *, seed_path=None, record_path=None) -> list[str]:
     """Re-derive a certificate's guarantee and hashes; return the problems (empty: valid).
 
     Checks: schema; content hash; plan hash; the planned spec against the plan; the spec that
@@ -501,6 +752,15 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
     model file (loaded with ``weights_only=True``) against the recorded final model hash, and
     the partition rebuilt from the file's parameter shapes against the record; with
     ``seed_path``, the seed against the commitment.
+
+    Schema 2 (public certificate, private run record): the certificate must carry none of the
+    private fields (:data:`PRIVATE_FIELDS`) and a ``run_record`` commitment; with
+    ``record_path`` (the run's ``run_record.json``) the record must open that salted commitment,
+    be bound to this certificate's content hash and hold consistent content (hash formats,
+    the noise guard's statistics inside its bands, projection and clipping fractions in [0, 1],
+    norms after projection within the scheduled radii). The starting model's hash in the record
+    is checked by :func:`unlearn_torch.replay_certificate`. Schema 1 (everything in one file)
+    verifies as before; a ``record_path`` is then a problem (schema 1 has no run record).
     """
     problems: list[str] = []
     try:
@@ -509,11 +769,21 @@ def verify_certificate(path, model_path=None, *, seed_path=None) -> list[str]:
         return [str(exc)]
     if cert.get("schema") != SCHEMA:
         return [f"not an unlearn certificate (schema={cert.get('schema')!r})"]
-    if cert.get("schema_version") != SCHEMA_VERSION:
-        return [f"unsupported schema_version {cert.get('schema_version')!r}"]
+    version = cert.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        return [f"unsupported schema_version {version!r}"]
     body = {k: val for k, val in cert.items() if k != "content_sha256"}
     if sha256_json(body) != cert.get("content_sha256"):
         problems.append("content_sha256 does not match the certificate's content (edited)")
+    if version >= 2:
+        _check_no_private(cert, problems)
+        if record_path is not None:
+            try:
+                _check_record(cert, load_record(record_path), problems)
+            except InvalidParameterError as exc:
+                problems.append(str(exc))
+    elif record_path is not None:
+        problems.append("a schema-1 certificate has no run record (record_path given)")
     if sha256_json(cert.get("plan")) != cert.get("plan_sha256"):
         problems.append("plan_sha256 does not match the recorded plan")
     guarantee = cert.get("guarantee") or {}

@@ -83,7 +83,9 @@ class LargeNoiseWarning(UserWarning):
 
 @dataclass
 class UnlearningRun:
-    """Result of :func:`unlearn`: the model, the certificate (a dict), the history and status."""
+    """Result of :func:`unlearn`: the model, the PUBLIC certificate (a dict, as written to
+    certificate.json), the PRIVATE run record (``record``, as written to run_record.json), the
+    history (private too) and the status."""
 
     model: nn.Module
     certificate: dict
@@ -92,6 +94,7 @@ class UnlearningRun:
     spec: MethodSpec | None = None
     spec_ran: MethodSpec | None = None
     paths: dict = field(default_factory=dict)
+    record: dict | None = None  # the private run record (see certificate.split_certificate)
 
     @property
     def epsilon(self) -> float:
@@ -467,10 +470,12 @@ def unlearn(
     checkpoint : a folder; resumed from when it holds a checkpoint of this plan/seed/model/
         retain set, written every ``checkpoint_every`` steps (default: about 10 per run) and on
         a stop.
-    forget_ids, retain_ids : ids whose sorted SHA-256 go into the certificate (retain default:
-        0..n-1).
-    out : a folder for certificate.json, model.pt (state dict), seed.json and history.json,
-        written only when the run did not fail.
+    forget_ids, retain_ids : ids whose sorted SHA-256 go into the private run record (retain
+        default: 0..n-1); the certificate holds their counts.
+    out : a folder for certificate.json and model.pt (state dict; public: publish these two),
+        seed.json, run_record.json and history.json (private, mode 0600), written only when
+        the run did not fail. ``run.certificate`` is the public certificate, ``run.record`` the
+        private run record (:func:`unlearn_torch.certificate.split_certificate`).
     allow_uncertified : run a plan whose certified ε exceeds its target (or whose recorded ε is
         below the accountant's) anyway; the certificate says so.
     eval_data : held-out ``(X, y)`` or Dataset: loss and accuracy go into ``run.history``.
@@ -914,13 +919,12 @@ def unlearn(
         "wall_seconds": {"noisy_phase": noisy_seconds, "total": time.perf_counter() - t_start},
     }
     work.train(model.training)  # hand the model back in the caller's mode
-    cert = C.jsonable(cert)
-    cert["content_sha256"] = C.sha256_json(cert)
+    cert, record = C.split_certificate(cert, history=history)
     paths = {}
     if ctx is not None:  # written by rank 0 once every rank reported success
-        ctx.outputs = (cert, work, seed, commitment, history)
+        ctx.outputs = (cert, work, seed, commitment, history, record)
     elif out is not None:
-        paths = _write_outputs(Path(out), cert, work, seed, commitment, history)
+        paths = _write_outputs(Path(out), cert, work, seed, commitment, history, record)
     return UnlearningRun(
         model=work,
         certificate=cert,
@@ -929,6 +933,7 @@ def unlearn(
         spec=spec,
         spec_ran=spec_ran,
         paths=paths,
+        record=record,
     )
 
 
@@ -948,7 +953,11 @@ def _ft_key(noise: NoiseSource) -> int:
     return derive_key(noise.seed, "finetune", 0, -1, 0)
 
 
-def _write_outputs(out: Path, cert, model, seed, commitment, history) -> dict:
+def _write_outputs(out: Path, cert, model, seed, commitment, history, record=None) -> dict:
+    """Write the run's files into ``out``: certificate.json and model.pt (public: publish
+    them), seed.json, run_record.json and history.json (private: mode 0600; the record holds
+    statistics of the starting model and of intermediate iterates, the history evaluates the
+    starting model and the iterates). The certificate is written last."""
     import os
     import tempfile
 
@@ -972,34 +981,63 @@ def _write_outputs(out: Path, cert, model, seed, commitment, history) -> dict:
         },
         mode=0o600,
     )
-    hist_path = C.write_json_atomic(out / "history.json", history)
+    hist_path = C.write_json_atomic(out / "history.json", history, mode=0o600)
+    paths = {}
+    if record is not None:
+        paths["run_record"] = str(C.write_json_atomic(out / C.RECORD_FILE, record, mode=0o600))
     cert_path = C.write_json_atomic(out / "certificate.json", cert)
     return {
         "certificate": str(cert_path),
         "model": str(model_path),
         "seed": str(seed_path),
         "history": str(hist_path),
+        **paths,
     }
 
 
 def replay_certificate(
-    path, model: nn.Module, retain, *, loss_fn, seed, retain_ids=None, device=None
+    path,
+    model: nn.Module,
+    retain,
+    *,
+    loss_fn,
+    seed,
+    retain_ids=None,
+    device=None,
+    record_path=None,
 ) -> list[str]:
     """Replay the noisy phase a certificate records and compare the model hashes (auditors).
 
     ``model``: the model BEFORE unlearning; ``retain``: the retain data; ``seed``: the run's
-    secret seed (from its seed file; it must open the certificate's commitment). The plan,
-    partition, public parameters and chunking are read from the certificate; the run is
-    repeated up to the recorded number of steps and the SHA-256 of the model after the noisy
-    phase must equal the recorded one (bit-exact on the same device type and torch version;
-    on another device type float rounding differs and only the guarantee checks apply).
+    secret seed (from its seed file; it must open the certificate's commitment);
+    ``record_path``: the run's private record (default: ``run_record.json`` next to the
+    certificate, when there is one). The plan, partition, public parameters and chunking are
+    read from the certificate; the run is repeated up to the recorded number of steps and the
+    SHA-256 of the model after the noisy phase must equal the recorded one (bit-exact on the
+    same device type and torch version; on another device type float rounding differs and only
+    the guarantee checks apply). With the record (schema-2 certificates keep the starting
+    model's hash and the retain ids' hash there) the given model and retain ids are compared
+    with it; without it the after-noisy hash alone ties the replay to the run.
     Returns the problems (empty: the recorded run is what these inputs produce).
     """
     cert = C._load_json(path)
     problems = []
     if not check_commitment(int(seed), (cert.get("noise") or {}).get("seed_commitment", {})):
         return ["the seed does not open the certificate's seed commitment"]
-    if C.state_sha256(model.state_dict()) != cert["model"]["sha256_before"]:
+    record = None
+    if int(cert.get("schema_version") or 1) >= 2:
+        if record_path is None and (Path(path).parent / C.RECORD_FILE).exists():
+            record_path = Path(path).parent / C.RECORD_FILE
+        if record_path is not None:
+            record = C.load_record(record_path)
+            rec_problems: list[str] = []
+            C._check_record(cert, record, rec_problems)
+            problems += rec_problems
+    elif record_path is not None:
+        problems.append("a schema-1 certificate has no run record (record_path given)")
+    full = C.merge_record(cert, record)
+    sha_before = (full.get("model") or {}).get("sha256_before")
+    if sha_before is not None and C.state_sha256(model.state_dict()) != sha_before:
         problems.append("the model given is not the certificate's starting model")
     ran = cert["ran"]
     steps_run = int(ran["steps_run"])
@@ -1024,7 +1062,8 @@ def replay_certificate(
             progress=False,
             distributed=False,
         )
-    if again.certificate["data"]["retain_ids_sha256"] != cert["data"]["retain_ids_sha256"]:
+    retain_sha = (full.get("data") or {}).get("retain_ids_sha256")
+    if retain_sha is not None and again.record["data"]["retain_ids_sha256"] != retain_sha:
         problems.append("the retain data given is not the certificate's retain set")
     if again.certificate["model"]["sha256_after_noisy"] != cert["model"]["sha256_after_noisy"]:
         problems.append(

@@ -52,8 +52,9 @@ def _edit(src, dst, fn, *, rehash=True):
 
 def test_valid_certificate_verifies(certified):
     cert = json.loads((certified / "certificate.json").read_text())
-    assert cert["schema"] == "unlearn-certificate" and cert["schema_version"] == 1
+    assert cert["schema"] == "unlearn-certificate" and cert["schema_version"] == 2
     for key in (
+        "run_record",
         "plan",
         "plan_sha256",
         "spec",
@@ -72,6 +73,7 @@ def test_valid_certificate_verifies(certified):
             certified / "certificate.json",
             certified / "model.pt",
             seed_path=certified / "seed.json",
+            record_path=certified / "run_record.json",
         )
         == []
     )
@@ -349,3 +351,223 @@ def test_seed_is_secret_file_only_and_the_certificate_holds_a_commitment(certifi
     assert set(commitment) >= {"scheme", "salt", "sha256"}
     if os.name == "posix":  # the seed file is readable by its owner only
         assert stat.S_IMODE(os.stat(certified / "seed.json").st_mode) == 0o600
+
+
+# -- public certificate, private run record ---------------------------------------------------
+FORBIDDEN_KEYS = {
+    "sha256_before",
+    "projections",
+    "clipping",
+    "noise_scale",
+    "norm_before",
+    "norm_after",
+    "gradient_norm",
+    "parameter_norm",
+    "fraction_clipped",
+    "fraction_projected",
+    "retain_ids_sha256",
+    "forget_ids_sha256",
+    "training_ids_sha256",
+    "q_min",
+    "q_max",
+    "max_abs_z",
+    "max_abs_correlation",
+    "pooled_q",
+    "wall_seconds",
+}
+
+
+def _walk(obj):
+    """(key, value) of every dict entry and every leaf value (key None) of a JSON object."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k, v
+            yield from _walk(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v)
+    else:
+        yield None, obj
+
+
+def test_public_certificate_holds_no_private_field(certified):
+    from unlearn_torch.certificate import state_sha256
+    from unlearn_torch.data import ids_sha256
+
+    text = (certified / "certificate.json").read_text()
+    cert = json.loads(text)
+    record = json.loads((certified / "run_record.json").read_text())
+    keys = {k for k, _ in _walk(cert) if k is not None}
+    assert not keys & FORBIDDEN_KEYS, keys & FORBIDDEN_KEYS
+    # what the record holds instead: the starting model's hash, the ids' hashes, the statistics
+    before = state_sha256(mlp().state_dict())
+    assert record["model"]["sha256_before"] == before and before not in text
+    for ids in (range(5), range(40)):  # a plain hash of a small id set is brute-forceable
+        assert ids_sha256(ids) in json.dumps(record) and ids_sha256(ids) not in text
+    # no float of the starting model's norm (the C0 projection's norm_before) in the certificate
+    x0 = torch.cat([p.detach().reshape(-1) for p in mlp().parameters()])
+    first = [r for r in record["ran"]["projections"].values() if r["count"] == 1]
+    norms = {float(torch.linalg.vector_norm(x0))}
+    for r in first:
+        norms |= {float(v) for v in r["norm_before"].values()}
+    assert norms and any(abs(n - float(torch.linalg.vector_norm(x0))) < 1e-4 for n in norms)
+    floats = [v for _, v in _walk(cert) if isinstance(v, float)]
+    for n in norms:
+        assert not any(abs(f - n) <= 1e-6 * max(abs(n), 1.0) for f in floats), n
+    assert record["certificate_sha256"] == cert["content_sha256"]
+
+
+def test_private_files_are_owner_only(certified):
+    import os
+    import stat
+
+    for name in ("seed.json", "run_record.json", "history.json"):
+        assert (certified / name).exists(), name
+        if os.name == "posix":  # readable by their owner only
+            assert stat.S_IMODE(os.stat(certified / name).st_mode) == 0o600, name
+
+
+def _edit_record(src, dst, fn):
+    rec = json.loads(src.read_text())
+    fn(rec)
+    dst.write_text(json.dumps(rec))
+    return dst, rec
+
+
+def test_tampered_run_record_is_caught(certified, tmp_path):
+    cert = certified / "certificate.json"
+    rec = certified / "run_record.json"
+    assert verify_certificate(cert, record_path=rec) == []
+
+    def other_start(r):
+        r["model"]["sha256_before"] = "ab" * 32
+
+    bad, _ = _edit_record(rec, tmp_path / "r1.json", other_start)
+    problems = verify_certificate(cert, record_path=bad)
+    assert any("does not open" in p for p in problems)
+
+    def unbind(r):
+        r["certificate_sha256"] = "00" * 32  # outside the commitment: the binding catches it
+
+    bad, _ = _edit_record(rec, tmp_path / "r2.json", unbind)
+    assert any("bound to another" in p for p in verify_certificate(cert, record_path=bad))
+
+    # a consistent forgery of both files (new commitment, certificate rehashed, record rebound):
+    # the record's content checks still refuse a fraction outside [0, 1]
+    from unlearn_torch.certificate import commit_record
+
+    r = json.loads(rec.read_text())
+    (clip,) = r["ran"]["clipping"].values()
+    clip["fraction_clipped"] = 1.5
+
+    def recommit(c):
+        c["run_record"]["sha256"] = commit_record(r)
+
+    forged = _edit(cert, tmp_path / "c.json", recommit)
+    r["certificate_sha256"] = json.loads(forged.read_text())["content_sha256"]
+    (tmp_path / "r3.json").write_text(json.dumps(r))
+    problems = verify_certificate(forged, record_path=tmp_path / "r3.json")
+    assert len(problems) == 1 and "fraction_clipped 1.5 not in [0, 1]" in problems[0]
+    # not a run record at all
+    (tmp_path / "r4.json").write_text(json.dumps({"schema": "other"}))
+    problems = verify_certificate(cert, record_path=tmp_path / "r4.json")
+    assert any("not a run record" in p for p in problems)
+    problems = verify_certificate(cert, record_path=tmp_path / "missing.json")
+    assert len(problems) == 1 and "record_path=" in problems[0] and "missing.json" in problems[0]
+
+
+def test_a_private_field_put_back_into_the_certificate_is_refused(certified, tmp_path):
+    def leak(c):
+        c["model"]["sha256_before"] = "ab" * 32
+
+    problems = verify_certificate(_edit(certified / "certificate.json", tmp_path / "c.json", leak))
+    assert any("private fields: model.sha256_before" in p for p in problems)
+
+    def no_commitment(c):
+        del c["run_record"]
+
+    bad = _edit(certified / "certificate.json", tmp_path / "d.json", no_commitment)
+    assert any("run_record commitment" in p for p in verify_certificate(bad))
+
+
+def _schema1(certified, dst):
+    """A schema-1 certificate (everything in one file), as the schema-1 writer wrote it: the
+    public certificate with the record's fields put back, no run_record commitment."""
+    from unlearn_torch.certificate import merge_record
+
+    cert = json.loads((certified / "certificate.json").read_text())
+    full = merge_record(cert, json.loads((certified / "run_record.json").read_text()))
+    for k in ("run_record", "content_sha256"):
+        full.pop(k)
+    full["schema_version"] = 1
+    full["content_sha256"] = sha256_json(full)
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "certificate.json").write_text(json.dumps(full))
+    return dst / "certificate.json", full
+
+
+def test_schema1_certificate_still_verifies_and_replays(certified, tmp_path):
+    from unlearn_torch import replay_certificate
+
+    old, full = _schema1(certified, tmp_path / "old")
+    assert "sha256_before" in full["model"] and "clipping" in full["ran"]
+    assert verify_certificate(old, certified / "model.pt", seed_path=certified / "seed.json") == []
+    problems = verify_certificate(old, record_path=certified / "run_record.json")
+    assert any("schema-1" in p for p in problems)
+
+    def lower(c):
+        c["guarantee"]["epsilon"] = c["guarantee"]["epsilon"] / 2
+
+    assert any("below" in p for p in verify_certificate(_edit(old, tmp_path / "l.json", lower)))
+    seed = json.loads((certified / "seed.json").read_text())["seed"]
+    X, y = data(n=40)
+    kw = dict(loss_fn=F.cross_entropy, seed=seed)
+    assert replay_certificate(old, mlp(), (X, y), **kw) == []
+    assert any("starting model" in p for p in replay_certificate(old, mlp(seed=4), (X, y), **kw))
+
+
+def test_replay_finds_or_takes_the_record_and_runs_without_it(certified, tmp_path):
+    import shutil
+
+    from unlearn_torch import replay_certificate
+
+    seed = json.loads((certified / "seed.json").read_text())["seed"]
+    X, y = data(n=40)
+    kw = dict(loss_fn=F.cross_entropy, seed=seed)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(certified / "certificate.json", alone / "certificate.json")
+    cert = alone / "certificate.json"
+    assert replay_certificate(cert, mlp(), (X, y), **kw) == []  # no record: the hash alone
+    rec = certified / "run_record.json"
+    assert replay_certificate(cert, mlp(), (X, y), record_path=rec, **kw) == []
+    problems = replay_certificate(cert, mlp(seed=4), (X, y), record_path=rec, **kw)
+    assert any("starting model" in p for p in problems)
+    assert any("reproduce" in p for p in problems)
+    problems = replay_certificate(cert, mlp(seed=4), (X, y), **kw)  # without the record
+    assert any("reproduce" in p for p in problems)
+
+
+def test_cli_verifies_with_and_without_record(certified, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_verify_arguments(parser.add_subparsers(dest="command"))
+    cert = str(certified / "certificate.json")
+    rec = str(certified / "run_record.json")
+    assert run_verify(parser.parse_args(["verify", cert])) == 0
+    assert run_verify(parser.parse_args(["verify", cert, "--record", rec])) == 0
+    args = ["verify", cert, "--record", rec, "--model", str(certified / "model.pt")]
+    assert run_verify(parser.parse_args(args)) == 0
+    assert "valid certificate" in capsys.readouterr().out
+
+    def other_start(r):
+        r["model"]["sha256_before"] = "ab" * 32
+
+    bad, _ = _edit_record(certified / "run_record.json", tmp_path / "r.json", other_start)
+    assert run_verify(parser.parse_args(["verify", cert, "--record", str(bad)])) == 1
+    assert "run_record commitment" in capsys.readouterr().out
+    (tmp_path / "junk.json").write_text("not json")
+    code = run_verify(parser.parse_args(["verify", cert, "--record", str(tmp_path / "junk.json")]))
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "junk.json" in err
+    path, _ = _plan_file(tmp_path)
+    assert run_verify(parser.parse_args(["verify", str(path), "--record", rec])) == 2

@@ -157,6 +157,7 @@ def _worker(rank, world, port, folder):
                     "ok": True,
                     "x": flat_params(run.model).clone(),
                     "cert": run.certificate,
+                    "record": run.record,
                     "paths": run.paths,
                 }
             except Exception as exc:
@@ -259,7 +260,8 @@ def test_same_parameters_and_certificate_as_one_process(ranks, name):
     assert c["guarantee"]["epsilon"] == pytest.approx(float(_certify_spec(plan, DELTA)))
     assert c["guarantee"]["delta"] == cref["guarantee"]["delta"] == DELTA
     assert c["spec"] == cref["spec"] and c["ran"]["spec"] == cref["ran"]["spec"]
-    assert c["data"] == cref["data"]  # global retain size and id hash
+    assert c["data"] == cref["data"]  # global retain size
+    assert r0["record"]["data"] == ref.record["data"]  # global retain id hash (private)
     assert c["ran"]["batch_sizes"] == cref["ran"]["batch_sizes"]
     d = c["ran"]["distributed"]
     mode = "replicated" if name == "gc_replicated" else "broadcast"
@@ -274,10 +276,13 @@ def test_same_parameters_and_certificate_as_one_process(ranks, name):
         "rank0/certificate.json",
         "rank0/history.json",
         "rank0/model.pt",
+        "rank0/run_record.json",
         "rank0/seed.json",
     ]
     assert r1["paths"] == {}
     assert verify_certificate(r0["paths"]["certificate"], r0["paths"]["model"]) == []
+    paths = r0["paths"]
+    assert verify_certificate(paths["certificate"], record_path=paths["run_record"]) == []
 
 
 def test_checksum_mismatch_aborts_every_rank(ranks):

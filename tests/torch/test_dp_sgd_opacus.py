@@ -130,7 +130,8 @@ def test_trains_with_the_plans_poisson_loader_for_exactly_T_steps(trained):
         [SPEC.noise_multiplier, SPEC.sample_rate, SPEC.steps]
     ]
     sizes = seen["batches"]
-    bs = run.certificate["ran"]["batch_sizes"]
+    assert "batch_sizes" not in run.certificate["ran"]  # realised Poisson sizes: private
+    bs = run.record["ran"]["batch_sizes"]
     assert (bs["min"], bs["max"]) == (min(sizes), max(sizes))
     assert min(sizes) < max(sizes)  # Poisson: batch sizes vary
     sd = math.sqrt(N * SPEC.sample_rate * (1 - SPEC.sample_rate) / SPEC.steps)
@@ -184,7 +185,15 @@ def test_poisson_loader_batch_sizes_are_binomial():
 def test_certificate_verifies_and_equals_certify(trained):
     run, _ = trained
     paths = run.paths
-    assert verify_certificate(paths["certificate"], paths["model"], seed_path=paths["seed"]) == []
+    assert (
+        verify_certificate(
+            paths["certificate"],
+            paths["model"],
+            seed_path=paths["seed"],
+            record_path=paths["run_record"],
+        )
+        == []
+    )
     fresh = ut.certify(SPEC, delta=DELTA)
     assert run.certificate["guarantee"]["epsilon"] == float(fresh)
     assert run.certificate["guarantee"]["delta"] == DELTA
@@ -227,7 +236,7 @@ def test_same_seed_same_model_from_the_explicit_generators(trained):
     other = _train(12)
     assert other.certificate["model"]["sha256_final"] != run.certificate["model"]["sha256_final"]
     # the training really moved the model
-    assert run.certificate["model"]["sha256_final"] != run.certificate["model"]["sha256_before"]
+    assert run.certificate["model"]["sha256_final"] != run.record["model"]["sha256_before"]
 
 
 def test_batchnorm_model_refused_and_nothing_written(tmp_path):
@@ -293,7 +302,7 @@ def test_empty_poisson_batches_and_dropout_are_handled_and_replayable():
             )
         )
     cert = runs[0].certificate
-    assert cert["ran"]["batch_sizes"]["empty_batches"] >= 1
+    assert runs[0].record["ran"]["batch_sizes"]["empty_batches"] >= 1
     assert cert["ran"]["dp_sgd"]["optimizer_steps"] == SPEC.steps
     assert cert["noise"]["guard"]["draws"] == SPEC.steps
     assert cert["model"]["sha256_final"] == runs[1].certificate["model"]["sha256_final"]

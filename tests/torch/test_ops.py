@@ -58,7 +58,7 @@ def test_weight_decay_is_applied_after_clipping():
     wrong = w0 - lr * gd * min(1.0, c1 / float(gd.norm())) + xi
     assert torch.allclose(x1, right, atol=1e-6, rtol=0)
     assert not torch.allclose(x1, wrong, atol=1e-3)
-    clip = run.certificate["ran"]["clipping"]
+    clip = run.record["ran"]["clipping"]
     (rec,) = clip.values()
     assert rec["fraction_clipped"] == 1.0
     assert rec["gradient_norm"]["max"] == pytest.approx(float(g.norm()), rel=1e-6)
@@ -81,7 +81,7 @@ def test_projection_is_onto_the_ball_not_the_sphere(w0, inside):
     w = torch.tensor(w0)
     expected = w if inside else w * (C0 / float(w.norm()))
     assert torch.allclose(projected, expected, atol=1e-5)
-    (rec,) = run.certificate["ran"]["projections"].values()
+    (rec,) = run.record["ran"]["projections"].values()
     assert rec["norm_before"]["last"] == pytest.approx(float(w.norm()), rel=1e-6)
     assert rec["norm_after"]["last"] == pytest.approx(min(C0, float(w.norm())), rel=1e-6)
     assert rec["fraction_projected"] == (0.0 if inside else 1.0)

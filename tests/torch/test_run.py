@@ -109,7 +109,9 @@ def test_each_method_runs_and_certifies_what_ran(method, tmp_path):
     assert cert["guarantee"]["epsilon"] == pytest.approx(float(_certify_spec(spec, DELTA)))
     assert cert["guarantee"]["bound_kind"] in ("exact", "upper")
     assert cert["model"]["sha256_final"] == state_sha256(run.model.state_dict())
-    assert cert["model"]["sha256_before"] == state_sha256(model.state_dict())
+    assert "sha256_before" not in cert["model"]  # private: in the run record only
+    assert run.record["model"]["sha256_before"] == state_sha256(model.state_dict())
+    assert run.record["certificate_sha256"] == cert["content_sha256"]
     assert cert["noise"]["guard"]["passed"]
     assert cert["data"]["forget_size"] == 3
     assert str(seed) not in json.dumps(cert)  # the secret seed is only in seed.json
@@ -330,7 +332,7 @@ def test_large_noise_warning_says_what_to_expect():
     )
     with pytest.warns(LargeNoiseWarning, match="near chance"):
         run = unlearn(mlp(), (X, y), spec, loss_fn=F.cross_entropy, seed=1, delta=DELTA)
-    assert run.certificate["ran"]["noise_scale"]["ratio"] > 1
+    assert run.record["ran"]["noise_scale"]["ratio"] > 1
 
 
 def test_fine_tuning_is_recorded_post_processing():
@@ -403,7 +405,7 @@ def test_resume_equals_uninterrupted_bit_for_bit(method, tmp_path):
         == full.certificate["noise"]["guard"]["draws"]
     )
     # the first draw after the resume is compared with the checkpoint's previous draw
-    g_full, g_res = full.certificate["noise"]["guard"], resumed.certificate["noise"]["guard"]
+    g_full, g_res = full.record["noise"]["guard"], resumed.record["noise"]["guard"]
     assert g_res["max_abs_correlation"] == pytest.approx(g_full["max_abs_correlation"], rel=1e-4)
     assert g_res["pooled_q"] == pytest.approx(g_full["pooled_q"], rel=1e-5)
 
