@@ -97,10 +97,26 @@ def convex_smooth_coefficient(
 
 
 def convex_smooth_epsilon(
-    *, delta, smoothness, clip_initial, learning_rate, weight_decay, noise_std, steps
+    *,
+    delta,
+    smoothness,
+    clip_initial,
+    learning_rate,
+    weight_decay,
+    noise_std,
+    steps,
+    analysis="best",
 ) -> tuple[float, dict]:
-    """Certified ε [UPPER] of the declared route and its details (T = 1: exact Gaussian)."""
+    """Certified ε [UPPER] of the declared route and its details (T = 1: exact Gaussian).
+
+    T ≥ 2: the coefficient a of :func:`convex_smooth_coefficient` is converted by
+    ``iteration.certified_epsilon(a, delta=delta, analysis=analysis)``: "best" is the smaller
+    of the Gaussian-DP route (μ = √(2a), exact Gaussian profile; the shifted-interpolation
+    theorem with ρ_t → κ_t and s_t = 0, docs/declared_assumptions.md §1.3) and the Rényi
+    conversion of α·a; "renyi" reproduces the Rényi-only certificate.
+    """
     d = v.check_delta(delta)
+    iteration.check_analysis(analysis)
     steps = v.check_int("steps", steps, minimum=1)
     if steps == 1:
         kappa = float(
@@ -126,19 +142,30 @@ def convex_smooth_epsilon(
     )
     if not math.isfinite(a):
         raise NumericalPrecisionError("no noisy step: no finite epsilon")
-    b = iteration.linear_epsilon(a, delta=d)
+    b = iteration.certified_epsilon(a, delta=d, analysis=analysis)
+    if b.details["route"] == "gaussian_dp":
+        route = (
+            "shifted_interpolation_gdp(kappa=max(rho, lr*L - rho), no shift)+exact_gaussian_profile"
+        )
+    else:
+        route = "shifted_renyi(kappa=max(rho, lr*L - rho), no shift)+improved_conversion"
     return b.value, {
         "coefficient": a,
         "order": b.order,
-        "route": "shifted_renyi(kappa=max(rho, lr*L - rho), no shift)+improved_conversion",
+        "route": route,
+        "conversion_route": b.details["route"],
+        "renyi_epsilon": b.details.get("renyi_epsilon"),
+        "gaussian_dp_epsilon": b.details.get("gaussian_dp_epsilon"),
     }
 
 
-def certify_convex_smooth(accountant, spec, *, delta, assumption_free):
+def certify_convex_smooth(accountant, spec, *, delta, assumption_free, analysis="best"):
     """The gradient-clipping certificate under ``spec.assume_convex_smooth`` (L): the smaller
-    of the declared route and ``assumption_free(spec, delta=delta)``, recording both."""
+    of the declared route and ``assumption_free(spec, delta=delta)``, recording both.
+    ``analysis`` ("best", "gaussian_dp", "renyi") selects the declared route's conversion."""
     free = assumption_free(spec, delta=delta)
     eps, info = convex_smooth_epsilon(
+        analysis=analysis,
         delta=delta,
         smoothness=spec.assume_convex_smooth,
         clip_initial=spec.clip_initial,
@@ -170,6 +197,10 @@ def certify_convex_smooth(accountant, spec, *, delta, assumption_free):
         )
     if "coefficient" in info:
         details["coefficient"] = info["coefficient"]
+        details["route"] = info["conversion_route"]
+        details["renyi_epsilon"] = info["renyi_epsilon"]
+        if info["gaussian_dp_epsilon"] is not None:
+            details["gaussian_dp_epsilon"] = info["gaussian_dp_epsilon"]
         details["flat_alpha_epsilon"] = iteration.flat_alpha_epsilon(
             info["coefficient"], delta=delta
         )

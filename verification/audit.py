@@ -752,8 +752,8 @@ WORST_CASE_SETTINGS: dict[str, dict] = {
 WORST_CASE_CAUSES: dict[str, str] = {
     "output_perturbation": "none: one Gaussian, certified with the exact profile",
     "gradient_clipping": (
-        "the Rényi route: the curve α·a is exact on the worst case, converting a Rényi curve "
-        "to (ε, δ) loses a few per cent (a Gaussian-DP route removes it; T = 1 is exact)"
+        "none: exact, the Gaussian-DP route is attained (μ = √(2a*) on the saturating chain, "
+        "an exact Gaussian shift; the Rényi-only route was 1.06–1.16)"
     ),
     "model_clipping": (
         "none: the refined δ-recursion holds with equality on the moving-anchor repel chain "
@@ -761,18 +761,20 @@ WORST_CASE_CAUSES: dict[str, str] = {
     ),
     "blockwise_gradient_clipping": (
         "the per-block argument charges every block the full start gap 2·C0 (k times the "
-        "shared ball), plus the Rényi conversion; allocation='joint' removes the first"
+        "shared ball); the conversion is exact (Gaussian-DP route); allocation='joint' "
+        "removes the charge"
     ),
     "blockwise_gradient_clipping (joint)": (
-        "the Rényi conversion only: the joint curve is exact on the equal-split start"
+        "none: exact, the Gaussian-DP route is attained (the joint allocation is exact on the "
+        "equal-split start)"
     ),
     "dp_sgd_group": (
         "the PLD's pessimistic discretisation only: the mixture pair is the group's exact "
         "worst case (gradients aligned at the clip); the induction route is far looser"
     ),
     "langevin": (
-        "the Rényi route: the PABI curve with optimal shifts is exact on the quadratic chain "
-        "started at the W∞ distance Z; converting the curve to (ε, δ) loses a few per cent"
+        "none: exact, the Gaussian-DP route is attained (the PABI allocation with optimal "
+        "shifts is exact on the quadratic chain started at the W∞ distance Z)"
     ),
 }
 

@@ -143,15 +143,17 @@ def test_model_clipping_worst_case_bad_input():
 # certified / exact on every method's worst case: soundness and ceilings
 
 #: ceilings of certified/exact at δ = 1e-5 on the settings of audit.WORST_CASE_SETTINGS
-#: (measured, plus a margin; a new route may only lower them)
+#: (measured, plus a margin; a new route may only lower them). Gradient clipping, block-wise
+#: joint and Langevin are exact through the Gaussian-DP route (measured 1.000000); their
+#: Rényi-only certificates were 1.093, 1.067 and 1.084 here, so a regression fails.
 CEILINGS = {
     "output_perturbation": 1.0 + 1e-9,
-    "gradient_clipping": 1.10,
+    "gradient_clipping": 1.0 + 1e-4,
     "model_clipping": 1.0 + 1e-6,
-    "blockwise_gradient_clipping": 1.70,
-    "blockwise_gradient_clipping (joint)": 1.075,
+    "blockwise_gradient_clipping": 1.60,
+    "blockwise_gradient_clipping (joint)": 1.0 + 1e-4,
     "dp_sgd_group": 1.0 + 1e-4,
-    "langevin": 1.09,
+    "langevin": 1.0 + 1e-4,
 }
 
 

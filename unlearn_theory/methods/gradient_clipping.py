@@ -332,6 +332,7 @@ class GradientClipping(MethodAccountant):
                 assumption_free=lambda s, *, delta: self._certify_assumption_free(
                     s, delta=delta, analysis=analysis
                 ),
+                analysis=analysis,
             )
         return self._certify_assumption_free(spec, delta=delta, analysis=analysis)
 
