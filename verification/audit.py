@@ -712,7 +712,7 @@ WORST_CASE_SETTINGS: dict[str, dict] = {
         clip_gradient=100.0,
         learning_rate=1e-3,
         weight_decay=500.0,
-        noise_std=1.406748659134464,
+        noise_std=1.297377484817294,
         steps=10,
     ),
     "model_clipping": dict(clip_initial=1.0, clip_model=1.0, noise_std=1.0, steps=5),
@@ -753,7 +753,7 @@ WORST_CASE_CAUSES: dict[str, str] = {
     "output_perturbation": "none: one Gaussian, certified with the exact profile",
     "gradient_clipping": (
         "none: exact, the Gaussian-DP route is attained (μ = √(2a*) on the saturating chain, "
-        "an exact Gaussian shift; the Rényi-only route was 1.06–1.16)"
+        "an exact Gaussian shift; the Rényi-only route is 1.06–1.16)"
     ),
     "model_clipping": (
         "none: the refined δ-recursion holds with equality on the moving-anchor repel chain "

@@ -145,7 +145,7 @@ def test_model_clipping_worst_case_bad_input():
 #: ceilings of certified/exact at δ = 1e-5 on the settings of audit.WORST_CASE_SETTINGS
 #: (measured, plus a margin; a new route may only lower them). Gradient clipping, block-wise
 #: joint and Langevin are exact through the Gaussian-DP route (measured 1.000000); their
-#: Rényi-only certificates were 1.093, 1.067 and 1.084 here, so a regression fails.
+#: Rényi-only certificates are 1.092, 1.067 and 1.084 here, so a regression fails.
 CEILINGS = {
     "output_perturbation": 1.0 + 1e-9,
     "gradient_clipping": 1.0 + 1e-4,
@@ -163,6 +163,15 @@ def test_worst_case_certified_over_exact(method):
     assert row["ratio"] >= 1.0  # soundness: never below the worst case's exact value
     assert row["ratio"] <= CEILINGS[method]
     assert row["cause"]
+
+
+def test_renyi_only_gradient_clipping_would_break_its_ceiling():
+    """The ceiling is tight enough to catch a regression to the Rényi-only route."""
+    (row,) = audit.worst_case_rows(deltas=(1e-5,), methods=("gradient_clipping",))
+    s = audit.WORST_CASE_SETTINGS["gradient_clipping"]
+    renyi = certify("gradient_clipping", delta=1e-5, analysis="renyi", **s).epsilon
+    assert renyi / row["epsilon_exact"] > CEILINGS["gradient_clipping"] + 0.05
+    assert row["certified_by"].startswith("shifted_interpolation_gdp")
 
 
 @settings(max_examples=15, deadline=None)
