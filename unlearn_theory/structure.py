@@ -18,8 +18,11 @@ assumption-free.
 
        D_α ≤ α·a,   a = 2C0² / Σ_t σ_t² ∏_{k≤t} κ_k^{−2}        [UPPER, both directions]
 
-   (the Cauchy–Schwarz allocation, valid for every schedule since there is no shift). T = 1 is
-   exactly a Gaussian mechanism with μ = 2C0 κ_0/σ_0. With an active clip the step is NOT
+   (the Cauchy–Schwarz allocation, valid for every schedule since there is no shift). The same
+   allocation gives μ-GDP with μ = √(2a) (shifted interpolation, Bok, Su & Altschuler 2024,
+   arXiv 2403.00278, with ρ_t → κ_t and no shift; docs/declared_assumptions.md §1 step 6); the
+   certificate is the smaller of the exact Gaussian profile at μ and the Rényi conversion of
+   α·a [UPPER]. T = 1 is exactly a Gaussian mechanism with μ = 2C0 κ_0/σ_0. With an active clip the step is NOT
    non-expansive in dimension ≥ 2 for any γ > 0 (docs/declared_assumptions.md §1.4 gives a
    2-D quadratic where it expands a distance by 10 % at γ = 1/L): the inert clip is part of the declaration.
 
