@@ -21,20 +21,22 @@
 #
 # `contraction.model_clipping_log_deltas`, `plain_log_deltas`, `total_variation_log_deltas`
 # work in log space (δ_t falls below 1e-300 within a few steps). The worst-case toy
-# (`verification.toys.ModelClippingGrid`, 1-D, starts ±C0, near-exact grid propagation)
-# gives the exact δ_t of concrete instances: the bound may never be below it.
+# (`verification.toys.ModelClippingWorstCase`, docs/worst_case_toys.md: a two-state chain in
+# mpmath whose retain-set field sends the threshold set {p1 > e^ε p0} to +C2 and its complement
+# to −C2) gives the exact δ_t of the method's worst case: the bound may never be below it.
 
 # %%
 import os
 from pathlib import Path
 
+import mpmath as mp
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from unlearn_theory import contraction, plan
+from unlearn_theory import certify, contraction, plan
 from unlearn_theory.errors import InvalidParameterError
-from verification.toys import FIELD_NAMES, ModelClippingGrid
+from verification.toys import ModelClippingWorstCase
 
 FAST = os.environ.get("UNLEARN_NOTEBOOK_MODE", "full") == "fast"
 FIGURES = Path(os.environ.get("UNLEARN_FIGURES_DIR", "figures"))
@@ -134,53 +136,72 @@ for T in (5, 10, 20):
     )
 
 # %% [markdown]
-# ## 3. The worst-case toy: where the recursion is attained, and where it is not
+# ## 3. The worst-case toy against the recursion, step by step
 #
-# For each t we take the largest exact δ_t over the toy's gradient fields (zero, sign, repel,
-# quadratic, logistic; γ = 1, C1 = 2, C0 = C2 = 1, σ = 1). At t = 1 the toy attains the
-# bound: two point masses at ±C2, one Gaussian step, δ_1 = θ_ε(2C2/σ) exactly. Beyond t = 1
-# the recursion stays a valid upper bound, with the gap to the worst toy found here shown
-# below (a gap to these toys, not a proof that the bound is loose for every kernel).
+# `ModelClippingWorstCase` built at ε = 1 (γ = 1, C0 = C2 = 1, σ = 1): at each t its exact δ_t
+# (largest of the two directions, mpmath) against the refined recursion's δ_t. The log10 values
+# are compared because δ_t falls below float64's range within a few steps.
 
 # %%
-CELLS = 800 if FAST else 4000
-TOY_STEPS = [1, 2, 3] if FAST else [1, 2, 3, 4, 5, 6]
+TOY_STEPS = [1, 2, 3, 4] if FAST else [1, 2, 3, 4, 5, 6, 7, 8]
 ref = contraction.model_clipping_log_deltas(
     epsilon=EPS, clip_initial=C0, clip_model=1.0, noise_std=1.0, steps=max(TOY_STEPS)
 )
 toy_rows = []
 for T in TOY_STEPS:
-    best, best_field = 0.0, None
-    for field in FIELD_NAMES:
-        toy = ModelClippingGrid(
-            noise_std=1.0, steps=T, clip_initial=C0, clip_model=1.0, learning_rate=1.0,
-            clip_gradient=2.0, field=field, cells=CELLS,
-        )  # fmt: skip
-        d = max(float(toy.delta(EPS, "PQ")), float(toy.delta(EPS, "QP")))
-        if d > best:
-            best, best_field = d, field
-    bound = float(np.exp(ref[T]))
-    # the grid toy is near-exact (O(h^2)): allow its discretisation error
-    assert best <= bound * (1 + 1e-3) + 1e-9, (T, best, bound)
-    toy_rows.append((T, best, best_field, bound))
-    where = best_field or "every field: the privacy loss stays below ε, δ = 0 exactly"
-    print(f"t={T}: worst toy δ = {best:.4e} ({where}); refined bound δ = {bound:.4e}")
+    toy = ModelClippingWorstCase(
+        noise_std=1.0, steps=T, clip_initial=C0, clip_model=1.0, target_epsilon=EPS
+    )
+    exact = max(toy.delta_mp(EPS, "PQ"), toy.delta_mp(EPS, "QP"))
+    log10_exact = float(mp.log10(exact)) if exact > 0 else -np.inf
+    log10_bound = float(ref[T] / LOG10)
+    # never below the exact value (the recursion rounds upward)
+    assert log10_exact <= log10_bound + 1e-12, (T, log10_exact, log10_bound)
+    toy_rows.append((T, log10_exact, log10_bound))
+    print(
+        f"t={T}: exact worst-case log10 δ = {log10_exact:.6f}; refined bound log10 δ = "
+        f"{log10_bound:.6f}; bound / exact = {10 ** (log10_bound - log10_exact):.10f}"
+    )
+worst_ratio = max(10 ** (b - e) for _, e, b in toy_rows)
+print(f"largest bound / exact over t = 1..{TOY_STEPS[-1]}: {worst_ratio:.10f}")
 
-fig, (ax,) = new_figure(5.5, 3.8)
-ax.semilogy([r[0] for r in toy_rows], [r[3] for r in toy_rows], "o-", label="refined recursion")
-ax.semilogy(
-    [r[0] for r in toy_rows if r[1] > 0],
-    [r[1] for r in toy_rows if r[1] > 0],
-    "s--",
-    label="worst toy (exact, grid)",
+# %% [markdown]
+# ## 4. Certified ε against the exact ε of the worst case, along T (δ = 1e-5)
+#
+# `certify` gives the certified ε after T steps; the worst-case toy built at that ε gives the
+# exact ε of the method's worst case at the same δ.
+
+# %%
+CERT_STEPS = [1, 2, 4] if FAST else [1, 2, 3, 4, 5, 6, 8, 10]
+eps_rows = []
+for T in CERT_STEPS:
+    c = certify(
+        "model_clipping", delta=1e-5, noise_std=1.0, steps=T, clip_initial=C0, clip_model=1.0,
+        learning_rate=1.0,
+    )  # fmt: skip
+    toy = ModelClippingWorstCase(
+        noise_std=1.0, steps=T, clip_initial=C0, clip_model=1.0, target_epsilon=c.epsilon
+    )
+    exact = float(toy.epsilon(1e-5))
+    assert exact <= c.epsilon * (1 + 1e-9), (T, exact, c.epsilon)
+    eps_rows.append((T, c.epsilon, exact))
+    print(f"T={T}: certified ε = {c.epsilon:.6f}, exact worst-case ε = {exact:.6f}")
+eps_ratio = max(c / e for _, c, e in eps_rows)
+print(f"largest certified / exact over these T: {eps_ratio:.10f}")
+
+fig, (ax1, ax2) = new_figure(10.0, 3.8, ncols=2)
+ax1.plot([r[0] for r in toy_rows], [r[2] for r in toy_rows], "o-", label="refined recursion")
+ax1.plot([r[0] for r in toy_rows], [r[1] for r in toy_rows], "x--", label="worst-case toy (exact)")
+ax1.set_xlabel("noisy steps t")
+ax1.set_ylabel("log10 δ_t at ε = 1")
+ax1.set_title("C0 = C2 = 1, σ = 1")
+ax1.legend(fontsize="small")
+ax2.semilogy([r[0] for r in eps_rows], [r[1] for r in eps_rows], "o-", label="certified ε")
+ax2.semilogy(
+    [r[0] for r in eps_rows], [r[2] for r in eps_rows], "x--", label="worst-case toy ε (exact)"
 )
-ax.set_xlabel("noisy steps t")
-ax.set_ylabel("δ_t at ε = 1")
-ax.set_title("C0 = C2 = 1, σ = 1")
-ax.legend(fontsize="small")
+ax2.set_xlabel("noisy steps T")
+ax2.set_ylabel("ε at δ = 1e-5")
+ax2.set_title("C0 = C2 = 1, σ = 1")
+ax2.legend(fontsize="small")
 save(fig, "03_toy_vs_recursion.png")
-print(
-    f"t=1: the toy attains the bound (ratio {toy_rows[0][1] / toy_rows[0][3]:.4f}); "
-    f"t={toy_rows[-1][0]}: bound / worst toy = "
-    + (f"{toy_rows[-1][3] / toy_rows[-1][1]:.3g}" if toy_rows[-1][1] > 0 else "inf (toy δ = 0)")
-)

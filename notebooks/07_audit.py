@@ -68,9 +68,12 @@ def save(fig, name):
 # %% [markdown]
 # ## 1. Monte Carlo audits of the real torch code path, every method
 #
-# Each configuration has a worst-case toy with an exact law (the saturating field for the
-# gradient-clipping family, the repelling field for model clipping, the quadratic retain
-# field for Langevin, zero-gradient retain records for DP-SGD with one step).
+# Each configuration has a toy with an exact law (the saturating field for the
+# gradient-clipping family, a bounded repelling field for model clipping, the quadratic retain
+# field for Langevin, zero-gradient retain records for DP-SGD with one step). The ratio
+# certified/exact (printed at the end) is the bound's slack only where that toy is the
+# method's worst case within its assumptions (docs/worst_case_toys.md,
+# `verification.audit.worst_case`); elsewhere it includes the toy's own slack.
 
 # %%
 CASES = {
