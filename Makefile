@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned exactly (CPU wheel), so that pip does not pull a multi-GB CUDA build;
+	# torch first, pinned exactly, so that pip does not resolve a newer multi-GB build later;
 	# the torch extra below (torch>=2.2) is then already satisfied
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[torch,demo,dev,plots,notebooks,dask]"
