@@ -702,6 +702,17 @@ def tightness_rows(*, delta=1e-5):
 
 # -- worst cases: the toy that attains each certificate as closely as the assumptions allow ---
 
+#: the block-wise worst case, shared by its per-block and joint-allocation rows
+_BLOCKWISE_WORST = dict(
+    clip_initial=1.0,
+    clip_gradient=1.0,
+    learning_rate=0.1,
+    weight_decay=1.0,
+    noise_std=0.5,
+    steps=20,
+    blocks=4,
+)
+
 #: One configuration per method (spec parameters; the certified ε is ``certify(method,
 #: delta=δ, **setting)``), chosen to be representative: gradient clipping at the README's
 #: CIFAR-10 setting with the noise and steps the planner gives at (ε, δ) = (1, 1e-5).
@@ -716,25 +727,8 @@ WORST_CASE_SETTINGS: dict[str, dict] = {
         steps=10,
     ),
     "model_clipping": dict(clip_initial=1.0, clip_model=1.0, noise_std=1.0, steps=5),
-    "blockwise_gradient_clipping": dict(
-        clip_initial=1.0,
-        clip_gradient=1.0,
-        learning_rate=0.1,
-        weight_decay=1.0,
-        noise_std=0.5,
-        steps=20,
-        blocks=4,
-    ),
-    "blockwise_gradient_clipping (joint)": dict(
-        clip_initial=1.0,
-        clip_gradient=1.0,
-        learning_rate=0.1,
-        weight_decay=1.0,
-        noise_std=0.5,
-        steps=20,
-        blocks=4,
-        allocation="joint",
-    ),
+    "blockwise_gradient_clipping": dict(_BLOCKWISE_WORST),
+    "blockwise_gradient_clipping (joint)": dict(_BLOCKWISE_WORST, allocation="joint"),
     "dp_sgd_group": dict(sample_rate=0.01, noise_std=1.0, steps=1, forget_size=10),
     "langevin": dict(
         noise_std=0.1,

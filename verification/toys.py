@@ -1001,8 +1001,28 @@ def field_gradient(name, x, *, clip_gradient=1.0, anchor=0.0, curvature=1.0):
     raise InvalidParameterError("field", name, f"must be one of {FIELD_NAMES}")
 
 
+class _ModelClippingRuns(_Toy):
+    """Monte Carlo side shared by the 1-D model-clipping toys: ``_world(n, rng, world)`` runs
+    the method's own update from x_0 = -C0 (world 0) or +C0 (world 1); the score is x itself."""
+
+    def sample(self, n, rng):
+        return self._world(n, rng, 0), self._world(n, rng, 1)
+
+    def score(self, x):
+        return np.asarray(x, float)
+
+    def certify_kwargs(self):
+        return dict(
+            noise_std=self.noise_std,
+            steps=self.steps,
+            clip_initial=self.clip_initial,
+            clip_model=self.clip_model,
+            initial_noise_std=self.initial_noise_std,
+        )
+
+
 @dataclass
-class ModelClippingGrid(_Toy):
+class ModelClippingGrid(_ModelClippingRuns):
     """Model clipping in 1-D (docs/theory.md §5.3 update) with near-exact E_gamma by grid propagation.
 
     x_0 = +-C0 (+ N(0, s0^2) when ``initial_noise_std``); x_{t+1} = Pi_{C2}(x_t - gamma(g(x_t) +
@@ -1112,21 +1132,6 @@ class ModelClippingGrid(_Toy):
             x = self._update(x) + self.noise_std * rng.standard_normal(n)
         return x
 
-    def sample(self, n, rng):
-        return self._world(n, rng, 0), self._world(n, rng, 1)
-
-    def score(self, x):
-        return np.asarray(x, float)
-
-    def certify_kwargs(self):
-        return dict(
-            noise_std=self.noise_std,
-            steps=self.steps,
-            clip_initial=self.clip_initial,
-            clip_model=self.clip_model,
-            initial_noise_std=self.initial_noise_std,
-        )
-
 
 #: most mpmath digits ModelClippingWorstCase uses (delta values down to about 1e-4000)
 _MAX_DPS = 4000
@@ -1163,7 +1168,7 @@ def _mp_two_point_hockey(a, b, gamma, c2, s):
 
 
 @dataclass(frozen=True)
-class ModelClippingWorstCase(_Toy):
+class ModelClippingWorstCase(_ModelClippingRuns):
     """The worst case of the model-clipping recursion (docs/worst_case_toys.md): a two-state
     chain on which the refined delta-recursion of docs/theory.md §5.3 holds with EQUALITY at
     ``target_epsilon``, computed in mpmath [EXACT].
@@ -1356,22 +1361,6 @@ class ModelClippingWorstCase(_Toy):
             x = np.clip(rho * x - self.learning_rate * g, -c2, c2)
             x = x + self.noise_std * rng.standard_normal(n)
         return x
-
-    def sample(self, n, rng):
-        """Runs the method's update with the repel fields (not the two-state law)."""
-        return self._world(n, rng, 0), self._world(n, rng, 1)
-
-    def score(self, x):
-        return np.asarray(x, float)
-
-    def certify_kwargs(self):
-        return dict(
-            noise_std=self.noise_std,
-            steps=self.steps,
-            clip_initial=self.clip_initial,
-            clip_model=self.clip_model,
-            initial_noise_std=self.initial_noise_std,
-        )
 
 
 @dataclass
